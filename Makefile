@@ -1,0 +1,45 @@
+# obs: every target installs what it needs by itself.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup tools demo test lint typecheck pytest bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Real backends for the tests (PromQL engine, promtool), unpacked from Debian packages into .tools/.
+tools:
+	bash scripts/debian-tools.sh
+
+lint: setup
+	$(BIN)/ruff check .
+	$(MAKE) typecheck
+
+# mypy resolves modules from the file system, so it reads the package through a tree of links that mirrors
+# the installed layout (obs.agent = agent/, obs.dashboards = dashboards/, obs.collector = collector/).
+typecheck: setup
+	$(PY) scripts/typecheck_tree.py .typecheck
+	MYPYPATH=.typecheck $(BIN)/mypy -p obs
+
+pytest: setup tools
+	$(BIN)/pytest -q
+
+test: lint pytest
+
+demo: setup
+	$(PY) examples/demo.py
+
+bench: setup
+	bash scripts/bench-deps.sh
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) .typecheck .tools .obs .mypy_cache .pytest_cache .ruff_cache

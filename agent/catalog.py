@@ -1,0 +1,235 @@
+"""The one description of the telemetry the agent emits: instrument names, units, kinds and attributes.
+
+The agent creates its own instruments from these entries, and the dashboards and alert rules derive every
+PromQL series name from them with :func:`prometheus_name`, so a panel can never ask for a metric the app does
+not send. Instruments made by upstream instrumentations (HTTP, database) are described here too, as they are
+emitted under the stable semantic conventions that the agent opts into (``OTEL_SEMCONV_STABILITY_OPT_IN``).
+
+Ground floor: standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = [
+    "CATALOG",
+    "DATASOURCE_UIDS",
+    "DB_CLIENT_DURATION",
+    "GC_COLLECTIONS",
+    "HTTP_CLIENT_DURATION",
+    "HTTP_SERVER_ACTIVE_REQUESTS",
+    "HTTP_SERVER_DURATION",
+    "LATENCY_BUCKETS_SECONDS",
+    "LOGS_DROPPED",
+    "PROCESS_CONTEXT_SWITCHES",
+    "PROCESS_CPU_TIME",
+    "PROCESS_CPU_UTILIZATION",
+    "PROCESS_MEMORY_USAGE",
+    "PROCESS_MEMORY_VIRTUAL",
+    "PROCESS_OPEN_FDS",
+    "PROCESS_THREADS",
+    "PROMOTED_RESOURCE_ATTRIBUTES",
+    "SEMCONV_OPT_IN",
+    "SPANS_DROPPED",
+    "Instrument",
+    "Kind",
+    "Source",
+    "label",
+    "prometheus_name",
+]
+
+SEMCONV_OPT_IN = "http,database"
+"""Value of ``OTEL_SEMCONV_STABILITY_OPT_IN`` the agent sets: stable HTTP and database conventions only."""
+
+PROMOTED_RESOURCE_ATTRIBUTES = ("service.name", "service.instance.id", "deployment.environment.name")
+"""Resource attributes that become labels in the PromQL engine (promoted in the generated Prometheus config)."""
+
+DATASOURCE_UIDS = {"metrics": "obs-prometheus", "traces": "obs-tempo", "logs": "obs-loki"}
+"""Fixed Grafana datasource uids: the provisioning (obs.collector) defines them, the dashboards refer to them."""
+
+LATENCY_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+"""Bucket bounds of the duration histograms (the semantic conventions' advice)."""
+
+
+class Kind(Enum):
+    """Instrument kinds, named after the OpenTelemetry API calls that create them."""
+
+    COUNTER = "counter"
+    UP_DOWN_COUNTER = "up_down_counter"
+    HISTOGRAM = "histogram"
+    GAUGE = "gauge"
+    OBSERVABLE_COUNTER = "observable_counter"
+    OBSERVABLE_UP_DOWN_COUNTER = "observable_up_down_counter"
+    OBSERVABLE_GAUGE = "observable_gauge"
+
+    @property
+    def monotonic(self) -> bool:
+        return self in (Kind.COUNTER, Kind.OBSERVABLE_COUNTER)
+
+
+class Source(Enum):
+    """Who emits the instrument: an upstream instrumentation, or obs's own code."""
+
+    HTTP_SERVER = "http_server"
+    HTTP_CLIENT = "http_client"
+    DATABASE = "database"
+    PROCESS = "process"
+    AGENT = "agent"
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """One metric as the agent emits it."""
+
+    name: str
+    unit: str
+    kind: Kind
+    description: str
+    source: Source
+    attributes: tuple[str, ...] = ()
+
+    @property
+    def prometheus(self) -> str:
+        """The series name in a PromQL engine (without ``_bucket``/``_sum``/``_count`` for histograms)."""
+        return prometheus_name(self)
+
+    def series(self, suffix: str = "") -> str:
+        """``series("bucket")`` gives ``..._seconds_bucket``; histograms need a suffix to be queried."""
+        base = self.prometheus
+        return f"{base}_{suffix}" if suffix else base
+
+
+HTTP_SERVER_DURATION = Instrument(
+    "http.server.request.duration", "s", Kind.HISTOGRAM, "Duration of HTTP server requests.",
+    Source.HTTP_SERVER,
+    ("http.request.method", "http.route", "http.response.status_code", "error.type", "url.scheme"),
+)
+HTTP_SERVER_ACTIVE_REQUESTS = Instrument(
+    "http.server.active_requests", "{request}", Kind.UP_DOWN_COUNTER, "HTTP server requests in flight.",
+    Source.HTTP_SERVER, ("http.request.method", "url.scheme"),
+)
+HTTP_CLIENT_DURATION = Instrument(
+    "http.client.request.duration", "s", Kind.HISTOGRAM, "Duration of outgoing HTTP requests.",
+    Source.HTTP_CLIENT,
+    ("http.request.method", "server.address", "server.port", "http.response.status_code", "error.type"),
+)
+DB_CLIENT_DURATION = Instrument(
+    "db.client.operation.duration", "s", Kind.HISTOGRAM, "Duration of database client operations.",
+    Source.DATABASE, ("db.system.name", "db.operation.name", "db.namespace", "error.type"),
+)
+PROCESS_CPU_TIME = Instrument(
+    "process.cpu.time", "s", Kind.OBSERVABLE_COUNTER, "CPU seconds used by this process.", Source.PROCESS,
+    ("cpu.mode",),
+)
+PROCESS_CPU_UTILIZATION = Instrument(
+    "process.cpu.utilization", "1", Kind.OBSERVABLE_GAUGE,
+    "CPU used by this process since the last measurement, as a share of one core.", Source.PROCESS,
+)
+PROCESS_MEMORY_USAGE = Instrument(
+    "process.memory.usage", "By", Kind.OBSERVABLE_UP_DOWN_COUNTER, "Resident memory of this process.",
+    Source.PROCESS,
+)
+PROCESS_MEMORY_VIRTUAL = Instrument(
+    "process.memory.virtual", "By", Kind.OBSERVABLE_UP_DOWN_COUNTER, "Virtual memory of this process.",
+    Source.PROCESS,
+)
+PROCESS_THREADS = Instrument(
+    "process.thread.count", "{thread}", Kind.OBSERVABLE_UP_DOWN_COUNTER, "Threads of this process.",
+    Source.PROCESS,
+)
+PROCESS_OPEN_FDS = Instrument(
+    "process.open_file_descriptor.count", "{file_descriptor}", Kind.OBSERVABLE_UP_DOWN_COUNTER,
+    "Open file descriptors of this process.", Source.PROCESS,
+)
+PROCESS_CONTEXT_SWITCHES = Instrument(
+    "process.context_switches", "{context_switch}", Kind.OBSERVABLE_COUNTER,
+    "Context switches of this process.", Source.PROCESS, ("process.context_switch_type",),
+)
+GC_COLLECTIONS = Instrument(
+    "cpython.gc.collections", "{collection}", Kind.OBSERVABLE_COUNTER,
+    "Garbage collector runs, by generation.", Source.PROCESS, ("cpython.gc.generation",),
+)
+LOGS_DROPPED = Instrument(
+    "obs.logs.dropped", "{record}", Kind.COUNTER,
+    "Log records obs could not queue for export (queue full).", Source.AGENT,
+)
+SPANS_DROPPED = Instrument(
+    "obs.spans.dropped", "{span}", Kind.COUNTER,
+    "Spans obs could not queue for export (queue full).", Source.AGENT,
+)
+
+CATALOG: tuple[Instrument, ...] = (
+    HTTP_SERVER_DURATION,
+    HTTP_SERVER_ACTIVE_REQUESTS,
+    HTTP_CLIENT_DURATION,
+    DB_CLIENT_DURATION,
+    PROCESS_CPU_TIME,
+    PROCESS_CPU_UTILIZATION,
+    PROCESS_MEMORY_USAGE,
+    PROCESS_MEMORY_VIRTUAL,
+    PROCESS_THREADS,
+    PROCESS_OPEN_FDS,
+    PROCESS_CONTEXT_SWITCHES,
+    GC_COLLECTIONS,
+    LOGS_DROPPED,
+    SPANS_DROPPED,
+)
+
+_UNIT_WORDS = {
+    "s": "seconds",
+    "ms": "milliseconds",
+    "us": "microseconds",
+    "ns": "nanoseconds",
+    "min": "minutes",
+    "h": "hours",
+    "d": "days",
+    "By": "bytes",
+    "KiBy": "kibibytes",
+    "MiBy": "mebibytes",
+    "GiBy": "gibibytes",
+    "KBy": "kilobytes",
+    "MBy": "megabytes",
+    "GBy": "gigabytes",
+    "bit": "bits",
+    "%": "percent",
+    "Hz": "hertz",
+}
+
+
+def _sanitize(text: str) -> str:
+    cleaned = re.sub(r"[^a-zA-Z0-9_:]", "_", text)
+    cleaned = re.sub(r"__+", "_", cleaned)
+    return cleaned if not cleaned[:1].isdigit() else f"_{cleaned}"
+
+
+def label(attribute: str) -> str:
+    """The Prometheus label an attribute becomes: ``http.route`` gives ``http_route``."""
+    return _sanitize(attribute)
+
+
+def prometheus_name(instrument: Instrument) -> str:
+    """OpenTelemetry-to-Prometheus name translation, as Prometheus 3 and VictoriaMetrics apply it.
+
+    Dots become underscores; the unit's word is appended (``_seconds``, ``_bytes``), units in braces are
+    dropped, ``_ratio`` marks unit ``1`` gauges, and monotonic counters end in ``_total``.
+    """
+    name = _sanitize(instrument.name)
+    unit = instrument.unit
+    word = ""
+    if unit and not unit.startswith("{"):
+        if "/" in unit:
+            numerator, denominator = unit.split("/", 1)
+            word = f"{_UNIT_WORDS.get(numerator, numerator)}_per_{_UNIT_WORDS.get(denominator, denominator)}"
+        elif unit == "1":
+            word = "ratio" if instrument.kind in (Kind.GAUGE, Kind.OBSERVABLE_GAUGE) else ""
+        else:
+            word = _UNIT_WORDS.get(unit, unit)
+    word = _sanitize(word) if word else ""
+    if word and not name.endswith(f"_{word}"):
+        name = f"{name}_{word}"
+    if instrument.kind.monotonic and not name.endswith("_total"):
+        name = f"{name}_total"
+    return name

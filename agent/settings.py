@@ -1,0 +1,391 @@
+"""The agent's settings: one frozen object, each setting declared once.
+
+Resolution order, first match wins: an explicit argument (``obs.init(**overrides)``), the environment
+(``OTEL_*`` as the OpenTelemetry specification names them, ``OBS_*`` for our own), ``[tool.obs]`` in the
+project's ``pyproject.toml`` (or the top level of ``obs.toml``), then the default.
+
+This module is a ground floor: it imports only the standard library, so that the CLI, the dashboards and the
+collector generators can read settings without loading the OpenTelemetry SDK.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "EXPORTERS",
+    "PROTOCOLS",
+    "SETTINGS",
+    "Setting",
+    "Settings",
+    "SettingsError",
+    "find_config_file",
+    "load_settings",
+]
+
+EXPORTERS = ("otlp", "file", "console", "none")
+"""Values accepted for the per-signal exporter settings (``OTEL_TRACES_EXPORTER`` and its twins)."""
+
+PROTOCOLS = ("http/protobuf", "grpc")
+"""OTLP transports. ``http/json`` is not offered by the Python SDK's exporters."""
+
+Source = Literal["argument", "environment", "file", "default"]
+
+
+class SettingsError(ValueError):
+    """A setting has a value obs cannot use. The message names the setting, its source and the fix."""
+
+    def __init__(self, setting: str, origin: str, problem: str) -> None:
+        self.setting = setting
+        self.origin = origin
+        self.problem = problem
+        super().__init__(f"invalid setting `{setting}` from {origin}: {problem}")
+
+
+def _as_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected a string, got {value!r}")
+
+
+def _as_optional_str(value: Any) -> str | None:
+    text = _as_str(value).strip()
+    return text or None
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off", ""):
+        return False
+    raise TypeError(f"expected true or false, got {value!r}")
+
+
+def _as_positive_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"expected a whole number, got {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().lstrip("+").isdigit():
+        number = int(value)
+    else:
+        raise TypeError(f"expected a whole number, got {value!r}")
+    if number <= 0:
+        raise TypeError(f"expected a number above 0, got {number}")
+    return number
+
+
+def _as_seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"expected a number of seconds, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"expected a number of seconds, got {value!r}") from None
+    if number <= 0:
+        raise TypeError(f"expected a number above 0, got {value!r}")
+    return number
+
+
+def _as_name_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = [part.strip() for part in value.split(",")]
+    elif isinstance(value, list | tuple):
+        items = [_as_str(part).strip() for part in value]
+    else:
+        raise TypeError(f"expected a list of names, got {value!r}")
+    return tuple(item for item in items if item)
+
+
+def _as_mapping(value: Any) -> tuple[tuple[str, str], ...]:
+    """Key-value pairs: a TOML table, or the ``k1=v1,k2=v2`` form of ``OTEL_EXPORTER_OTLP_HEADERS``."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(key), _as_str(item)) for key, item in value.items()))
+    if isinstance(value, str):
+        pairs = []
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            key, sep, item = part.partition("=")
+            if not sep or not key.strip():
+                raise TypeError(f"expected key=value pairs separated by commas, got {value!r}")
+            from urllib.parse import unquote
+
+            pairs.append((unquote(key.strip()), unquote(item.strip())))
+        return tuple(sorted(pairs))
+    raise TypeError(f"expected a table of names to values, got {value!r}")
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        text = _as_str(value).strip().lower()
+        if text not in choices:
+            raise TypeError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return text
+
+    return convert
+
+
+def _exporter(value: Any) -> str:
+    return _one_of(EXPORTERS)(value)
+
+
+def _sampler_ratio(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"expected a ratio between 0 and 1, got {value!r}")
+    try:
+        ratio = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"expected a ratio between 0 and 1, got {value!r}") from None
+    if not 0.0 <= ratio <= 1.0:
+        raise TypeError(f"expected a ratio between 0 and 1, got {value!r}")
+    return ratio
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one setting is named in each source and how its raw value becomes a typed one."""
+
+    name: str
+    convert: Callable[[Any], Any]
+    default: Any
+    env: tuple[str, ...] = ()
+    help: str = ""
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("service_name", _as_optional_str, None, ("OTEL_SERVICE_NAME",),
+            "service.name; defaults to the project's name"),
+    Setting("service_version", _as_optional_str, None, ("OBS_SERVICE_VERSION",),
+            "service.version; defaults to the project's version"),
+    Setting("environment", _as_str, "development", ("OBS_ENVIRONMENT",), "deployment.environment.name"),
+    Setting("disabled", _as_bool, False, ("OTEL_SDK_DISABLED",), "turn the whole agent off"),
+    Setting("endpoint", _as_optional_str, None, ("OTEL_EXPORTER_OTLP_ENDPOINT",),
+            "OTLP base URL; unset means http://localhost:4318 with a fallback to local files"),
+    Setting("traces_endpoint", _as_optional_str, None, ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",),
+            "full URL for spans"),
+    Setting("metrics_endpoint", _as_optional_str, None, ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",),
+            "full URL for metrics"),
+    Setting("logs_endpoint", _as_optional_str, None, ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",), "full URL for logs"),
+    Setting("protocol", _one_of(PROTOCOLS), "http/protobuf", ("OTEL_EXPORTER_OTLP_PROTOCOL",), "OTLP transport"),
+    Setting("headers", _as_mapping, (), ("OTEL_EXPORTER_OTLP_HEADERS",), "headers sent with every export"),
+    Setting("timeout", _as_seconds, 10.0, ("OBS_EXPORT_TIMEOUT",),
+            "seconds one export may take (OTEL_EXPORTER_OTLP_TIMEOUT is read in milliseconds)"),
+    Setting("traces_exporter", _exporter, "otlp", ("OTEL_TRACES_EXPORTER",), "otlp, file, console or none"),
+    Setting("metrics_exporter", _exporter, "otlp", ("OTEL_METRICS_EXPORTER",), "otlp, file, console or none"),
+    Setting("logs_exporter", _exporter, "otlp", ("OTEL_LOGS_EXPORTER",), "otlp, file, console or none"),
+    Setting("metric_export_interval", _as_positive_int, 10000, ("OTEL_METRIC_EXPORT_INTERVAL",),
+            "milliseconds between metric exports"),
+    Setting("traces_sampler", _as_optional_str, None, ("OTEL_TRACES_SAMPLER",),
+            "sampler name as the OpenTelemetry specification spells it; default parentbased_always_on"),
+    Setting("traces_sampler_arg", _sampler_ratio, None, ("OTEL_TRACES_SAMPLER_ARG",), "the sampler's ratio"),
+    Setting("instrumentations", _as_name_list, (), ("OBS_INSTRUMENTATIONS",),
+            "instrumentations to turn on (entry point names); empty means every installed one that applies"),
+    Setting("disabled_instrumentations", _as_name_list, (), ("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",),
+            "instrumentations to leave off"),
+    Setting("telemetry_dir", _as_str, ".obs/telemetry", ("OBS_TELEMETRY_DIR",),
+            "where telemetry goes when no collector answers"),
+    Setting("capture_logging", _as_bool, True, ("OBS_CAPTURE_LOGGING",), "bridge stdlib logging"),
+    Setting("capture_loguru", _as_bool, True, ("OBS_CAPTURE_LOGURU",), "bridge loguru"),
+    Setting("log_level", _one_of(("debug", "info", "warning", "error", "critical")), "info", ("OBS_LOG_LEVEL",),
+            "lowest stdlib log level exported"),
+    Setting("console_trace_ids", _as_bool, True, ("OBS_CONSOLE_TRACE_IDS",),
+            "add the trace id to console log lines written inside a span"),
+    Setting("runtime_metrics", _as_bool, True, ("OBS_RUNTIME_METRICS",), "process and runtime metrics"),
+)
+
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings. ``sources`` says where each value came from, for error messages and ``obs``."""
+
+    service_name: str
+    service_version: str | None
+    environment: str
+    disabled: bool
+    endpoint: str | None
+    traces_endpoint: str | None
+    metrics_endpoint: str | None
+    logs_endpoint: str | None
+    protocol: str
+    headers: tuple[tuple[str, str], ...]
+    timeout: float
+    traces_exporter: str
+    metrics_exporter: str
+    logs_exporter: str
+    metric_export_interval: int
+    traces_sampler: str | None
+    traces_sampler_arg: float | None
+    instrumentations: tuple[str, ...]
+    disabled_instrumentations: tuple[str, ...]
+    telemetry_dir: str
+    capture_logging: bool
+    capture_loguru: bool
+    log_level: str
+    console_trace_ids: bool
+    runtime_metrics: bool
+    project_root: Path = Path(".")
+    config_file: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def endpoint_configured(self) -> bool:
+        """True when the user named an endpoint; otherwise obs may fall back to local files."""
+        return any((self.endpoint, self.traces_endpoint, self.metrics_endpoint, self.logs_endpoint))
+
+    @property
+    def base_endpoint(self) -> str:
+        return (self.endpoint or "http://localhost:4318").rstrip("/")
+
+    def signal_endpoint(self, signal: Literal["traces", "metrics", "logs"]) -> str:
+        """The full URL for one signal, as the OTLP/HTTP exporter specification builds it."""
+        explicit = {"traces": self.traces_endpoint, "metrics": self.metrics_endpoint, "logs": self.logs_endpoint}
+        chosen = explicit[signal]
+        if chosen:
+            return chosen
+        if self.protocol == "grpc":
+            return self.endpoint or "http://localhost:4317"
+        return f"{self.base_endpoint}/v1/{signal}"
+
+    def telemetry_path(self) -> Path:
+        path = Path(self.telemetry_dir)
+        return path if path.is_absolute() else self.project_root / path
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def find_config_file(start: Path) -> Path | None:
+    """The nearest ``pyproject.toml`` with a ``[tool.obs]`` table or ``obs.toml``, from ``start`` upwards.
+
+    A ``pyproject.toml`` without ``[tool.obs]`` still marks the project root, so the search stops there.
+    """
+    for folder in (start, *start.parents):
+        obs_toml = folder / "obs.toml"
+        if obs_toml.is_file():
+            return obs_toml
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            return pyproject
+        if (folder / ".git").exists():
+            return None
+    return None
+
+
+def _read_file_table(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return ``(obs table, [project] table)``. A broken file is a SettingsError, never a traceback."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError("config file", str(path), f"cannot read it ({error})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError("config file", str(path), f"not valid TOML ({error}); fix the syntax") from None
+    project = document.get("project", {})
+    project = project if isinstance(project, dict) else {}
+    if path.name == "obs.toml":
+        table = document.get("tool", {}).get("obs", document)
+    else:
+        table = document.get("tool", {}).get("obs", {})
+        poetry = document.get("tool", {}).get("poetry", {})
+        if not project and isinstance(poetry, dict):
+            project = poetry
+    if not isinstance(table, dict):
+        raise SettingsError("tool.obs", str(path), "expected a table")
+    return table, project
+
+
+def _env_value(setting: Setting, environ: Mapping[str, str]) -> tuple[str, Any] | None:
+    for name in setting.env:
+        raw = environ.get(name)
+        if raw is not None and raw.strip() != "":
+            return name, raw
+    if setting.name == "timeout":
+        raw = environ.get("OTEL_EXPORTER_OTLP_TIMEOUT")
+        if raw and raw.strip():
+            try:
+                return "OTEL_EXPORTER_OTLP_TIMEOUT", float(raw) / 1000.0
+            except ValueError:
+                return "OTEL_EXPORTER_OTLP_TIMEOUT", raw
+    return None
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve every setting; raise SettingsError naming the first bad one and where it came from."""
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    unknown_overrides = sorted(set(overrides) - set(_BY_NAME))
+    if unknown_overrides:
+        raise SettingsError(unknown_overrides[0], "obs.init() arguments",
+                            f"unknown setting; known ones are {', '.join(_BY_NAME)}")
+    start = (cwd or Path.cwd()).resolve()
+    config_file = find_config_file(start)
+    file_table: dict[str, Any] = {}
+    project: dict[str, Any] = {}
+    if config_file is not None:
+        file_table, project = _read_file_table(config_file)
+        unknown = sorted(key for key in file_table if key not in _BY_NAME)
+        if unknown:
+            raise SettingsError(unknown[0], _describe_file(config_file),
+                                f"unknown key; known keys are {', '.join(_BY_NAME)}")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in SETTINGS:
+        origin, raw = _pick(setting, overrides, environ, file_table, config_file)
+        if origin == "default":
+            values[setting.name] = setting.default
+        else:
+            try:
+                values[setting.name] = setting.convert(raw)
+            except TypeError as error:
+                raise SettingsError(setting.name, origin, str(error)) from None
+        sources[setting.name] = origin
+    root = config_file.parent if config_file is not None else start
+    if values["service_name"] is None:
+        values["service_name"] = _project_name(project) or root.name or "app"
+        sources["service_name"] = "project name"
+    if values["service_version"] is None and isinstance(project.get("version"), str):
+        values["service_version"] = project["version"]
+    return Settings(**values, project_root=root, config_file=config_file, sources=sources)
+
+
+def _pick(
+    setting: Setting,
+    overrides: Mapping[str, Any],
+    environ: Mapping[str, str],
+    file_table: Mapping[str, Any],
+    config_file: Path | None,
+) -> tuple[str, Any]:
+    if setting.name in overrides and overrides[setting.name] is not None:
+        return "obs.init() argument", overrides[setting.name]
+    from_env = _env_value(setting, environ)
+    if from_env is not None:
+        return f"environment variable {from_env[0]}", from_env[1]
+    if setting.name in file_table and config_file is not None:
+        return _describe_file(config_file), file_table[setting.name]
+    return "default", setting.default
+
+
+def _describe_file(path: Path) -> str:
+    return f"{path}" if path.name == "obs.toml" else f"[tool.obs] in {path}"
+
+
+def _project_name(project: Mapping[str, Any]) -> str | None:
+    name = project.get("name")
+    return name if isinstance(name, str) and name.strip() else None

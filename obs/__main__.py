@@ -1,0 +1,7 @@
+"""``python -m obs`` runs the ``obs`` command."""
+
+import sys
+
+from obs.cli import main
+
+sys.exit(main())

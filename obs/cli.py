@@ -1,0 +1,75 @@
+"""The ``obs`` command: parses the command line and hands each subcommand to its own module.
+
+Each module in :mod:`obs.commands` owns one subcommand and exposes ``register(subparsers)``; the parser it
+adds carries the function to run as its ``handler`` default. Errors the user can fix are printed as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from obs.agent.settings import SettingsError
+from obs.errors import ObsError, UsageError
+
+__all__ = ["main"]
+
+COMMANDS = ("init", "run", "view", "up", "check", "dashboards")
+"""Modules under obs.commands, in the order ``obs --help`` lists them."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting, so errors stay one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="obs", description="Logs, metrics and traces for a Python app on day one.")
+    from obs import __version__
+
+    parser.add_argument("--version", action="version", version=f"obs {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        module = importlib.import_module(f"obs.commands.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def _paint(text: str) -> str:
+    if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
+        return f"\033[31m{text}\033[0m"
+    return text
+
+
+def report(error: Exception) -> None:
+    """Print an error as ``obs: Kind: message`` on stderr."""
+    print(_paint(f"obs: {type(error).__name__}: {error}"), file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return 2 if not args_list else 0
+        result: int = handler(args)
+        return result
+    except (ObsError, SettingsError) as error:
+        report(error)
+        return error.exit_code if isinstance(error, ObsError) else 2
+    except KeyboardInterrupt:
+        print("obs: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``obs`` subcommand; each exposes ``register(subparsers)``."""
