@@ -1,0 +1,287 @@
+"""A real OTLP/HTTP receiver for the tests: it decodes the protobuf the agent sends over loopback.
+
+It speaks the protocol as the Collector does (POST /v1/traces, /v1/metrics, /v1/logs, protobuf or gzip'd
+protobuf, 200 with an empty Export*ServiceResponse), and keeps what it received in plain Python structures
+so tests can make assertions on spans, metric points and log records.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+__all__ = ["LogRecord", "MetricPoint", "OTLPReceiver", "Span", "any_value", "attributes"]
+
+
+def any_value(value: AnyValue) -> Any:
+    """An OTLP AnyValue as the Python value it carries."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [any_value(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return attributes(value.kvlist_value.values)
+    if kind == "bytes_value":
+        return bytes(value.bytes_value)
+    return getattr(value, kind)
+
+
+def attributes(pairs: Any) -> dict[str, Any]:
+    """OTLP key-value pairs as a dict."""
+    result: dict[str, Any] = {}
+    pair: KeyValue
+    for pair in pairs:
+        result[pair.key] = any_value(pair.value)
+    return result
+
+
+@dataclass(frozen=True)
+class Span:
+    resource: dict[str, Any]
+    scope: str
+    name: str
+    kind: int
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    attributes: dict[str, Any]
+    status_code: int
+    start_ns: int
+    end_ns: int
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    resource: dict[str, Any]
+    scope: str
+    name: str
+    unit: str
+    kind: str
+    attributes: dict[str, Any]
+    value: float
+    count: int = 0
+    bucket_counts: tuple[int, ...] = ()
+    bounds: tuple[float, ...] = ()
+    time_ns: int = 0
+    start_ns: int = 0
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    resource: dict[str, Any]
+    scope: str
+    body: Any
+    severity_text: str
+    severity_number: int
+    trace_id: str
+    span_id: str
+    attributes: dict[str, Any]
+
+
+@dataclass
+class _Store:
+    traces: list[ExportTraceServiceRequest] = field(default_factory=list)
+    metrics: list[ExportMetricsServiceRequest] = field(default_factory=list)
+    logs: list[ExportLogsServiceRequest] = field(default_factory=list)
+    requests: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_ROUTES: dict[str, tuple[str, Callable[[], Any], Callable[[], Any]]] = {
+    "/v1/traces": ("traces", ExportTraceServiceRequest, ExportTraceServiceResponse),
+    "/v1/metrics": ("metrics", ExportMetricsServiceRequest, ExportMetricsServiceResponse),
+    "/v1/logs": ("logs", ExportLogsServiceRequest, ExportLogsServiceResponse),
+}
+
+
+class OTLPReceiver:
+    """Start with ``with OTLPReceiver() as receiver:``; point the agent at ``receiver.endpoint``."""
+
+    def __init__(self, *, keep: bool = True) -> None:
+        self._store = _Store()
+        self._keep = keep
+        store, keep_data = self._store, keep
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API names it so
+                route = _ROUTES.get(self.path.split("?")[0])
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if route is None:
+                    self._answer(404, b"")
+                    return
+                signal, request_type, response_type = route
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                request = request_type()
+                try:
+                    request.ParseFromString(body)
+                except DecodeError:
+                    self._answer(400, b"")
+                    return
+                with store.lock:
+                    store.requests += 1
+                    if keep_data:
+                        getattr(store, signal).append(request)
+                self._answer(200, response_type().SerializeToString())
+
+            def _answer(self, status: int, payload: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-receiver", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def request_count(self) -> int:
+        with self._store.lock:
+            return self._store.requests
+
+    def __enter__(self) -> OTLPReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def clear(self) -> None:
+        with self._store.lock:
+            self._store.traces.clear()
+            self._store.metrics.clear()
+            self._store.logs.clear()
+
+    def spans(self) -> list[Span]:
+        with self._store.lock:
+            requests = list(self._store.traces)
+        return [
+            Span(
+                resource=attributes(resource_spans.resource.attributes),
+                scope=scope_spans.scope.name,
+                name=span.name,
+                kind=span.kind,
+                trace_id=span.trace_id.hex(),
+                span_id=span.span_id.hex(),
+                parent_span_id=span.parent_span_id.hex(),
+                attributes=attributes(span.attributes),
+                status_code=span.status.code,
+                start_ns=span.start_time_unix_nano,
+                end_ns=span.end_time_unix_nano,
+            )
+            for request in requests
+            for resource_spans in request.resource_spans
+            for scope_spans in resource_spans.scope_spans
+            for span in scope_spans.spans
+        ]
+
+    def metric_points(self, name: str | None = None) -> list[MetricPoint]:
+        with self._store.lock:
+            requests = list(self._store.metrics)
+        return [point for request in requests for point in _points(request) if name in (None, point.name)]
+
+    def latest_points(self, name: str) -> list[MetricPoint]:
+        """The newest point of each (resource, attributes) series: cumulative values are read from these."""
+        newest: dict[tuple[str, str], MetricPoint] = {}
+        for point in self.metric_points(name):
+            key = (repr(sorted(point.resource.items())), repr(sorted(point.attributes.items())))
+            if key not in newest or point.time_ns >= newest[key].time_ns:
+                newest[key] = point
+        return list(newest.values())
+
+    def logs(self) -> list[LogRecord]:
+        with self._store.lock:
+            requests = list(self._store.logs)
+        return [
+            LogRecord(
+                resource=attributes(resource_logs.resource.attributes),
+                scope=scope_logs.scope.name,
+                body=any_value(record.body),
+                severity_text=record.severity_text,
+                severity_number=record.severity_number,
+                trace_id=record.trace_id.hex(),
+                span_id=record.span_id.hex(),
+                attributes=attributes(record.attributes),
+            )
+            for request in requests
+            for resource_logs in request.resource_logs
+            for scope_logs in resource_logs.scope_logs
+            for record in scope_logs.log_records
+        ]
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+        """Poll until ``condition()`` holds; returns whether it did (the test asserts on it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.1)
+        return condition()
+
+
+def _points(request: ExportMetricsServiceRequest) -> Iterator[MetricPoint]:
+    for resource_metrics in request.resource_metrics:
+        resource = attributes(resource_metrics.resource.attributes)
+        for scope_metrics in resource_metrics.scope_metrics:
+            scope = scope_metrics.scope.name
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data") or ""
+                data = getattr(metric, kind) if kind else None
+                if data is None:
+                    continue
+                for point in data.data_points:
+                    common = {
+                        "resource": resource,
+                        "scope": scope,
+                        "name": metric.name,
+                        "unit": metric.unit,
+                        "kind": kind,
+                        "attributes": attributes(point.attributes),
+                        "time_ns": point.time_unix_nano,
+                        "start_ns": point.start_time_unix_nano,
+                    }
+                    if kind == "histogram":
+                        yield MetricPoint(
+                            value=point.sum, count=point.count, bucket_counts=tuple(point.bucket_counts),
+                            bounds=tuple(point.explicit_bounds), **common,
+                        )
+                    elif kind in ("sum", "gauge"):
+                        number = point.as_double if point.WhichOneof("value") == "as_double" else point.as_int
+                        yield MetricPoint(value=float(number), **common)
