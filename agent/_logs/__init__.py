@@ -1,0 +1,133 @@
+"""Logs: stdlib logging and loguru records become OpenTelemetry logs; the app's console stays as it was.
+
+The agent core calls :func:`start_logs` once per process and keeps the :class:`LogsHandle` to flush and shut
+down. Modules:
+
+- ``records``: the compact record the app thread queues, and its conversion to SDK records
+- ``otlp``: direct OTLP encoding of compact records, for the OTLP/HTTP exporter
+- ``processor``: the bounded queue, the export thread, drop accounting, fork handling
+- ``stdlib``: the stdlib logging bridge (``Logger.callHandlers``), last-resort output untouched
+- ``loguru_bridge``: the loguru bridge (core patcher, import hook), loaded only if the app uses loguru
+- ``console``: `` trace_id=<32 hex>`` on console lines written inside a span
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Final, Protocol
+
+from obs.agent._logs.console import StdlibConsole
+from obs.agent._logs.loguru_bridge import LoguruBridge
+from obs.agent._logs.processor import ErrorOnce, ExportQueue, Losses, QueueLimits
+from obs.agent._logs.records import Record
+from obs.agent._logs.stdlib import StdlibBridge
+from obs.agent.catalog import LOGS_DROPPED
+from obs.agent.settings import Settings
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.metrics import Meter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.sdk.resources import Resource
+
+__all__ = ["LEVELS", "LogsHandle", "start_logs"]
+
+LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+"""``settings.log_level`` as a level number; applies to stdlib and loguru records (same numbers)."""
+
+
+class _Part(Protocol):
+    def uninstall(self) -> None: ...
+
+
+class LogsHandle:
+    """What the agent core keeps: flush at will, shut down once at exit."""
+
+    def __init__(
+        self, provider: LoggerProvider | None, queue: ExportQueue | None, parts: list[_Part]
+    ) -> None:
+        self._provider = provider
+        self._queue = queue
+        self._parts = parts
+        self._closed = False
+
+    @property
+    def losses(self) -> Losses:
+        """Records not exported so far: dropped (queue full), failed at the exporter, still queued."""
+        return self._queue.losses() if self._queue is not None else Losses(0, 0, 0)
+
+    def submit(self, record: Record) -> None:
+        """Queue a compact record directly (the bridges' path); for tests and benchmarks of the queue."""
+        if self._queue is not None:
+            self._queue.submit(record)
+
+    def flush(self, timeout_s: float) -> None:
+        """Export every record made before this call, waiting at most ``timeout_s``."""
+        if self._queue is not None and not self._closed:
+            self._queue.flush(timeout_s)
+
+    def shutdown(self, timeout_s: float) -> None:
+        """Detach the bridges, export what is queued within ``timeout_s``, shut the exporter down.
+
+        Prints one line on stderr if any record was lost (dropped, rejected, or still queued). Idempotent.
+        Call it before the meter provider's shutdown so that the last obs.logs.dropped count is exported.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for part in reversed(self._parts):
+            part.uninstall()
+        if self._queue is None or self._provider is None:
+            return
+        losses = self._queue.close(timeout_s)
+        self._provider.shutdown()
+        if losses.total:
+            print(losses.describe(self._queue.limits.max_queue), file=sys.stderr, flush=True)
+
+
+def start_logs(
+    settings: Settings,
+    resource: Resource,
+    exporter: LogRecordExporter | None,
+    meter: Meter,
+) -> LogsHandle:
+    """Start the log pipeline and the bridges the settings ask for; ``exporter=None`` exports nothing.
+
+    Raises SettingsError, before changing anything, when an OTEL_BLRP_* variable is not a positive number.
+    Takes ownership of ``exporter``: :meth:`LogsHandle.shutdown` shuts it down.
+    """
+    limits = QueueLimits.from_environment()
+    threshold = LEVELS[settings.log_level]
+    on_error = ErrorOnce()
+    provider: LoggerProvider | None = None
+    queue: ExportQueue | None = None
+    parts: list[_Part] = []
+    if exporter is not None:
+        provider = sdk_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+        counter = meter.create_counter(
+            LOGS_DROPPED.name, unit=LOGS_DROPPED.unit, description=LOGS_DROPPED.description
+        )
+        queue = ExportQueue(exporter, lambda: sdk_provider.resource, limits, counter, on_error)
+        provider.add_log_record_processor(queue)
+        set_logger_provider(provider)
+        if settings.capture_logging:
+            stdlib = StdlibBridge(queue.submit, threshold, on_error)
+            stdlib.install()
+            parts.append(stdlib)
+    if settings.console_trace_ids:
+        console = StdlibConsole()
+        console.install()
+        parts.append(console)
+    loguru = LoguruBridge(
+        queue.submit if queue is not None else _discard,
+        threshold,
+        capture=queue is not None and settings.capture_loguru,
+        console=settings.console_trace_ids,
+        on_error=on_error,
+    )
+    loguru.install()
+    parts.append(loguru)
+    return LogsHandle(provider, queue, parts)
+
+
+def _discard(record: Record) -> None:
+    """The submit function when there is no exporter: the loguru bridge then only adds console trace ids."""

@@ -1,0 +1,354 @@
+"""The log queue and its export thread: never blocks the app, never loses a record without counting it.
+
+Why not the SDK's BatchLogRecordProcessor: it queues SDK objects built on the app thread (slow, large),
+holds 2,048 of them by default, and reports overflow with a de-duplicated warning, so a burst of 50,000 loguru
+lines lost 80% of them almost silently. Here the app thread appends a compact tuple to a deque (no lock) or,
+when the queue is full, counts a drop. The export thread encodes tuples to OTLP (see ``otlp``), or turns
+them into SDK records for exporters other than the OTLP/HTTP one.
+
+The export thread is polite: while the app is producing a burst it waits (up to the schedule delay, and never
+past a high-water mark at three quarters of the queue), so a burst is logged at nearly the app's own speed and
+exported just after, instead of both fighting for the GIL: an export thread busy encoding takes the GIL
+each time the app thread releases it for a write, and the app then waits up to the interpreter's 5 ms switch
+interval to get it back (measured: a 50,000-line loguru burst ran at 0.36 of plain loguru when exported
+while logging, 0.8 when exported after).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from obs.agent._logs.otlp import Encoder, direct_sender
+from obs.agent._logs.records import Converter, Record, from_api_record, thread_state
+from obs.agent.settings import SettingsError
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
+from opentelemetry.metrics import Counter
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.resources import Resource
+
+__all__ = ["ErrorOnce", "ExportQueue", "Losses", "QueueLimits"]
+
+_log = logging.getLogger("obs.agent.logs")
+
+DEFAULT_MAX_QUEUE: Final = 65_536
+"""Holds a 50,000-line burst with room to spare; about 300 bytes plus the message per queued record."""
+DEFAULT_BATCH: Final = 512
+DEFAULT_DELAY_MS: Final = 1000
+_POLL_S: Final = 0.05
+"""How often the export thread looks at a non-empty queue to see whether a burst is still going."""
+_LATEST_S_FACTOR: Final = 5
+"""A record waits at most this many schedule delays while the app keeps logging at burst rate."""
+
+
+
+class ErrorOnce:
+    """The agent's own errors: the first is logged with its traceback, the rest are swallowed."""
+
+    def __init__(self) -> None:
+        self._done = False
+
+    def __call__(self, what: str) -> None:
+        if not self._done:
+            self._done = True
+            _log.warning("obs: %s; further errors of the log bridge are not reported", what, exc_info=True)
+
+
+def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise SettingsError(
+            name, f"environment variable {name}", f"expected a whole number above 0, got {raw!r}"
+        )
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    """Queue size, batch size and schedule delay, from the OTEL_BLRP_* variables (the spec's names)."""
+
+    max_queue: int = DEFAULT_MAX_QUEUE
+    batch: int = DEFAULT_BATCH
+    delay_s: float = DEFAULT_DELAY_MS / 1000
+
+    @property
+    def high_water(self) -> int:
+        """Past this many queued records the export thread starts even while a burst goes on.
+
+        Three quarters of the queue: a 50,000-line burst fits below it with the default size, so the app
+        logs it at its own speed; the last quarter absorbs what arrives while the export catches up.
+        """
+        return max(self.batch, self.max_queue * 3 // 4)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> QueueLimits:
+        """Raise SettingsError naming the variable when one is not a positive whole number."""
+        env = os.environ if environ is None else environ
+        max_queue = _env_int(env, "OTEL_BLRP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE)
+        batch = min(_env_int(env, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", DEFAULT_BATCH), max_queue)
+        delay_ms = _env_int(env, "OTEL_BLRP_SCHEDULE_DELAY", DEFAULT_DELAY_MS)
+        return cls(max_queue=max_queue, batch=batch, delay_s=delay_ms / 1000)
+
+
+@dataclass(frozen=True)
+class Losses:
+    """Records that never reached the exporter successfully, by cause."""
+
+    dropped: int
+    failed: int
+    unsent: int
+
+    @property
+    def total(self) -> int:
+        return self.dropped + self.failed + self.unsent
+
+    def describe(self, max_queue: int) -> str:
+        """The one line printed at exit when anything was lost."""
+        parts = []
+        if self.dropped:
+            parts.append(f"{self.dropped} dropped because the export queue was full ({max_queue} records; "
+                         "raise OTEL_BLRP_MAX_QUEUE_SIZE)")
+        if self.failed:
+            parts.append(f"{self.failed} rejected or unreachable at the log exporter")
+        if self.unsent:
+            parts.append(f"{self.unsent} still queued when the export time ran out at exit")
+        return f"obs: {self.total} log records were not exported: {'; '.join(parts)}"
+
+
+class ExportQueue(LogRecordProcessor):
+    """Bounded queue of compact records plus the thread that exports them.
+
+    ``submit`` is the bridges' fast path; ``on_emit`` takes records from the OpenTelemetry logs API, so the
+    queue is also the LoggerProvider's only processor.
+    """
+
+    def __init__(
+        self,
+        exporter: LogRecordExporter,
+        resource: Callable[[], Resource],
+        limits: QueueLimits,
+        dropped_counter: Counter | None = None,
+        on_error: ErrorOnce | None = None,
+    ) -> None:
+        self._exporter = exporter
+        self._send = direct_sender(exporter)
+        self._encoder = Encoder(resource)
+        self._converter = Converter(resource)
+        self.limits = limits
+        self._counter = dropped_counter
+        self._max_queue = limits.max_queue
+        self._high_water = limits.high_water
+        self._closed = False
+        self._stopping = False
+        self._deadline = float("inf")
+        self._note_error = on_error or ErrorOnce()
+        self._reset_state()
+        self._start_worker()
+        reference = weakref.WeakMethod(self._after_fork_in_child)
+
+        def after_fork_in_child() -> None:
+            method = reference()
+            if method is not None:
+                method()
+
+        os.register_at_fork(after_in_child=after_fork_in_child)
+
+    def _reset_state(self) -> None:
+        self._queue: deque[Record] = deque()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._flush_waiters: list[threading.Event] = []
+        self._dropped = 0
+        self._dropped_reported = 0
+        self._failed = 0
+        self._in_flight = 0
+
+    def _start_worker(self) -> None:
+        self._worker = threading.Thread(target=self._run, name="obs-logs-export", daemon=True)
+        self._worker.start()
+
+    def _after_fork_in_child(self) -> None:
+        """The parent exports what it queued; the child starts empty, with its own thread and counts."""
+        self._reset_state()
+        if not self._closed:
+            self._start_worker()
+
+    # -- app threads ---------------------------------------------------------------------------------------
+
+    def submit(self, record: Record) -> None:
+        """Queue one record, or count it as dropped when the queue is full. Never blocks."""
+        if self._closed:
+            return
+        queue = self._queue
+        if len(queue) >= self._max_queue:
+            with self._lock:
+                self._dropped += 1
+            return
+        queue.append(record)
+        if len(queue) >= self._high_water and not self._wake.is_set():
+            self._wake.set()
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        try:
+            self.submit(from_api_record(log_record))
+        except Exception:
+            self._note_error("could not queue a log record from the OpenTelemetry API")
+
+    def flush(self, timeout_s: float) -> bool:
+        """Export everything queued before this call; True when done within the timeout."""
+        if not self._worker.is_alive() or threading.get_ident() == self._worker.ident:
+            return not self._queue
+        done = threading.Event()
+        with self._lock:
+            self._flush_waiters.append(done)
+        self._wake.set()
+        return done.wait(timeout_s)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.flush(timeout_millis / 1000)
+
+    def close(self, timeout_s: float) -> Losses:
+        """Stop taking records, export what is queued within the timeout, shut the exporter down."""
+        if self._closed:
+            return self.losses()
+        self._closed = True
+        self._deadline = time.monotonic() + max(timeout_s, 0.0)
+        self._stopping = True
+        self._wake.set()
+        if threading.get_ident() != self._worker.ident:
+            self._worker.join(timeout_s)
+        try:
+            self._exporter.shutdown()  # type: ignore[no-untyped-call]
+        except Exception:
+            self._note_error("the log exporter failed to shut down")
+        self._report_drops()
+        return self.losses()
+
+    def shutdown(self) -> None:
+        """LogRecordProcessor API (LoggerProvider.shutdown): close with the SDK's usual 30 s bound."""
+        self.close(30.0)
+
+    def losses(self) -> Losses:
+        """Counts so far; ``unsent`` includes a batch the exporter is still sending."""
+        return Losses(dropped=self._dropped, failed=self._failed, unsent=len(self._queue) + self._in_flight)
+
+    # -- export thread ---------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))  # no spans for our own HTTP requests
+        thread_state.exporting = True
+        seen, looked = 0, time.monotonic()
+        try:
+            while not self._stopping:
+                self._wake.wait(self.limits.delay_s if not self._queue else _POLL_S)
+                self._wake.clear()
+                if self._stopping:
+                    break
+                queued, now = len(self._queue), time.monotonic()
+                rate = (queued - seen) / max(now - looked, 1e-3)
+                if self._flush_waiters or queued >= self._high_water or self._due(rate):
+                    self._export_queued()
+                seen, looked = len(self._queue), time.monotonic()
+                self._report_drops()
+            self._export_queued()
+        finally:
+            self._release_waiters()
+
+    def _due(self, rate: float) -> bool:
+        """Export when the oldest record has waited the schedule delay, unless a burst is still going.
+
+        ``rate`` is how fast the queue grew since the last look, in records per second; a burst is a batch
+        per poll interval (about 10,000 lines a second).
+        """
+        queue = self._queue
+        if not queue:
+            return False
+        waited = (time.time_ns() - queue[0][0]) / 1e9
+        delay = self.limits.delay_s
+        burst = rate >= self.limits.batch / _POLL_S
+        return waited >= delay * _LATEST_S_FACTOR or (waited >= delay and not burst)
+
+    def _export_queued(self) -> None:
+        """Export what is queued now (later arrivals wait for the next round); then wake flush callers."""
+        with self._lock:
+            waiters, self._flush_waiters = self._flush_waiters, []
+        queue = self._queue
+        remaining = len(queue)
+        self._encoder.refresh()
+        self._converter.refresh()
+        while remaining > 0 and time.monotonic() < self._deadline:
+            count = min(self.limits.batch, remaining, len(queue))
+            if count == 0:
+                break
+            remaining -= count
+            self._export_batch([queue.popleft() for _ in range(count)])
+            time.sleep(0)  # hand the GIL to a waiting app thread now, not at the next 5 ms switch
+        for waiter in waiters:
+            waiter.set()
+
+    def _export_batch(self, batch: list[Record]) -> None:
+        if self._send is not None:
+            self._send_batch(self._send, batch)
+            return
+        readable: list[ReadableLogRecord] = []
+        for record in batch:
+            try:
+                readable.append(self._converter.convert(record))
+            except Exception:
+                self._failed += 1
+                self._note_error("could not convert a log record")
+        if not readable:
+            return
+        self._in_flight = len(readable)
+        try:
+            result = self._exporter.export(readable)
+        except Exception:
+            result = LogRecordExportResult.FAILURE
+            self._note_error("the log exporter raised an error")
+        finally:
+            self._in_flight = 0
+        if result is not LogRecordExportResult.SUCCESS:
+            self._failed += len(readable)
+
+    def _send_batch(self, send: Callable[[bytes], bool], batch: list[Record]) -> None:
+        """The OTLP/HTTP fast path: our encoding, the exporter's HTTP client."""
+        payload, bad = self._encoder.encode(batch)
+        if bad:
+            self._failed += bad
+            self._note_error("could not encode a log record")
+        self._in_flight = len(batch) - bad
+        try:
+            sent = send(payload)
+        except Exception:
+            sent = False
+            self._note_error("the log exporter raised an error")
+        finally:
+            self._in_flight = 0
+        if not sent:
+            self._failed += len(batch) - bad
+
+    def _report_drops(self) -> None:
+        dropped = self._dropped
+        delta = dropped - self._dropped_reported
+        if delta > 0 and self._counter is not None:
+            self._dropped_reported = dropped
+            try:
+                self._counter.add(delta)
+            except Exception:
+                self._note_error("could not record the obs.logs.dropped metric")
+
+    def _release_waiters(self) -> None:
+        with self._lock:
+            waiters, self._flush_waiters = self._flush_waiters, []
+        for waiter in waiters:
+            waiter.set()

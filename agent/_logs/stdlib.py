@@ -1,0 +1,151 @@
+"""The stdlib logging bridge: every record that reaches ``Logger.callHandlers`` is also queued for export.
+
+Why not a handler on the root logger (what the SDK and the stock instrumentation do): logging prints the
+last-resort stderr line only when no handler at all was found, so a root handler silences the warnings of apps
+that never configured logging - and the SDK's own export errors. Wrapping ``callHandlers`` (as Sentry does)
+leaves the app's handlers, their count and the last resort exactly as they were, and also sees records of
+loggers with ``propagate=False``.
+
+Levels: a record is only made when the app's logger levels allow it. When the root logger sits above the
+export level (Python's default WARNING, with the default export level INFO), the bridge lowers it, and hides
+the extra records from the app's handlers, so the console does not change. The lowered level is a distinct
+int object: once the app sets any root level itself (``basicConfig(level=...)``, ``dictConfig``), its level
+rules again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from obs.agent._logs.records import (
+    LoguruExtra,
+    Record,
+    exception_info,
+    severity_number,
+    severity_text,
+    thread_state,
+)
+from opentelemetry.trace import get_current_span
+
+__all__ = ["StdlibBridge"]
+
+_STANDARD: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "taskName",
+    # added by opentelemetry-instrumentation-logging's record factory
+    "otelSpanID", "otelTraceID", "otelTraceSampled", "otelServiceName",
+}
+"""Attributes every LogRecord has; any other came from ``extra=`` (or a filter) and becomes an attribute."""
+
+class _AgentLevel(int):
+    """The root level obs set; its identity tells it apart from any level the app sets later."""
+
+
+class StdlibBridge:
+    """Install with :meth:`install`; :meth:`uninstall` restores ``callHandlers`` and the root level."""
+
+    def __init__(
+        self, submit: Callable[[Record], None], threshold: int, on_error: Callable[[str], None]
+    ) -> None:
+        self._submit = submit
+        self._threshold = threshold
+        self._on_error = on_error
+        self._original: Any = None
+        self._agent_level: _AgentLevel | None = None
+        self._app_root_level = logging.WARNING
+
+    def install(self) -> None:
+        if self._original is not None:
+            return
+        root = logging.getLogger()
+        original = logging.Logger.callHandlers
+        self._original = original
+        if root.level > self._threshold:
+            self._app_root_level = root.level
+            self._agent_level = _AgentLevel(self._threshold)
+            root.setLevel(self._agent_level)
+        bridge = self
+
+        def call_handlers(logger: logging.Logger, record: logging.LogRecord) -> None:
+            if bridge.hidden_from_app(logger, record):
+                bridge.capture(record)
+                return
+            state = thread_state
+            state.in_handlers += 1
+            try:
+                original(logger, record)
+            finally:
+                state.in_handlers -= 1
+                bridge.capture(record)
+
+        call_handlers.__obs__ = True  # type: ignore[attr-defined]
+        call_handlers.__wrapped__ = original  # type: ignore[attr-defined]
+        logging.Logger.callHandlers = call_handlers  # type: ignore[method-assign, assignment]
+
+    def uninstall(self) -> None:
+        if self._original is None:
+            return
+        if getattr(logging.Logger.callHandlers, "__obs__", False):
+            logging.Logger.callHandlers = self._original  # type: ignore[method-assign]
+        self._original = None
+        root = logging.getLogger()
+        if self._agent_level is not None and root.level is self._agent_level:
+            root.setLevel(self._app_root_level)
+        self._agent_level = None
+
+    def hidden_from_app(self, logger: logging.Logger, record: logging.LogRecord) -> bool:
+        """True for a record made only because obs lowered the root level: the app would not have seen it."""
+        agent_level = self._agent_level
+        if agent_level is None or record.levelno >= self._app_root_level:
+            return False
+        node: logging.Logger | None = logger
+        while node is not None:
+            if node.level:
+                return node.level is agent_level
+            node = node.parent
+        return False
+
+    def capture(self, record: logging.LogRecord) -> None:
+        """Copy what the export needs from the record; the span context is the one current right now."""
+        try:
+            if record.levelno < self._threshold or thread_state.exporting:
+                return
+            fields = record.__dict__
+            extra_keys = fields.keys() - _STANDARD
+            if extra_keys and "extra" in extra_keys and isinstance(fields["extra"], LoguruExtra):
+                return  # a loguru record handed to stdlib (loguru's PropagateHandler): already queued
+            extra = {key: fields[key] for key in extra_keys} if extra_keys else None
+            context = get_current_span().get_span_context()
+            exc = record.exc_info
+            self._submit((
+                int(record.created * 1e9),
+                severity_number(record.levelno),
+                severity_text(record.levelname),
+                _body(record),
+                record.name,
+                record.pathname,
+                record.funcName,
+                record.lineno or 0,
+                extra,
+                exception_info(exc[0], exc[1], exc[2], record.exc_text) if exc else None,
+                context.trace_id,
+                context.span_id,
+                int(context.trace_flags),
+                None,
+            ))
+        except Exception:
+            self._on_error("the stdlib logging bridge failed on a record")
+
+
+def _body(record: logging.LogRecord) -> Any:
+    """The message as the app's formatter sees it; a dict logged without arguments stays structured."""
+    if not record.args and isinstance(record.msg, Mapping):
+        return dict(record.msg)
+    cached = record.__dict__.get("message")
+    if isinstance(cached, str):
+        return cached
+    try:
+        return record.getMessage()
+    except Exception:
+        return str(record.msg)

@@ -1,0 +1,154 @@
+"""Prometheus alert rules for the app, derived from the telemetry catalog so that they query real series.
+
+Three alerts, each scoped to the app's ``service_name``:
+
+- ``ObsHighErrorRatio``: more than 5% of HTTP requests answered 5xx for 5 minutes.
+- ``ObsLatencyBudgetFastBurn`` / ``ObsLatencyBudgetSlowBurn``: the latency SLO (99% of requests faster than
+  0.5 s) burns its error budget 14.4x over 1 h and 5 min, or 6x over 6 h and 30 min, the multi-window pairs of
+  the SRE workbook: the long window proves it matters, the short one that it is still going on.
+- ``ObsNoTelemetry``: none of the app's series arrived for 10 minutes.
+
+The slow-request ratio per window is a recording rule, so that dashboards can show the burn too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from obs.agent.catalog import CATALOG, HTTP_SERVER_DURATION, LATENCY_BUCKETS_SECONDS, Kind, label
+
+__all__ = [
+    "BURN_WINDOWS",
+    "ERROR_RATIO_THRESHOLD",
+    "LATENCY_SLO_SECONDS",
+    "LATENCY_SLO_TARGET",
+    "RULES_PATH",
+    "alert_rules",
+]
+
+RULES_PATH: Final = "prometheus/rules/obs-alerts.yaml"
+
+ERROR_RATIO_THRESHOLD: Final = 0.05
+LATENCY_SLO_SECONDS: Final = 0.5
+LATENCY_SLO_TARGET: Final = 0.99
+BURN_WINDOWS: Final[tuple[tuple[str, str, float, str, str], ...]] = (
+    # (alert, severity, burn rate, long window, short window)
+    ("ObsLatencyBudgetFastBurn", "page", 14.4, "1h", "5m"),
+    ("ObsLatencyBudgetSlowBurn", "ticket", 6.0, "6h", "30m"),
+)
+NO_TELEMETRY_WINDOW: Final = "10m"
+
+if LATENCY_SLO_SECONDS not in LATENCY_BUCKETS_SECONDS:  # pragma: no cover - a guard for whoever edits these
+    raise ValueError("LATENCY_SLO_SECONDS must be one of the histogram's bucket bounds")
+
+_SERVICE = label("service.name")
+_STATUS = label("http.response.status_code")
+
+
+def _quote(text: str) -> str:
+    """A PromQL string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _selector(service: str, *matchers: str) -> str:
+    return "{" + ", ".join((f"{_SERVICE}={_quote(service)}", *matchers)) + "}"
+
+
+def _slow_ratio_record(window: str) -> str:
+    return f"{_SERVICE}:http_server_slow_requests:ratio_rate{window}"
+
+
+def _slow_ratio_expr(service: str, window: str) -> str:
+    fast = HTTP_SERVER_DURATION.series("bucket") + _selector(service, f'le="{LATENCY_SLO_SECONDS:g}"')
+    total = HTTP_SERVER_DURATION.series("count") + _selector(service)
+    return (
+        f"1 - (sum by ({_SERVICE}) (rate({fast}[{window}])) / sum by ({_SERVICE}) (rate({total}[{window}])))"
+    )
+
+
+def _error_ratio_expr(service: str) -> str:
+    count = HTTP_SERVER_DURATION.series("count")
+    errors = count + _selector(service, f'{_STATUS}=~"5.."')
+    total = count + _selector(service)
+    return (
+        f"(sum by ({_SERVICE}) (rate({errors}[5m]))"
+        f" / sum by ({_SERVICE}) (rate({total}[5m]))) > {ERROR_RATIO_THRESHOLD:g}"
+    )
+
+
+def _telemetry_series() -> list[str]:
+    """Every series name the agent can send: any one of them arriving proves the app is reporting."""
+    return sorted(
+        {
+            instrument.series("count") if instrument.kind is Kind.HISTOGRAM else instrument.prometheus
+            for instrument in CATALOG
+        }
+    )
+
+
+def _burn_alert(
+    service: str, alert: str, severity: str, rate: float, long: str, short: str
+) -> dict[str, Any]:
+    budget = 1 - LATENCY_SLO_TARGET
+    threshold = f"{rate * budget:.6g}"
+    selector = _selector(service)
+    return {
+        "alert": alert,
+        "expr": f"{_slow_ratio_record(long)}{selector} > {threshold}\n"
+        f"and\n{_slow_ratio_record(short)}{selector} > {threshold}\n",
+        "for": "2m" if severity == "page" else "15m",
+        "labels": {"severity": severity},
+        "annotations": {
+            "summary": f"{service}: latency SLO budget burning {rate:g}x too fast",
+            "description": (
+                f"More than {rate * budget * 100:.3g}% of requests took over {LATENCY_SLO_SECONDS:g} s "
+                f"in the last "
+                f"{long} and {short} (SLO: {LATENCY_SLO_TARGET:.0%} under {LATENCY_SLO_SECONDS:g} s). "
+                "Slow share now: {{ $value | humanizePercentage }}."
+            ),
+        },
+    }
+
+
+def alert_rules(service: str) -> dict[str, Any]:
+    """The rule file for one service, as a mapping ready to be written as YAML."""
+    windows = sorted(
+        {window for *_, long, short in BURN_WINDOWS for window in (long, short)},
+        key=lambda w: (w[-1] == "h", int(w[:-1])),
+    )
+    recording = [
+        {"record": _slow_ratio_record(window), "expr": _slow_ratio_expr(service, window)}
+        for window in windows
+    ]
+    names = "|".join(_telemetry_series())
+    alerts: list[dict[str, Any]] = [
+        {
+            "alert": "ObsHighErrorRatio",
+            "expr": _error_ratio_expr(service),
+            "for": "5m",
+            "labels": {"severity": "page"},
+            "annotations": {
+                "summary": f"{service}: {{{{ $value | humanizePercentage }}}} of HTTP requests fail",
+                "description": f"Over {ERROR_RATIO_THRESHOLD:.0%} of requests answered 5xx for 5 minutes.",
+            },
+        },
+        *(_burn_alert(service, *window) for window in BURN_WINDOWS),
+        {
+            "alert": "ObsNoTelemetry",
+            "expr": f'absent_over_time({{__name__=~"{names}", {_SERVICE}={_quote(service)}}}'
+            f"[{NO_TELEMETRY_WINDOW}])",
+            "for": "0m",
+            "labels": {"severity": "ticket"},
+            "annotations": {
+                "summary": f"{service}: no telemetry for {NO_TELEMETRY_WINDOW}",
+                "description": "No metric from the app reached Prometheus: is it running, and does it export "
+                "to the collector (OTEL_EXPORTER_OTLP_ENDPOINT)?",
+            },
+        },
+    ]
+    return {
+        "groups": [
+            {"name": f"obs-{service}-recording", "rules": recording},
+            {"name": f"obs-{service}-alerts", "rules": alerts},
+        ]
+    }

@@ -1,0 +1,346 @@
+"""`obs check`: generated folders pass; each kind of broken input is reported as one clear line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from obs.checks import compose as compose_check
+from obs.checks import grafana as grafana_check
+from obs.cli import main
+from tests.observability_tree import make_settings, rendered_files, write_tree
+from tests.tools import docker_client, promtool
+
+SETTINGS_VARIANTS = [
+    {"service_name": "shop"},
+    {"service_name": "billing-api", "instrumentations": ("flask", "requests", "sqlite3")},
+    {
+        "service_name": "catalog",
+        "instrumentations": ("fastapi", "httpx", "sqlalchemy"),
+        "environment": "staging",
+    },
+    {"service_name": "Worker Pool", "instrumentations": ("celery", "redis")},
+]
+
+
+@pytest.fixture(autouse=True)
+def _tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBS_PROMTOOL", promtool())
+    monkeypatch.delenv("OBS_DOCKER", raising=False)
+
+
+def _generate(tmp_path: Path, **overrides: object) -> Path:
+    settings = make_settings(tmp_path, **{"service_name": "shop", **overrides})
+    return write_tree(tmp_path / "observability", rendered_files(settings))
+
+
+def _check(folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str], str]:
+    code = main(["check", str(folder)])
+    captured = capsys.readouterr()
+    return code, captured.out.splitlines(), captured.err
+
+
+def _edit(path: Path, old: str, new: str, count: int = -1) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, count), encoding="utf-8")
+
+
+@pytest.mark.parametrize("overrides", SETTINGS_VARIANTS, ids=lambda item: str(item["service_name"]))
+def test_generated_output_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], overrides: dict[str, object]
+) -> None:
+    """What the renderers produce for several services and instrumentation sets has no findings."""
+    folder = _generate(tmp_path, **overrides)
+    code, out, err = _check(folder, capsys)
+    assert code == 0, "\n".join(out) + err
+    assert out[-1].endswith("no problems")
+    assert "promtool" not in err  # the rules were checked by promtool, not skipped
+
+
+Edit = tuple[str, str, str, int]
+"""(file under observability/, text to replace, replacement, how many times; -1 for all)."""
+
+BROKEN_CASES: list[tuple[str, list[Edit], list[str]]] = [
+    (
+        "pipeline naming an undefined exporter",
+        [("collector/config.yaml", "        - otlp_http/loki", "        - otlp_http/lokii", -1)],
+        [
+            "collector/config.yaml: service.pipelines.logs names exporter `otlp_http/lokii`, which is not "
+            "defined under `exporters` — define `otlp_http/lokii` under `exporters` or use one of: "
+            "otlp_grpc/tempo, otlp_http/loki, otlp_http/prometheus"
+        ],
+    ),
+    (
+        "bad compose key",
+        [
+            (
+                "compose.yaml",
+                "    restart: unless-stopped\n  prometheus:",
+                "    restrat: always\n  prometheus:",
+                1,
+            )
+        ],
+        [
+            "compose.yaml: services.collector: Unevaluated properties are not allowed ('restrat' was "
+            "unexpected) — see the compose specification for the keys a service accepts"
+        ],
+    ),
+    (
+        "batch before memory_limiter",
+        [
+            ("collector/gateway.yaml", "        - memory_limiter\n", "        - batch_first\n", 1),
+            ("collector/gateway.yaml", "        - batch\n", "        - memory_limiter\n", 1),
+            ("collector/gateway.yaml", "        - batch_first\n", "        - batch\n", 1),
+        ],
+        [
+            "collector/gateway.yaml: service.pipelines.traces runs `batch` before `memory_limiter` — "
+            "move `memory_limiter` first",
+            "collector/gateway.yaml: service.pipelines.traces runs `memory_limiter` after `batch` — "
+            "move `batch` last",
+        ],
+    ),
+    (
+        "deprecated and removed component names",
+        [
+            ("collector/config.yaml", "otlp_http/loki", "otlphttp/loki", -1),
+            (
+                "collector/config.yaml",
+                "  otlp_grpc/tempo:",
+                "  logging:\n    verbosity: basic\n  otlp_grpc/tempo:",
+                1,
+            ),
+        ],
+        [
+            "collector/config.yaml: exporters.logging: exporter `logging` no longer exists in "
+            "collector-contrib 0.154.0 — use `debug`",
+            "collector/config.yaml: exporters.otlphttp/loki: exporter `otlphttp` is a deprecated alias in "
+            "collector-contrib 0.154.0 — rename it `otlp_http`",
+        ],
+    ),
+    (
+        "literal secret in a collector config",
+        [("collector/otlp.yaml", "${env:OBS_OTLP_AUTHORIZATION}", "Basic dXNlcjpwYXNz", -1)],
+        [
+            "collector/otlp.yaml: exporters.otlp_http/vendor.headers.Authorization holds a literal secret "
+            "— write `${env:VAR}` and set VAR in the collector's environment"
+        ],
+    ),
+    (
+        "receiver bound to localhost",
+        [("collector/config.yaml", "endpoint: 0.0.0.0:4318", "endpoint: localhost:4318", -1)],
+        [
+            "collector/config.yaml: receivers.otlp.protocols.http.endpoint listens on localhost:4318, "
+            "unreachable from outside a container — bind 0.0.0.0:4318"
+        ],
+    ),
+    (
+        "unescaped Grafana variable in provisioning",
+        [("grafana/provisioning/datasources/obs.yaml", "$${__value.raw}", "${__value.raw}", -1)],
+        [
+            "grafana/provisioning/datasources/obs.yaml: `${__value.raw}` will be expanded by Grafana as an "
+            "environment variable — write `$${__value.raw}`"
+        ],
+    ),
+    (
+        "backend config that is not YAML",
+        [("loki/loki.yaml", "auth_enabled: false", "auth_enabled: [false", 1)],
+        [
+            "loki/loki.yaml: is not valid YAML at line 3, column 7 (expected ',' or ']', but got ':') "
+            "— fix the YAML syntax"
+        ],
+    ),
+    (
+        "port on every interface and an unpinned image",
+        [
+            ("compose.yaml", "127.0.0.1:3000:3000", "3000:3000", -1),
+            ("compose.yaml", "image: grafana/grafana:11.6.0", "image: grafana/grafana:latest", -1),
+        ],
+        [
+            "compose.yaml: services.grafana.image `grafana/grafana:latest` is not pinned — "
+            "name an exact version tag, so that the stack does not change under you",
+            "compose.yaml: services.grafana.ports publishes `3000:3000` on every network interface — "
+            "prefix it with 127.0.0.1: (the stack has no authentication)",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("edits", "expected"), [case[1:] for case in BROKEN_CASES], ids=[c[0] for c in BROKEN_CASES]
+)
+def test_broken_input_is_one_clear_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edits: list[Edit], expected: list[str]
+) -> None:
+    """Each broken input gives exactly the expected lines (file, what is wrong, what to fix) and exit 1."""
+    folder = _generate(tmp_path)
+    for relative, old, new, count in edits:
+        _edit(folder / relative, old, new, count)
+    code, out, err = _check(folder, capsys)
+    assert code == 1
+    assert out == expected
+    count_word = f"{len(expected)} problem{'s' if len(expected) != 1 else ''}"
+    assert f"obs: CheckFailed: {count_word} in {folder} (listed above)" in err
+
+
+def test_bad_rule_expression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """promtool's parse error is reported against the rule file, with the rule it is in."""
+    folder = _generate(tmp_path)
+    _edit(folder / "prometheus/rules/obs-alerts.yaml", ") > 0.05", ") >> 0.05")
+    code, out, _ = _check(folder, capsys)
+    assert code == 1
+    assert len(out) == 1
+    assert out[0].startswith(
+        'prometheus/rules/obs-alerts.yaml: 16:15: group "obs-shop-alerts", rule 1, '
+        '"ObsHighErrorRatio": could not parse expression'
+    )
+    assert out[0].endswith(" — fix the PromQL expression")
+
+
+def test_missing_generated_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file compose.yaml mounts but that is gone is named, with how to get it back."""
+    folder = _generate(tmp_path)
+    (folder / "tempo/tempo.yaml").unlink()
+    code, out, _ = _check(folder, capsys)
+    assert code == 1
+    assert out == [
+        "compose.yaml: services.tempo mounts `./tempo/tempo.yaml`, which does not exist — run "
+        "`obs init` to generate it, or fix the path"
+    ]
+
+
+def test_broken_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A syntax error is one line with its position, not a traceback."""
+    folder = _generate(tmp_path)
+    (folder / "collector/otlp.yaml").write_text("receivers: [otlp\n", encoding="utf-8")
+    code, out, _ = _check(folder, capsys)
+    assert code == 1
+    assert len(out) == 1
+    assert out[0].startswith("collector/otlp.yaml: is not valid YAML at line 2")
+    assert out[0].endswith("— fix the YAML syntax")
+
+
+def test_without_promtool_rules_are_checked_for_structure_and_a_note_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no promtool anywhere, a valid folder still passes, and stderr says what was not checked."""
+    folder = _generate(tmp_path)
+    monkeypatch.delenv("OBS_PROMTOOL")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    code, out, err = _check(folder, capsys)
+    assert code == 0
+    assert "note: promtool not found: alert rule expressions were not checked" in err
+    _edit(folder / "prometheus/rules/obs-alerts.yaml", "    rules:\n", "    rulez:\n", count=1)
+    code, out, _ = _check(folder, capsys)
+    assert code == 1
+    assert out == [
+        "prometheus/rules/obs-alerts.yaml: groups[0] has no `rules` list — give each group a name and "
+        "a rules list"
+    ]
+
+
+def test_without_the_schema_docker_compose_config_validates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where check-jsonschema is not installed, a Docker client (no engine needed) catches the bad key."""
+    docker, env = docker_client()
+    monkeypatch.setattr(compose_check, "_schema_errors", lambda document: None)
+    monkeypatch.setenv("OBS_DOCKER", docker)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    folder = _generate(tmp_path)
+    _edit(
+        folder / "compose.yaml",
+        "    restart: unless-stopped\n  prometheus:",
+        "    restrat: always\n  prometheus:",
+    )
+    code, out, _ = _check(folder, capsys)
+    assert code == 1
+    assert out == [
+        "compose.yaml: services.collector additional properties 'restrat' not allowed — see the compose "
+        "specification for the keys a service accepts"
+    ]
+
+
+def test_without_schema_or_docker_the_compose_check_is_skipped_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No schema and no Docker: the run still works and says how to get the compose check."""
+    monkeypatch.setattr(compose_check, "_schema_errors", lambda document: None)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    folder = _generate(tmp_path)
+    code, _, err = _check(folder, capsys)
+    assert code == 0
+    assert (
+        "note: compose.yaml was not checked against the compose specification: install check-jsonschema"
+        in err
+    )
+
+
+def test_project_folder_and_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """DIR may be the project holding observability/; a folder that does not exist is one error line."""
+    _generate(tmp_path)
+    code, out, _ = _check(tmp_path, capsys)
+    assert code == 0
+    code, out, err = _check(tmp_path / "nowhere", capsys)
+    assert code == 1 and out == []
+    assert err.strip() == (
+        f"obs: ProjectError: {tmp_path / 'nowhere'} is not a folder — run `obs init` to "
+        "generate it, or name the folder to use"
+    )
+
+
+def test_command_line_exit_status(tmp_path: Path) -> None:
+    """Run as a program: exit 0 on generated output, 1 with the findings on stdout when one is broken."""
+    folder = _generate(tmp_path)
+    command = [sys.executable, "-m", "obs", "check", str(folder)]
+    env = {**os.environ, "OBS_PROMTOOL": promtool()}
+    assert subprocess.run(command, capture_output=True, text=True, env=env, timeout=60).returncode == 0
+    _edit(folder / "collector/config.yaml", "        - otlp_http/loki", "        - otlp_http/lokii")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout.startswith("collector/config.yaml: service.pipelines.logs names exporter")
+    assert "Traceback" not in result.stderr
+
+
+def test_dashboard_problems_come_from_the_dashboards_lint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dashboard pointing at a datasource provisioning does not define is reported against its file."""
+    folder = _generate(tmp_path)
+    reference = '"uid": "${metrics}"'
+    dashboards = [
+        path for path in sorted((folder / "dashboards").glob("*.json")) if reference in path.read_text()
+    ]
+    assert dashboards, "no generated dashboard uses the metrics datasource variable"
+    _edit(dashboards[0], reference, '"uid": "prom-old"', count=1)
+    code, out, _ = _check(folder, capsys)
+    assert code == 1
+    assert out
+    assert all(line.startswith(f"dashboards/{dashboards[0].name}: ") for line in out)
+    assert any("prom-old" in line for line in out)
+
+
+def test_without_the_dashboards_lint_json_and_datasources_are_still_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where obs.dashboards has no lint, a note says so and the basic checks still run."""
+    monkeypatch.setattr(grafana_check, "_lint_module", lambda: None)
+    folder = _generate(tmp_path)
+    (folder / "dashboards/broken.json").write_text("{not json", encoding="utf-8")
+    (folder / "dashboards/stale.json").write_text(
+        '{"panels": [{"datasource": {"type": "prometheus", "uid": "prom-old"}}]}', encoding="utf-8"
+    )
+    code, out, err = _check(folder, capsys)
+    assert code == 1
+    assert "note: dashboard lint is not available in this version of obs" in err
+    assert out == [
+        "dashboards/broken.json: is not valid JSON (Expecting property name enclosed in double quotes at "
+        "line 1) — fix or regenerate it",
+        "dashboards/stale.json: refers to datasource uid `prom-old`, which provisioning does not define — "
+        "use one of obs-loki, obs-prometheus, obs-tempo",
+    ]

@@ -1,0 +1,110 @@
+"""The series and labels the alert rules query are the ones a real PromQL engine holds after the OpenTelemetry
+SDK exports over OTLP: names with unit suffixes, `le="0.5"` buckets, `service_name` from the resource.
+
+VictoriaMetrics (DESIGN.md section 7) names OTLP series the way Prometheus 3 does; PROMQL_URL points the test
+at another engine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from obs.agent.catalog import HTTP_SERVER_DURATION, LATENCY_BUCKETS_SECONDS
+from obs.collector.rules import LATENCY_SLO_SECONDS, RULES_PATH
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+
+from tests.observability_tree import make_settings, rendered_files
+from tests.tools import flush, promql_engine
+
+ROUTE = {"http.request.method": "GET", "http.route": "/items"}
+
+
+def _export(otlp_url: str, service: str) -> None:
+    """80 fast and 20 slow successful requests and 10 fast failures, as the agent's histogram records them."""
+    reader = PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=otlp_url), export_interval_millis=3_600_000
+    )
+    view = View(
+        instrument_name=HTTP_SERVER_DURATION.name,
+        aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS_SECONDS),
+    )
+    resource = Resource.create({"service.name": service, "service.instance.id": "test-1"})
+    provider = MeterProvider(metric_readers=[reader], resource=resource, views=[view])
+    histogram = provider.get_meter("test").create_histogram(
+        HTTP_SERVER_DURATION.name, unit=HTTP_SERVER_DURATION.unit
+    )
+    for seconds, status, times in ((0.1, 200, 80), (1.0, 200, 20), (0.1, 500, 10)):
+        for _ in range(times):
+            histogram.record(seconds, {**ROUTE, "http.response.status_code": status})
+    assert provider.force_flush(timeout_millis=10_000)
+    provider.shutdown()
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with promql_engine(tmp_path_factory.mktemp("engine")) as (query_url, otlp_url):
+        _export(otlp_url, "shop")
+        flush(query_url)
+        deadline = time.monotonic() + 20
+        while not _query(query_url, f'{HTTP_SERVER_DURATION.series("count")}{{service_name="shop"}}'):
+            assert time.monotonic() < deadline, "the exported series never became queryable"
+            time.sleep(0.2)
+        yield query_url
+
+
+def _query(base: str, expression: str) -> list[dict[str, object]]:
+    url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': expression})}"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        body = json.load(answer)
+    assert body["status"] == "success", body
+    result: list[dict[str, object]] = body["data"]["result"]
+    return result
+
+
+def _value(base: str, expression: str) -> float:
+    (sample,) = _query(base, expression)
+    value = sample["value"]
+    assert isinstance(value, list)
+    return float(value[1])
+
+
+def test_latency_slo_bucket_and_count_exist_under_the_names_the_rules_use(engine: str) -> None:
+    """The `le` bucket the SLO reads holds the fast requests; the count holds them all."""
+    bucket = HTTP_SERVER_DURATION.series("bucket")
+    count = HTTP_SERVER_DURATION.series("count")
+    fast = f'sum by (service_name) ({bucket}{{service_name="shop", le="{LATENCY_SLO_SECONDS:g}"}})'
+    assert _value(engine, fast) == 90
+    assert _value(engine, f'sum by (service_name) ({count}{{service_name="shop"}})') == 110
+
+
+def test_status_code_label_separates_server_errors(engine: str) -> None:
+    """The error-ratio rule's `http_response_status_code=~"5.."` matcher finds the failures."""
+    count = HTTP_SERVER_DURATION.series("count")
+    assert _value(engine, f'sum({count}{{service_name="shop", http_response_status_code=~"5.."}})') == 10
+
+
+def test_no_telemetry_expression_is_quiet_for_a_reporting_service(engine: str, tmp_path: Path) -> None:
+    """The rule file's own absent_over_time expression finds shop's series, and fires for a silent service."""
+    rules = yaml.safe_load(rendered_files(make_settings(tmp_path, service_name="shop"))[RULES_PATH])
+    (expression,) = [
+        rule["expr"]
+        for group in rules["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") == "ObsNoTelemetry"
+    ]
+    assert _query(engine, expression) == []
+    silent = re.sub(r'service_name="shop"', 'service_name="ghost"', expression)
+    (fired,) = _query(engine, silent)
+    assert fired["metric"] == {"service_name": "ghost"}

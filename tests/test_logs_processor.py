@@ -1,0 +1,133 @@
+"""The log queue and its export thread, over real OTLP/HTTP: nothing lost in a burst, every loss counted."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from obs.agent._logs.processor import ExportQueue, QueueLimits
+from obs.agent._logs.records import Record
+from obs.agent.settings import SettingsError
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.sdk.resources import Resource
+
+from tests.otlp_receiver import OTLPReceiver
+from tests.test_logs_bridges import run_app
+
+
+@pytest.fixture
+def receiver() -> Iterator[OTLPReceiver]:
+    with OTLPReceiver() as started:
+        yield started
+
+
+def _record(index: int) -> Record:
+    return (time.time_ns(), 9, "INFO", f"line {index}", "test", None, None, 0, None, None, 0, 0, 0, None)
+
+
+def _queue(endpoint: str, limits: QueueLimits, timeout: float = 10) -> ExportQueue:
+    exporter = OTLPLogExporter(endpoint=f"{endpoint}/v1/logs", timeout=timeout)
+    return ExportQueue(exporter, lambda: Resource.create({"service.name": "queue-test"}), limits)
+
+
+def test_flush_exports_everything_queued_before_it(receiver: OTLPReceiver) -> None:
+    """flush() returns once every record submitted before it reached the receiver, long before the
+    schedule delay would have exported them."""
+    queue = _queue(receiver.endpoint, QueueLimits(max_queue=1000, batch=100, delay_s=60))
+    for index in range(250):
+        queue.submit(_record(index))
+    assert queue.flush(10)
+    assert sorted(str(record.body) for record in receiver.logs()) == sorted(f"line {i}" for i in range(250))
+    assert queue.close(5).total == 0
+
+
+def test_a_full_queue_counts_what_it_drops(receiver: OTLPReceiver) -> None:
+    """Past max_queue the app thread drops instead of waiting, and every drop is counted:
+    exported + dropped = submitted."""
+    queue = _queue(receiver.endpoint, QueueLimits(max_queue=10, batch=10, delay_s=60))
+    for index in range(50):
+        queue.submit(_record(index))
+    losses = queue.close(10)
+    assert losses.dropped > 0 and losses.failed == 0 and losses.unsent == 0
+    assert len(receiver.logs()) + losses.dropped == 50
+
+
+def test_close_gives_up_on_a_silent_collector_and_counts_the_unsent() -> None:
+    """A collector that accepts connections and never answers cannot hold the app at exit: close() returns
+    after its timeout and the records it could not deliver are counted as still queued."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        queue = _queue(f"http://127.0.0.1:{silent.getsockname()[1]}", QueueLimits(10_000, 100, 60), timeout=5)
+        for index in range(20):
+            queue.submit(_record(index))
+        started = time.monotonic()
+        losses = queue.close(0.5)
+        assert time.monotonic() - started < 2
+    assert losses.unsent == 20
+    assert losses.describe(10_000) == (
+        "obs: 20 log records were not exported: 20 still queued when the export time ran out at exit"
+    )
+
+
+def test_queue_limits_follow_the_otel_blrp_variables() -> None:
+    """OTEL_BLRP_MAX_QUEUE_SIZE, _MAX_EXPORT_BATCH_SIZE and _SCHEDULE_DELAY set the queue; the batch never
+    exceeds the queue; a bad value is a SettingsError naming the variable."""
+    assert QueueLimits.from_environment({}) == QueueLimits(65_536, 512, 1.0)
+    limits = QueueLimits.from_environment({
+        "OTEL_BLRP_MAX_QUEUE_SIZE": "100",
+        "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "512",
+        "OTEL_BLRP_SCHEDULE_DELAY": "250",
+    })
+    assert limits == QueueLimits(100, 100, 0.25)
+    with pytest.raises(SettingsError, match="OTEL_BLRP_MAX_QUEUE_SIZE"):
+        QueueLimits.from_environment({"OTEL_BLRP_MAX_QUEUE_SIZE": "lots"})
+
+
+def test_a_burst_of_50000_loguru_lines_is_exported_completely(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """50,000 loguru lines logged in one burst all reach the collector (the stock SDK exported about
+    10,000), and nothing is reported lost."""
+    done = run_app("""
+        start()
+        from loguru import logger
+        logger.remove()
+        logger.add(os.devnull)
+        for index in range(50_000):
+            logger.info("burst line {}", index)
+        finish()
+    """, receiver, tmp_path)
+    bodies = {str(record.body) for record in receiver.logs()}
+    assert len(bodies) == 50_000
+    assert "obs:" not in done.stderr
+
+
+def test_overflow_is_counted_in_the_metric_and_one_line_at_exit(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    """With a deliberately tiny queue a burst overflows: what was dropped is exactly what is missing at the
+    collector, it is exported as obs.logs.dropped, and one line on stderr says so at exit."""
+    done = run_app("""
+        start()
+        from loguru import logger
+        logger.remove()
+        logger.add(lambda message: None)
+        for index in range(20_000):
+            logger.info("overflow line {}", index)
+        finish()
+    """, receiver, tmp_path, {"OTEL_BLRP_MAX_QUEUE_SIZE": "200"})
+    exported = len(receiver.logs())
+    lines = [line for line in done.stderr.splitlines() if line.startswith("obs:")]
+    assert len(lines) == 1, done.stderr
+    found = re.fullmatch(
+        r"obs: (\d+) log records were not exported: (\d+) dropped because the export queue was full "
+        r"\(200 records; raise OTEL_BLRP_MAX_QUEUE_SIZE\)", lines[0],
+    )
+    assert found, lines[0]
+    dropped = int(found.group(2))
+    assert dropped > 0 and int(found.group(1)) == dropped
+    assert exported + dropped == 20_000
+    assert sum(point.value for point in receiver.latest_points("obs.logs.dropped")) == dropped
