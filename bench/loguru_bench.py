@@ -1,15 +1,18 @@
 """loguru throughput: plain, with obs's bridge, and with the SDK's stock LoggingHandler (the anchor).
 
 Each run is a fresh interpreter that logs N lines in a burst to a loguru file sink (default format) and, for
-the bridged variants, exports them over OTLP/HTTP to a local receiver that decodes and drops them (it runs in
-this parent process, so it takes no CPU from the measured one). Variants alternate round by round; medians.
+the bridged variants, exports them over OTLP/HTTP to a local receiver that decodes them. The receiver runs in
+this parent process, so it takes no CPU from the measured one, and counts the records between runs.
+Variants alternate round by round; the table shows medians.
 
 Figures:
 - app lines/s: N divided by the time the logging loop took: what the app's thread sees.
 - end-to-end lines/s: N divided by the time until every record was exported (the bridge's flush returned).
-- exported: records the receiver accepted (counted at the exporter); obs also reports what it lost itself.
+- exported: records that reached the receiver; obs also reports what it lost itself.
 
-Run: ``.venv/bin/python bench/loguru_bench.py [--lines 50000] [--rounds 3]``.
+For ``make bench``: ``measure()`` returns the figures, ``table()`` renders them as Markdown.
+Run: ``.venv/bin/python bench/loguru_bench.py [--lines 50000] [--rounds 3] [--variants plain,obs,stock]``.
+``--lines 200000`` shows a flood longer than the queue's high-water mark (export runs while the app logs).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,47 +45,23 @@ def _child(variant: str, lines: int, sink: str, endpoint: str) -> dict[str, Any]
     for index in range(lines):
         logger.info(message, index, index * 0.01)
     logged = time.perf_counter() - started
-    exported, reported = finish()
+    reported = finish()
     total = time.perf_counter() - started
-    return {"app_s": logged, "total_s": total, "exported": exported, "reported_lost": reported}
+    return {"app_s": logged, "total_s": total, "reported_lost": reported}
 
 
 def _setup(variant: str, endpoint: str, logger: Any) -> Any:
-    """Install the variant's bridge; return a function that flushes and returns (exported, reported lost)."""
+    """Install the variant's bridge; return a function that flushes and returns what obs reports lost."""
     if variant == "plain":
-        return lambda: (0, 0)
+        return lambda: 0
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler, ReadableLogRecord
-    from opentelemetry.sdk._logs.export import (
-        BatchLogRecordProcessor,
-        LogRecordExporter,
-        LogRecordExportResult,
-    )
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.resources import Resource
 
-    class Counting(LogRecordExporter):
-        """The real OTLP exporter, counting the records the receiver accepted."""
-
-        def __init__(self) -> None:
-            self.inner = OTLPLogExporter(endpoint=f"{endpoint}/v1/logs")
-            self.exported = 0
-
-        def export(self, batch: Any) -> LogRecordExportResult:
-            records: list[ReadableLogRecord] = list(batch)
-            result = self.inner.export(records)
-            if result is LogRecordExportResult.SUCCESS:
-                self.exported += len(records)
-            return result
-
-        def shutdown(self) -> None:
-            self.inner.shutdown()
-
-        def force_flush(self, timeout_millis: int = 30000) -> bool:
-            return True
-
     resource = Resource.create({"service.name": "loguru-bench"})
-    exporter = Counting()
+    exporter = OTLPLogExporter(endpoint=f"{endpoint}/v1/logs")
     if variant == "obs":
         from obs.agent._logs import start_logs
         from obs.agent.settings import load_settings
@@ -89,34 +69,88 @@ def _setup(variant: str, endpoint: str, logger: Any) -> Any:
         settings = load_settings(environ={}, cwd=Path(tempfile.gettempdir()))
         handle = start_logs(settings, resource, exporter, MeterProvider().get_meter("bench"))
 
-        def finish_obs() -> tuple[int, int]:
+        def finish_obs() -> int:
             handle.flush(120)
-            return exporter.exported, handle.losses.total
+            return handle.losses.total
 
         return finish_obs
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     logger.add(LoggingHandler(logger_provider=provider), format="{message}")
 
-    def finish_stock() -> tuple[int, int]:
+    def finish_stock() -> int:
         provider.force_flush()
-        return exporter.exported, 0
+        return 0
 
     return finish_stock
 
 
-def _run(variant: str, lines: int, endpoint: str, folder: str) -> dict[str, Any]:
+def _run(variant: str, lines: int, receiver: Any, folder: str) -> dict[str, Any]:
     sink = os.path.join(folder, f"{variant}.log")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OTEL_SDK_DISABLED": "false"}
     done = subprocess.run(
-        [sys.executable, __file__, "--child", variant, str(lines), sink, endpoint],
+        [sys.executable, __file__, "--child", variant, str(lines), sink, receiver.endpoint],
         capture_output=True, text=True, env=env, timeout=600, check=False,
     )
     os.unlink(sink) if os.path.exists(sink) else None
     if done.returncode != 0:
         raise SystemExit(f"{variant} run failed:\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["exported"] = len(receiver.logs())
+    receiver.clear()
     return result
+
+
+@dataclass(frozen=True)
+class Result:
+    """One variant's medians: lines per second seen by the app's thread and end to end."""
+
+    variant: str
+    lines: int
+    app_lines_per_s: float
+    end_to_end_lines_per_s: float
+    exported: int
+    reported_lost: int
+
+
+def measure(lines: int = 50_000, rounds: int = 3, variants: tuple[str, ...] = VARIANTS) -> list[Result]:
+    """Run the variants in alternating rounds against one local receiver; medians per variant."""
+    sys.path.insert(0, str(ROOT))
+    from tests.otlp_receiver import OTLPReceiver
+
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    with OTLPReceiver() as receiver, tempfile.TemporaryDirectory() as folder:
+        for _ in range(rounds):
+            for name in variants:
+                runs[name].append(_run(name, lines, receiver, folder))
+    return [
+        Result(
+            variant=name,
+            lines=lines,
+            app_lines_per_s=lines / statistics.median(run["app_s"] for run in runs[name]),
+            end_to_end_lines_per_s=lines / statistics.median(run["total_s"] for run in runs[name]),
+            exported=min(run["exported"] for run in runs[name]),
+            reported_lost=max(run["reported_lost"] for run in runs[name]),
+        )
+        for name in variants
+    ]
+
+
+def table(results: list[Result]) -> str:
+    """The results as a Markdown table, ratios against the plain variant."""
+    plain = next((result for result in results if result.variant == "plain"), None)
+    rows = [
+        "| variant | app lines/s | vs plain | end-to-end lines/s | vs plain | exported | obs-reported lost |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        app = f"{result.app_lines_per_s / plain.app_lines_per_s:.2f}" if plain else "-"
+        total = f"{result.end_to_end_lines_per_s / plain.app_lines_per_s:.2f}" if plain else "-"
+        exported = "-" if result.variant == "plain" else str(result.exported)
+        lost = str(result.reported_lost) if result.variant == "obs" else "-"
+        rows.append(f"| {result.variant} | {result.app_lines_per_s:.0f} | {app} | "
+                    f"{result.end_to_end_lines_per_s:.0f} | {total} | {exported} | {lost} |")
+    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,29 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         variant, lines, sink, endpoint = args.child
         print(json.dumps(_child(variant, int(lines), sink, endpoint)))
         return 0
-    sys.path.insert(0, str(ROOT))
-    from tests.otlp_receiver import OTLPReceiver
-
-    variants = [name for name in args.variants.split(",") if name]
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
-    with OTLPReceiver(keep=False) as receiver, tempfile.TemporaryDirectory() as folder:
-        for _ in range(args.rounds):
-            for name in variants:
-                results[name].append(_run(name, args.lines, receiver.endpoint, folder))
-    plain_app = statistics.median(r["app_s"] for r in results["plain"]) if "plain" in results else None
-    print(f"loguru, {args.lines} lines in a burst, median of {args.rounds} rounds")
-    print(f"{'variant':8} {'app lines/s':>12} {'vs plain':>9} {'end-to-end lines/s':>19} {'vs plain':>9}"
-          f" {'exported':>9} {'obs-reported lost':>18}")
-    for name in variants:
-        app = statistics.median(r["app_s"] for r in results[name])
-        total = statistics.median(r["total_s"] for r in results[name])
-        exported = min(r["exported"] for r in results[name])
-        reported = max(r["reported_lost"] for r in results[name])
-        ratio = f"{plain_app / app:.2f}" if plain_app else "-"
-        ratio_total = f"{plain_app / total:.2f}" if plain_app else "-"
-        shown = "-" if name == "plain" else str(exported)
-        print(f"{name:8} {args.lines / app:12.0f} {ratio:>9} {args.lines / total:19.0f} {ratio_total:>9}"
-              f" {shown:>9} {reported if name == 'obs' else '-':>18}")
+    variants = tuple(name for name in args.variants.split(",") if name)
+    print(f"loguru, {args.lines} lines in a burst, medians of {args.rounds} rounds")
+    print(table(measure(args.lines, args.rounds, variants)))
     return 0
 
 

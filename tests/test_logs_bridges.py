@@ -105,7 +105,8 @@ def test_stdlib_records_carry_span_context_severity_and_attributes(
 ) -> None:
     """stdlib records become OTLP logs: trace/span ids inside a span, severity number and text, code location,
     logger name, ``extra=`` fields and exception details as attributes; INFO is exported though the app never
-    configured logging, DEBUG (below the default log level) is not; OpenTelemetry API records pass too."""
+    configured logging, DEBUG (below the default log level) is not; OpenTelemetry API records pass too; loguru
+    is not imported for an app that does not use it."""
     done = run_app("""
         start()
         import logging
@@ -123,8 +124,10 @@ def test_stdlib_records_carry_span_context_severity_and_attributes(
             print("TRACE", trace_id(span))
             print("SPAN", format(span.get_span_context().span_id, "016x"))
         get_logger("api.scope").emit(body="api record", severity_number=SeverityNumber.WARN)
+        print("LOGURU", "loguru" in sys.modules)
         finish()
     """, receiver, tmp_path)
+    assert printed(done.stdout, "LOGURU") == "False"  # the agent never imports loguru for an app without it
     records = by_body(receiver.logs())
     assert "debug line" not in records
     outside = records["outside span"]
@@ -271,12 +274,14 @@ def test_settings_choose_what_is_captured(
 def test_forked_child_exports_its_own_records_and_not_the_parents_queue(
     receiver: OTLPReceiver, tmp_path: Path
 ) -> None:
-    """After fork the child has its own export thread and an empty queue: records the parent queued before
-    the fork are exported once (by the parent), the child's records by the child."""
+    """After fork the child has its own export thread, an empty queue and its own connections: records the
+    parent queued before the fork are exported once (by the parent), the child's records by the child."""
     run_app("""
         start()
         import logging
         log = logging.getLogger("forky")
+        log.warning("parent exported before fork")
+        handle.flush(10)  # the parent now holds a pooled keep-alive connection to the receiver
         log.warning("parent before fork")
         pid = os.fork()
         if pid == 0:
@@ -287,4 +292,31 @@ def test_forked_child_exports_its_own_records_and_not_the_parents_queue(
         log.warning("parent after fork")
         finish()
     """, receiver, tmp_path, {"OTEL_BLRP_SCHEDULE_DELAY": "5000"})
-    assert set(by_body(receiver.logs())) == {"parent before fork", "child after fork", "parent after fork"}
+    assert set(by_body(receiver.logs())) == {
+        "parent exported before fork", "parent before fork", "child after fork", "parent after fork",
+    }
+
+
+def test_shutdown_gives_logging_and_loguru_back_as_they_were(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """After shutdown, stdlib logging (callHandlers, root level, StreamHandler.format) and loguru (core
+    patcher, configure, default sink) are exactly what they were before the agent started."""
+    done = run_app("""
+        import logging
+        from loguru import logger
+        from loguru._logger import Logger
+        before = (logging.Logger.callHandlers, logging.getLogger().level, dict(vars(logging.StreamHandler)),
+                  logger._core.patcher, Logger.configure, logger._core.handlers[0]._sink, list(sys.meta_path))
+        start()
+        changed = logging.Logger.callHandlers is not before[0] and logger._core.patcher is not None
+        logging.getLogger("app").info("exported")
+        finish()
+        after = (logging.Logger.callHandlers, logging.getLogger().level, dict(vars(logging.StreamHandler)),
+                 logger._core.patcher, Logger.configure, logger._core.handlers[0]._sink, list(sys.meta_path))
+        print("CHANGED", changed)
+        print("RESTORED", all(a is b or a == b for a, b in zip(before, after)))
+        print("ROOT", type(logging.getLogger().level).__name__, logging.getLogger().level)
+    """, receiver, tmp_path)
+    assert printed(done.stdout, "CHANGED") == "True"
+    assert printed(done.stdout, "RESTORED") == "True"
+    assert printed(done.stdout, "ROOT") == "int 30"
+    assert [str(record.body) for record in receiver.logs()] == ["exported"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,8 @@ from obs.agent._logs.processor import ExportQueue, QueueLimits
 from obs.agent._logs.records import Record
 from obs.agent.settings import SettingsError
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
 
 from tests.otlp_receiver import OTLPReceiver
@@ -42,6 +44,30 @@ def test_flush_exports_everything_queued_before_it(receiver: OTLPReceiver) -> No
         queue.submit(_record(index))
     assert queue.flush(10)
     assert sorted(str(record.body) for record in receiver.logs()) == sorted(f"line {i}" for i in range(250))
+    assert queue.close(5).total == 0
+
+
+class _CountingExporter(OTLPLogExporter):
+    """A real OTLP/HTTP exporter under another class: obs must use its ordinary export() with SDK records."""
+
+    batches = 0
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        type(self).batches += 1
+        return super().export(batch)
+
+
+def test_other_exporters_get_sdk_records_through_export(receiver: OTLPReceiver) -> None:
+    """Exporters other than the SDK's OTLP/HTTP one (file fallback, wrappers) receive ReadableLogRecords
+    through export(), and what they send is what the direct path sends."""
+    exporter = _CountingExporter(endpoint=f"{receiver.endpoint}/v1/logs")
+    resource = Resource.create({"service.name": "queue-test"})
+    queue = ExportQueue(exporter, lambda: resource, QueueLimits(max_queue=1000, batch=100, delay_s=60))
+    for index in range(150):
+        queue.submit(_record(index))
+    assert queue.flush(10)
+    assert _CountingExporter.batches == 2
+    assert len({str(record.body) for record in receiver.logs()}) == 150
     assert queue.close(5).total == 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import sys
 
+from obs.agent._logs.otlp import Encoder
 from obs.agent._logs.records import (
     Converter,
     LoguruExtra,
@@ -14,6 +15,7 @@ from obs.agent._logs.records import (
     severity_text,
 )
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.sdk.resources import Resource
 
 
@@ -45,11 +47,12 @@ RECORDS: list[Record] = [
     (
         1_700_000_000_000_000_000, 13, "WARN", "hello", "app.module", "/src/app.py", "handler", 42,
         {"user": "bob", "ids": (1, 2), "nested": {"a": 1, "b": None}, "obj": object, "none": None,
-         "ratio": 0.5, "flag": True, "negative": -3, "huge": 2**70, "raw": b"\x00\x01"},
+         "ratio": 0.5, "flag": True, "off": False, "zero": 0, "empty": "", "negative": -3, "huge": 2**70,
+         "raw": b"\x00\x01"},
         ("ValueError", "bad", "Traceback..."), 0xABC, 0xDEF, 1, None,
     ),
-    (1_700_000_000_000_000_001, 9, "INFO", "no context é ✓", "other", "/src/b.py", "f", 7, None, None, 0, 0, 0,
-     None),
+    (1_700_000_000_000_000_001, 9, "INFO", "no context é ✓", "other", "/src/b.py", "f", 7, None, None,
+     0, 0, 0, None),
     (1_700_000_000_000_000_002, 0, "", {"structured": [1, "two"]}, "api", None, None, 0, {"k": "v"}, None,
      0, 0, 0, "my.event"),
     (1_700_000_000_000_000_003, 17, "ERROR", "again", "app.module", "/src/app.py", "handler", 42, None, None,
@@ -107,7 +110,7 @@ def test_a_record_that_cannot_be_encoded_is_counted_and_left_out() -> None:
     encoder = Encoder(lambda: resource)
     encoder.refresh()
     bad = (*RECORDS[1][:8], {"broken": Broken()}, *RECORDS[1][9:])
-    payload, failed = encoder.encode([bad, RECORDS[1]])  # type: ignore[list-item]
+    payload, failed = encoder.encode([bad, RECORDS[1]])
     request = ExportLogsServiceRequest()
     request.ParseFromString(payload)
     assert failed == 1

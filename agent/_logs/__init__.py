@@ -55,11 +55,6 @@ class LogsHandle:
         """Records not exported so far: dropped (queue full), failed at the exporter, still queued."""
         return self._queue.losses() if self._queue is not None else Losses(0, 0, 0)
 
-    def submit(self, record: Record) -> None:
-        """Queue a compact record directly (the bridges' path); for tests and benchmarks of the queue."""
-        if self._queue is not None:
-            self._queue.submit(record)
-
     def flush(self, timeout_s: float) -> None:
         """Export every record made before this call, waiting at most ``timeout_s``."""
         if self._queue is not None and not self._closed:

@@ -14,6 +14,7 @@ line (a periodic check would miss the first records and race with the app's own 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.abc
 import importlib.machinery
@@ -108,11 +109,13 @@ class _ImportHook(importlib.abc.MetaPathFinder):
             try:
                 original(module)
             finally:
-                vars(loader).pop("exec_module", None)
+                del loader.exec_module  # the instance attribute set below; the class's method remains
             hook.remove()
             hook._on_import(module)
 
-        loader.exec_module = exec_module  # type: ignore[method-assign]
+        # a loader without an instance dict refuses the attribute: loguru then stays unbridged, imports fine
+        with contextlib.suppress(AttributeError):
+            loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
 
     def add(self) -> None:

@@ -20,7 +20,7 @@ from opentelemetry.exporter.otlp.proto.common._internal import _encode_resource
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.semconv.attributes import code_attributes, exception_attributes
 
-__all__ = ["Encoder", "direct_sender"]
+__all__ = ["DirectSender", "Encoder", "direct_sender"]
 
 _FIXED64: Final = struct.Struct("<Q").pack
 _DOUBLE: Final = struct.Struct("<d").pack
@@ -178,27 +178,42 @@ class Encoder:
         return b"".join(parts)
 
 
-def direct_sender(exporter: object) -> Callable[[bytes], bool] | None:
-    """Send our bytes through the SDK's OTLP/HTTP log exporter's own client, or None for other exporters.
+class DirectSender:
+    """Sends our bytes through the SDK's OTLP/HTTP log exporter's own client.
 
     The client keeps everything the agent core configured on the exporter (endpoint, headers, compression,
-    TLS, timeout, retries); only the encoding is ours. Any other exporter (files, console, a wrapper) gets
-    SDK records through the ordinary ``export()``. The SDK is pinned; if its private client ever changes
-    shape, this returns None and the ordinary path is used.
+    TLS, timeout, retries); only the encoding is ours.
     """
+
+    def __init__(self, exporter: object, client: Any) -> None:
+        self._exporter = exporter
+        self._client = client
+
+    def __call__(self, payload: bytes) -> bool:
+        if getattr(self._exporter, "_shutdown", False):
+            return False
+        return bool(getattr(self._client.export(payload), "success", False))
+
+    def forget_connections(self) -> None:
+        """After fork: drop the pooled connections inherited from the parent, so that parent and child never
+        write to one socket. Closing the child's copies of the sockets leaves the parent's connections open;
+        the client opens new ones on its next request."""
+        close = getattr(getattr(self._client, "_transport", None), "close", None)
+        if callable(close):
+            close()
+
+
+def direct_sender(exporter: object) -> DirectSender | None:
+    """A DirectSender for the SDK's OTLP/HTTP log exporter; None for any other exporter (files, console, a
+    wrapper), which then gets SDK records through its ordinary ``export()``. The SDK is pinned; if its
+    private client ever changes shape, this returns None and the ordinary path is used."""
     kind = type(exporter)
     if (kind.__module__, kind.__qualname__) != (_HTTP_EXPORTER_MODULE, "OTLPLogExporter"):
         return None
-    client_export = getattr(getattr(exporter, "_client", None), "export", None)
-    if not callable(client_export):
+    client = getattr(exporter, "_client", None)
+    if not callable(getattr(client, "export", None)):
         return None
-
-    def send(payload: bytes) -> bool:
-        if getattr(exporter, "_shutdown", False):
-            return False
-        return bool(getattr(client_export(payload), "success", False))
-
-    return send
+    return DirectSender(exporter, client)
 
 
 _HTTP_EXPORTER_MODULE: Final = "opentelemetry.exporter.otlp.proto.http._log_exporter"

@@ -172,10 +172,12 @@ _PLAIN: Final = (str, bool, int, float, bytes)
 
 def _attribute_value(value: Any) -> Any:
     """An attribute value OTLP can carry: scalars and lists of them as they are, anything else as text."""
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return str(value)  # beyond OTLP's int64
     if isinstance(value, _PLAIN):
         return value
     if isinstance(value, Sequence):
-        return [item if isinstance(item, _PLAIN) else str(item) for item in value]
+        return [_attribute_value(item) for item in value]
     if isinstance(value, Mapping):
         return {str(key): _attribute_value(item) for key, item in value.items() if item is not None}
     return str(value)

@@ -38,6 +38,7 @@ _STANDARD: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))
 }
 """Attributes every LogRecord has; any other came from ``extra=`` (or a filter) and becomes an attribute."""
 
+
 class _AgentLevel(int):
     """The root level obs set; its identity tells it apart from any level the app sets later."""
 
@@ -68,7 +69,7 @@ class StdlibBridge:
         bridge = self
 
         def call_handlers(logger: logging.Logger, record: logging.LogRecord) -> None:
-            if bridge.hidden_from_app(logger, record):
+            if bridge._agent_level is not None and bridge.hidden_from_app(logger, record):
                 bridge.capture(record)
                 return
             state = thread_state
