@@ -1,0 +1,152 @@
+"""What a project uses, read from the project itself, and the instrumentations that follow from it.
+
+Evidence is what the project declares (pyproject.toml, Poetry, requirements files, setup.py, setup.cfg) and
+what its source imports, never what happens to be installed. Each finding keeps the file and line it came
+from, so ``obs init`` can say why it chose an instrumentation.
+
+    open_project(path) -> Project           the project's files, validated
+    detect(project, excluded) -> Detection  findings, chosen instrumentations, app objects
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from obs.detect._declared import from_pyproject, from_requirements, from_setup_cfg, from_setup_py
+from obs.detect._evidence import Declared, Imported
+from obs.detect._libraries import (
+    INSTRUMENTATION_PACKAGES,
+    LIBRARIES,
+    Library,
+    by_distribution,
+    by_module,
+    normalize,
+)
+from obs.detect._project import Project, open_project, parse_toml
+from obs.detect._source import AppObject, SourceScan, scan_source
+
+__all__ = [
+    "INSTRUMENTATION_PACKAGES",
+    "LIBRARIES",
+    "AppObject",
+    "Declared",
+    "Detection",
+    "Finding",
+    "Imported",
+    "Library",
+    "Project",
+    "declared_dependencies",
+    "detect",
+    "normalize",
+    "open_project",
+    "parse_toml",
+]
+
+Status = Literal["instrumented", "covered", "nothing to instrument", "development only"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One library the project uses, the evidence for it, and what obs does about it."""
+
+    library: Library
+    declared: tuple[Declared, ...]
+    imported: tuple[Imported, ...]
+    status: Status
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The outcome of reading a project."""
+
+    findings: tuple[Finding, ...]
+    apps: tuple[AppObject, ...]
+    source: SourceScan
+
+    @property
+    def instrumentations(self) -> tuple[str, ...]:
+        """Entry point names to turn on, sorted."""
+        chosen = {
+            name
+            for finding in self.findings
+            if finding.status == "instrumented"
+            for name in finding.library.instrumentations
+        }
+        return tuple(sorted(chosen))
+
+    def uses(self, key: str) -> bool:
+        """True when the project uses library ``key`` at run time (servers included)."""
+        return any(f.library.key == key and f.status != "development only" for f in self.findings)
+
+
+def declared_dependencies(project: Project) -> list[Declared]:
+    """Every dependency the project's files declare, runtime and development alike."""
+    found: list[Declared] = []
+    if project.pyproject_text is not None:
+        document = project.pyproject_document()
+        if document is not None:
+            found += from_pyproject(project.pyproject_text, document, "pyproject.toml")
+    if project.setup_py:
+        found += from_setup_py(project.root, project.root / "setup.py")
+    if project.setup_cfg:
+        found += from_setup_cfg(project.root, project.root / "setup.cfg")
+    seen: set[Path] = set()
+    for path in project.requirements:
+        if path.resolve().is_relative_to(project.root):
+            found += from_requirements(project.root, path.resolve(), seen)
+    return found
+
+
+def _unique_lines(items: list[Imported]) -> tuple[Imported, ...]:
+    seen: set[tuple[str, int]] = set()
+    unique = []
+    for item in items:
+        if (item.path, item.line) not in seen:
+            seen.add((item.path, item.line))
+            unique.append(item)
+    return tuple(unique)
+
+
+def detect(project: Project, excluded: frozenset[Path] = frozenset()) -> Detection:
+    """Map the project's declared dependencies and imports to instrumentations.
+
+    A library counts when a runtime dependency names it or the source imports it; one that only appears in
+    development groups is reported but not instrumented. A library whose work another chosen
+    instrumentation already traces (a driver under SQLAlchemy, Starlette under FastAPI) is left out so spans
+    are not doubled, unless the source uses it directly.
+    """
+    declared: dict[str, list[Declared]] = defaultdict(list)
+    for dependency in declared_dependencies(project):
+        library = by_distribution(dependency.name)
+        if library is not None:
+            declared[library.key].append(dependency)
+    source = scan_source(project.root, excluded)
+    imported: dict[str, list[Imported]] = defaultdict(list)
+    for statement in source.imports:
+        for library in by_module(statement.module):
+            imported[library.key].append(statement)
+
+    def runtime(key: str) -> bool:
+        return bool(imported[key]) or any(item.origin == "runtime" for item in declared[key])
+
+    used = [library for library in LIBRARIES if declared[library.key] or imported[library.key]]
+    candidates = {name for library in used if runtime(library.key) for name in library.instrumentations}
+    findings = []
+    for library in used:
+        key = library.key
+        covering = [name for name in library.covered_by if name in candidates]
+        status: Status
+        if not runtime(key):
+            status, reason = "development only", f"only in {declared[key][0].section}"
+        elif not library.instrumentations:
+            status, reason = "nothing to instrument", library.note
+        elif covering and (library.covered_even_if_imported or not imported[key]):
+            status, reason = "covered", f"its calls are traced by the {covering[0]} instrumentation"
+        else:
+            status, reason = "instrumented", ""
+        findings.append(Finding(library, tuple(declared[key]), _unique_lines(imported[key]), status, reason))
+    return Detection(tuple(findings), source.apps, source)

@@ -1,0 +1,256 @@
+"""Detection for `obs init`: declared dependencies and imports -> OpenTelemetry instrumentations."""
+
+from __future__ import annotations
+
+import textwrap
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from obs.detect import INSTRUMENTATION_PACKAGES, LIBRARIES, Detection, Finding, detect, open_project
+from obs.detect._declared import from_requirements
+from obs.detect._libraries import by_module
+from tests.init_helpers import FIXTURES, copy_fixture
+
+EXPECTED = {
+    "flask_shop": ("flask", "requests", "sqlalchemy"),
+    "fastapi_poetry": ("fastapi", "redis", "sqlalchemy"),
+    "django_setuppy": ("celery", "django", "psycopg2", "redis"),
+    "aiohttp_compiled": ("aiohttp-client", "aiohttp-server", "asyncpg", "botocore"),
+}
+
+
+def _detect(root: Path) -> Detection:
+    return detect(open_project(root))
+
+
+def _finding(detection: Detection, key: str) -> Finding:
+    return next(finding for finding in detection.findings if finding.library.key == key)
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+@pytest.mark.parametrize("fixture", sorted(EXPECTED))
+def test_fixture_gets_exactly_its_instrumentations(fixture: str, tmp_path: Path) -> None:
+    """Each realistic fixture project maps to exactly the instrumentations its runtime code needs."""
+    detection = _detect(copy_fixture(fixture, tmp_path))
+    assert detection.instrumentations == EXPECTED[fixture]
+
+
+@pytest.mark.parametrize("fixture", ["aiohttp_compiled", "fastapi_poetry", "flask_shop"])
+def test_no_tortoiseorm_for_pydantic(fixture: str, tmp_path: Path) -> None:
+    """pydantic (used by these fixtures) never brings tortoiseorm, unlike opentelemetry-bootstrap."""
+    root = copy_fixture(fixture, tmp_path)
+    sources = [*root.glob("*.toml"), *root.glob("*.txt"), *root.glob("*.in"), *root.rglob("*.py")]
+    assert any("pydantic" in path.read_text() for path in sources)
+    assert "tortoiseorm" not in _detect(root).instrumentations
+
+
+def test_flask_evidence_names_file_and_line(tmp_path: Path) -> None:
+    """Each choice carries the declaring line and the importing line, as found in the files."""
+    root = copy_fixture("flask_shop", tmp_path)
+    detection = _detect(root)
+    flask = _finding(detection, "flask")
+    assert [(d.path, d.line, d.text) for d in flask.declared] == [
+        ("pyproject.toml", _line_of(root / "pyproject.toml", '"flask>=3.0"'), "flask>=3.0")
+    ]
+    imported = flask.imported[0]
+    assert imported.path == "src/shop/__init__.py"
+    assert imported.line == _line_of(root / imported.path, "from flask import")
+    sqlalchemy = _finding(detection, "sqlalchemy")
+    assert [d.name for d in sqlalchemy.declared] == ["flask-sqlalchemy"]
+
+
+def test_flask_development_and_type_only_dependencies_left_out(tmp_path: Path) -> None:
+    """httpx is only a dev extra (and imported only by tests/); redis only under TYPE_CHECKING."""
+    detection = _detect(copy_fixture("flask_shop", tmp_path))
+    httpx = _finding(detection, "httpx")
+    assert httpx.status == "development only"
+    assert httpx.imported == ()
+    assert all(finding.library.key != "redis" for finding in detection.findings)
+    assert _finding(detection, "gunicorn").status == "nothing to instrument"
+
+
+def test_poetry_driver_and_starlette_are_covered(tmp_path: Path) -> None:
+    """The Postgres driver under SQLAlchemy and Starlette under FastAPI would double spans: left out."""
+    detection = _detect(copy_fixture("fastapi_poetry", tmp_path))
+    assert _finding(detection, "psycopg2").status == "covered"
+    assert _finding(detection, "starlette").status == "covered"
+    assert _finding(detection, "requests").status == "development only"
+    assert _finding(detection, "httpx").status == "development only"
+
+
+def test_driver_imported_directly_is_kept_next_to_sqlalchemy(tmp_path: Path) -> None:
+    """A driver the code calls directly (raw psycopg2 queries) keeps its own instrumentation."""
+    root = _write(tmp_path, {
+        "requirements.txt": "sqlalchemy\npsycopg2-binary\n",
+        "app.py": "import psycopg2\nimport sqlalchemy\n",
+    })
+    assert _detect(root).instrumentations == ("psycopg2", "sqlalchemy")
+
+
+def test_pip_compile_transitive_lines_are_not_the_projects(tmp_path: Path) -> None:
+    """`# via botocore` marks urllib3 as transitive: no urllib3 instrumentation, but boto3 counts."""
+    root = copy_fixture("aiohttp_compiled", tmp_path)
+    assert "urllib3==2.0.7" in (root / "requirements.txt").read_text()
+    detection = _detect(root)
+    assert all(finding.library.key != "urllib3" for finding in detection.findings)
+    assert [d.text for d in _finding(detection, "boto3").declared] == ["boto3==1.34.69"]
+
+
+def test_requirements_includes_options_and_urls(tmp_path: Path) -> None:
+    """-r includes (once each), -e #egg=, URLs, hashes on continuation lines and comments are all read."""
+    root = _write(tmp_path, {
+        "requirements.txt": """\
+            # web
+            -r requirements/base.txt
+            --index-url https://packages.example.invalid/simple
+            -e git+https://git.example.invalid/team/celery-fork.git#egg=celery
+            https://files.example.invalid/some.whl
+            redis==5.0.3 \\
+                --hash=sha256:0000
+            Flask_SQLAlchemy[async]>=3  # extras and odd spelling
+            """,
+        "requirements/base.txt": "-r ../requirements.txt\nrequests>=2\n",
+        "requirements-test.txt": "pytest\nhttpx\n",
+    })
+    found = from_requirements(root, root / "requirements.txt")
+    assert [(d.name, d.line, d.origin) for d in found] == [
+        ("requests", 2, "runtime"),
+        ("celery", 4, "runtime"),
+        ("redis", 6, "runtime"),
+        ("flask-sqlalchemy", 8, "runtime"),
+    ]
+    assert [(d.name, d.origin) for d in from_requirements(root, root / "requirements-test.txt")] == [
+        ("pytest", "development"),
+        ("httpx", "development"),
+    ]
+
+
+def test_setup_py_is_read_never_run(tmp_path: Path) -> None:
+    """setup.py is parsed with ast: a setup.py that would leave a mark when run leaves none."""
+    root = _write(tmp_path, {
+        "setup.py": """\
+            from pathlib import Path
+            from setuptools import setup
+
+            Path("EXECUTED").write_text("setup.py ran")
+            BASE = ["flask>=3"]
+            setup(
+                name="marker",
+                install_requires=BASE + ["requests"],
+                extras_require={"dev": ["httpx"], "cache": ["redis"]},
+            )
+            """,
+    })
+    detection = _detect(root)
+    assert not (root / "EXECUTED").exists()
+    assert detection.instrumentations == ("flask", "redis", "requests")
+    assert _finding(detection, "httpx").status == "development only"
+    assert open_project(root).name == "marker"
+
+
+def test_setup_cfg_dependencies(tmp_path: Path) -> None:
+    """setup.cfg's install_requires and extras are read with their line numbers."""
+    root = _write(tmp_path, {
+        "setup.cfg": """\
+            [metadata]
+            name = cfgapp
+
+            [options]
+            install_requires =
+                pyramid>=2
+                pymongo
+
+            [options.extras_require]
+            test = requests
+            """,
+    })
+    detection = _detect(root)
+    assert detection.instrumentations == ("pymongo", "pyramid")
+    assert _finding(detection, "pymongo").declared[0].line == 7
+    assert open_project(root).name == "cfgapp"
+
+
+def test_imports_skip_local_modules_tests_venvs_and_broken_files(tmp_path: Path) -> None:
+    """A local redis.py, tests/, a virtualenv and an unparsable file give no instrumentation."""
+    root = _write(tmp_path, {
+        "requirements.txt": "",
+        "app.py": "import redis\nfrom . import helpers\nimport sqlite3\n",
+        "redis.py": "CACHE = {}\n",
+        "tests/test_app.py": "import requests\n",
+        "test_smoke.py": "import httpx\n",
+        "venv/pyvenv.cfg": "home = /usr/bin\n",
+        "venv/lib/site.py": "import django\n",
+        "broken.py": "def (:\n",
+    })
+    detection = _detect(root)
+    assert detection.instrumentations == ("sqlite3",)
+    assert detection.source.unreadable == ("broken.py",)
+
+
+def test_generated_folder_is_not_read(tmp_path: Path) -> None:
+    """The folder obs generates (with grafanalib sources) is excluded from the import scan."""
+    root = _write(tmp_path, {"requirements.txt": "", "stack/dashboards/src/x.py": "import requests\n"})
+    assert detect(open_project(root), frozenset({root / "stack"})).instrumentations == ()
+    assert detect(open_project(root)).instrumentations == ("requests",)
+
+
+def test_app_objects_found_for_next_steps(tmp_path: Path) -> None:
+    """Flask/FastAPI/Celery objects and Django's wsgi module are found where the code defines them."""
+    targets = {
+        (app.framework, app.target) for app in _detect(copy_fixture("django_setuppy", tmp_path)).apps
+    }
+    assert ("django", "bookshop.wsgi:application") in targets
+    assert ("celery", "bookshop.celery:app") in targets
+    assert ("django", "manage.py") in targets
+    fastapi = _detect(copy_fixture("fastapi_poetry", tmp_path)).apps
+    assert [(app.framework, app.target) for app in fastapi] == [("fastapi", "inventory.main:app")]
+
+
+def test_aiohttp_web_import_means_server_and_client() -> None:
+    """`from aiohttp import web` is the aiohttp server (and the aiohttp client library)."""
+    assert {lib.key for lib in by_module("aiohttp.web")} == {"aiohttp", "aiohttp.web"}
+    assert {lib.key for lib in by_module("aiohttp")} == {"aiohttp"}
+
+
+def test_every_package_exists_in_the_pinned_release() -> None:
+    """Each instrumentation package obs may add is one the installed OpenTelemetry release publishes."""
+    from opentelemetry.instrumentation import bootstrap_gen
+
+    published = {
+        entry["instrumentation"].split("==")[0].split(">=")[0]
+        for entry in bootstrap_gen.libraries
+    } | {name.split("==")[0] for name in bootstrap_gen.default_instrumentations}
+    assert set(INSTRUMENTATION_PACKAGES.values()) <= published
+    named = {name for library in LIBRARIES for name in library.instrumentations}
+    assert named == set(INSTRUMENTATION_PACKAGES)
+
+
+def test_entry_point_names_match_installed_packages() -> None:
+    """For every instrumentation installed here, its entry point names map back to its own package."""
+    checked = 0
+    for entry_point in metadata.entry_points(group="opentelemetry_instrumentor"):
+        if entry_point.name in INSTRUMENTATION_PACKAGES and entry_point.dist is not None:
+            assert INSTRUMENTATION_PACKAGES[entry_point.name] == entry_point.dist.name
+            checked += 1
+    assert checked >= 5
+
+
+def test_fixtures_are_untouched_by_detection() -> None:
+    """Detection reads only: running it on the originals leaves them byte-identical."""
+    before = {p: p.read_bytes() for p in FIXTURES.rglob("*") if p.is_file()}
+    for fixture in EXPECTED:
+        detect(open_project(FIXTURES / fixture))
+    assert {p: p.read_bytes() for p in FIXTURES.rglob("*") if p.is_file()} == before
