@@ -1,0 +1,2 @@
+"""The FastAPI example: ``uvicorn examples.fastapi_app.app:app`` (or ``python -m examples.fastapi_app.app``).
+"""

@@ -1,0 +1,149 @@
+"""Read a telemetry folder once into a :class:`Report`: the routes, the traces worth showing, recent logs."""
+
+from __future__ import annotations
+
+import base64
+import heapq
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from obs.agent.catalog import HTTP_SERVER_DURATION, LOGS_DROPPED, SPANS_DROPPED
+from obs.view.files import SkippedLine, TelemetryDir
+from obs.view.model import LogEntry, Origin, SpanRecord, histogram_points, log_entries, spans, sum_points
+from obs.view.routes import RouteStats, RouteTable, SpanDurations, stats_from_spans
+from obs.view.traces import Trace, TraceIndex, build_trees
+
+__all__ = ["Options", "Report", "read_report"]
+
+
+@dataclass(frozen=True)
+class Options:
+    since_ns: int = 0
+    service: str | None = None
+    traces: int = 3
+    logs: int = 15
+
+
+@dataclass
+class Report:
+    directory: Path
+    options: Options
+    routes: list[RouteStats] = field(default_factory=list)
+    routes_from_metrics: bool = False
+    window_ns: tuple[int, int] = (0, 0)
+    origins: set[Origin] = field(default_factory=set)
+    trace_count: int = 0
+    failed_count: int = 0
+    slowest: list[Trace] = field(default_factory=list)
+    failed: list[Trace] = field(default_factory=list)
+    logs: list[LogEntry] = field(default_factory=list)
+    log_count: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    skipped: list[SkippedLine] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.routes or self.trace_count or self.log_count)
+
+
+def read_report(directory: Path, options: Options) -> Report:
+    """Everything ``obs view`` shows, read from ``directory`` within the options' window and service."""
+    files = TelemetryDir(directory)
+    report = Report(directory, options)
+    table = _read_metrics(files, options, report)
+    index, durations = _read_traces(files, options, report)
+    if not table.empty:
+        report.routes, report.routes_from_metrics = table.stats(durations), True
+    elif durations.durations:
+        report.routes = stats_from_spans(durations)
+    report.window_ns = _window(table, index)
+    _read_logs(files, options, report)
+    report.skipped = files.skipped
+    return report
+
+
+def _read_metrics(files: TelemetryDir, options: Options, report: Report) -> RouteTable:
+    """The HTTP server duration histogram into a route table; the agent's drop counters into the report."""
+    table = RouteTable(since_ns=options.since_ns)
+    dropped: dict[tuple[str, Origin, int], float] = {}
+    for metrics in files.metrics():
+        for point in histogram_points(metrics, HTTP_SERVER_DURATION.name):
+            if _wanted(point.origin, options):
+                table.add(point)
+                report.origins.add(point.origin)
+        for name in (LOGS_DROPPED.name, SPANS_DROPPED.name):
+            for origin, start_ns, cumulative, value in sum_points(metrics, name):
+                if _wanted(origin, options):
+                    key = (name, origin, start_ns)
+                    before = dropped.get(key, 0.0)
+                    dropped[key] = max(before, value) if cumulative else before + value
+    for (name, _origin, _start), value in dropped.items():
+        report.dropped[name] = report.dropped.get(name, 0) + int(value)
+    return table
+
+
+def _read_traces(files: TelemetryDir, options: Options, report: Report) -> tuple[TraceIndex, SpanDurations]:
+    """Summaries of every trace (first pass), then the spans of the ones shown (second pass)."""
+    index, durations = TraceIndex(), SpanDurations()
+    for span in _spans(files, options):
+        index.add(span)
+        report.origins.add(span.origin)
+        if span.is_server:
+            durations.add(span)
+    slowest, failed = index.slowest(options.traces), index.failed(options.traces)
+    members: dict[str, list[SpanRecord]] = {s.trace_id: [] for s in [*slowest, *failed]}
+    if members:
+        for span in _spans(files, options, mentioning=_id_texts(set(members))):
+            if span.trace_id in members:
+                members[span.trace_id].append(span)
+    report.slowest = [Trace(s, build_trees(members[s.trace_id])) for s in slowest]
+    report.failed = [Trace(s, build_trees(members[s.trace_id])) for s in failed]
+    report.trace_count, report.failed_count = len(index.summaries), index.failed_count
+    return index, durations
+
+
+def _read_logs(files: TelemetryDir, options: Options, report: Report) -> None:
+    """Count the log records in the window and keep the newest ``options.logs``, oldest first."""
+    recent: list[tuple[int, int, LogEntry]] = []
+    for request in files.logs():
+        for entry in log_entries(request):
+            if entry.time_ns < options.since_ns or not _wanted(entry.origin, options):
+                continue
+            report.log_count += 1
+            report.origins.add(entry.origin)
+            item = (entry.time_ns, report.log_count, entry)
+            if len(recent) < options.logs:
+                heapq.heappush(recent, item)
+            elif options.logs:
+                heapq.heappushpop(recent, item)
+    report.logs = [entry for _time, _order, entry in sorted(recent)]
+
+
+def _window(table: RouteTable, index: TraceIndex) -> tuple[int, int]:
+    """From the first to the last moment any metric series or span covers: what rates are averaged over."""
+    starts = [s.start_ns for s in index.summaries.values()]
+    ends = [s.end_ns for s in index.summaries.values()]
+    if not table.empty:
+        starts.append(table.first_ns)
+        ends.append(table.last_ns)
+    return (min(starts), max(ends)) if starts else (0, 0)
+
+
+def _wanted(origin: Origin, options: Options) -> bool:
+    return options.service is None or origin.service == options.service
+
+
+def _id_texts(trace_ids: set[str]) -> set[str]:
+    """How the trace ids can appear in a line: hex (OTLP JSON), or base64 (protobuf's plain JSON mapping)."""
+    as_base64 = {base64.b64encode(bytes.fromhex(trace_id)).decode("ascii") for trace_id in trace_ids}
+    return trace_ids | as_base64
+
+
+def _spans(files: TelemetryDir, options: Options, mentioning: Collection[str] = ()) -> Iterator[SpanRecord]:
+    return (
+        span
+        for request in files.traces(mentioning)
+        for span in spans(request)
+        if span.start_ns >= options.since_ns and _wanted(span.origin, options)
+    )
