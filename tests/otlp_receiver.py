@@ -28,32 +28,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from obs.view.otlpjson import any_value, attributes
 
 __all__ = ["LogRecord", "MetricPoint", "OTLPReceiver", "Span", "any_value", "attributes"]
-
-
-def any_value(value: AnyValue) -> Any:
-    """An OTLP AnyValue as the Python value it carries."""
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [any_value(item) for item in value.array_value.values]
-    if kind == "kvlist_value":
-        return attributes(value.kvlist_value.values)
-    if kind == "bytes_value":
-        return bytes(value.bytes_value)
-    return getattr(value, kind)
-
-
-def attributes(pairs: Any) -> dict[str, Any]:
-    """OTLP key-value pairs as a dict."""
-    result: dict[str, Any] = {}
-    pair: KeyValue
-    for pair in pairs:
-        result[pair.key] = any_value(pair.value)
-    return result
 
 
 @dataclass(frozen=True)
@@ -126,7 +104,7 @@ class OTLPReceiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API names it so
+            def do_POST(self) -> None:
                 route = _ROUTES.get(self.path.split("?")[0])
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
