@@ -29,6 +29,7 @@ __all__ = [
     "queries",
     "render",
     "schema_check_status",
+    "shipped_sources",
 ]
 
 SOURCE_DIR = "dashboards/src"

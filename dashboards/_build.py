@@ -9,11 +9,12 @@ file and line, never as a traceback.
 from __future__ import annotations
 
 import json
+import sys
 import traceback
+import types
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import PurePath
-from typing import Any
 
 from grafanalib import core as G
 from obs.agent.settings import Settings
@@ -42,10 +43,13 @@ def _fail(filename: str, error: BaseException) -> DashboardSourceError:
 
 def build_source(text: str, filename: str, settings: Settings) -> str | None:
     """The JSON of the dashboard that the source ``text`` defines, or None if it returns None."""
-    namespace: dict[str, Any] = {"__name__": f"obs_dashboard_{PurePath(filename).stem}", "__file__": filename}
+    # A real module while it runs, so that what needs sys.modules (dataclasses, pickling) works in sources.
+    module = types.ModuleType(f"obs_dashboard_{PurePath(filename).stem}")
+    module.__file__ = filename
+    sys.modules[module.__name__] = module
     try:
-        exec(compile(text, filename, "exec"), namespace)
-        make = namespace.get("dashboard")
+        exec(compile(text, filename, "exec"), module.__dict__)
+        make = getattr(module, "dashboard", None)
         if not callable(make):
             raise DashboardSourceError(f"{filename}: defines no `dashboard(settings)` function; add one")
         built = make(settings)
@@ -53,6 +57,8 @@ def build_source(text: str, filename: str, settings: Settings) -> str | None:
         raise
     except Exception as error:
         raise _fail(filename, error) from None
+    finally:
+        sys.modules.pop(module.__name__, None)
     if built is None:
         return None
     if not isinstance(built, G.Dashboard):

@@ -3,8 +3,8 @@
 grafanalib 0.7.1 emits schemaVersion 12 with keys Grafana dropped years ago (``rows``, ``style``,
 ``span``...), a Stat panel whose ``thresholds.steps`` is ``""``, and ``null`` for every unset option.
 Grafana migrates such JSON on load but shows it as modified, and linters reject it. This module rewrites it
-in the current schema and serialises it deterministically (sorted keys, two-space indent, trailing newline), so regenerating an
-unchanged dashboard changes no byte.
+in the current schema and serialises it deterministically (sorted keys, two-space indent, trailing
+newline), so regenerating an unchanged dashboard changes no byte.
 """
 
 from __future__ import annotations
@@ -16,18 +16,37 @@ from typing import Any, Final
 from grafanalib import core as G
 from grafanalib._gen import DashboardEncoder
 
-__all__ = ["SCHEMA_VERSION", "dumps", "modernize", "to_json"]
+__all__ = ["SCHEMA_VERSION", "drop_nulls", "dumps", "modernize", "to_json"]
 
 SCHEMA_VERSION: Final = 41
 """Grafana 11.6's dashboard schema (the version the pinned grafana-foundation-sdk models)."""
 
-LEGACY_DASHBOARD_KEYS: Final = frozenset({
-    "__inputs", "hideControls", "id", "rows", "sharedCrosshair", "style",
-})
-LEGACY_PANEL_KEYS: Final = frozenset({
-    "cacheTimeout", "color", "columns", "editable", "error", "fontSize", "height", "mappings", "minSpan",
-    "span", "styles", "thresholdType",
-})
+LEGACY_DASHBOARD_KEYS: Final = frozenset(
+    {
+        "__inputs",
+        "hideControls",
+        "id",
+        "rows",
+        "sharedCrosshair",
+        "style",
+    }
+)
+LEGACY_PANEL_KEYS: Final = frozenset(
+    {
+        "cacheTimeout",
+        "color",
+        "columns",
+        "editable",
+        "error",
+        "fontSize",
+        "height",
+        "mappings",
+        "minSpan",
+        "span",
+        "styles",
+        "thresholdType",
+    }
+)
 ROW_KEYS: Final = frozenset({"collapsed", "gridPos", "id", "panels", "repeat", "title", "type"})
 LEGACY_TARGET_KEYS: Final = frozenset({"intervalFactor", "metric", "step", "target"})
 LEGACY_VARIABLE_KEYS: Final = frozenset({"tagValuesQuery", "tags", "tagsQuery", "useTags"})
@@ -37,11 +56,12 @@ GRAFANALIB_MAX_DATA_POINTS: Final = 100
 default (the panel width) applies when the key is absent."""
 
 
-def _drop_nulls(node: Any) -> Any:
+def drop_nulls(node: Any) -> Any:
+    """``node`` without the nulls Grafana treats as absent (the SDK's models reject them)."""
     if isinstance(node, dict):
-        return {key: _drop_nulls(value) for key, value in node.items() if value is not None}
+        return {key: drop_nulls(value) for key, value in node.items() if value is not None}
     if isinstance(node, list):
-        return [_drop_nulls(item) for item in node if item is not None]
+        return [drop_nulls(item) for item in node if item is not None]
     return node
 
 
@@ -127,7 +147,7 @@ def modernize(data: dict[str, Any]) -> dict[str, Any]:
     templating = dashboard.get("templating", {})
     templating["list"] = [_clean_variable(variable) for variable in templating.get("list", [])]
     dashboard["templating"] = templating
-    result: dict[str, Any] = _drop_nulls(dashboard)
+    result: dict[str, Any] = drop_nulls(dashboard)
     return result
 
 

@@ -21,6 +21,7 @@ from obs.dashboards._modernize import (
     LEGACY_PANEL_KEYS,
     LEGACY_TARGET_KEYS,
     SCHEMA_VERSION,
+    drop_nulls,
 )
 
 __all__ = ["MIN_SCHEMA_VERSION", "lint", "schema_check_status", "schema_problems", "structure_problems"]
@@ -114,16 +115,20 @@ def _datasource(where: str, ref: Any, variables: Mapping[str, dict[str, Any]]) -
         return []
     names = _referenced(uid)
     if not names:
-        return [f"{where}: datasource uid `{uid}` is neither obs's ({', '.join(DATASOURCE_UIDS.values())}) "
-                "nor a datasource variable"]
+        return [
+            f"{where}: datasource uid `{uid}` is neither obs's ({', '.join(DATASOURCE_UIDS.values())}) "
+            "nor a datasource variable"
+        ]
     problems = []
     for name in sorted(names):
         variable = variables.get(name)
         if variable is None or variable.get("type") != "datasource":
             problems.append(f"{where}: datasource `{uid}` names no datasource variable `{name}`")
         elif ref.get("type") and variable.get("query") != ref.get("type"):
-            problems.append(f"{where}: datasource type `{ref.get('type')}` but `${name}` picks "
-                            f"`{variable.get('query')}` datasources")
+            problems.append(
+                f"{where}: datasource type `{ref.get('type')}` but `${name}` picks "
+                f"`{variable.get('query')}` datasources"
+            )
     return problems
 
 
@@ -199,14 +204,6 @@ def structure_problems(document: Any) -> list[str]:
     return problems
 
 
-def _drop_nulls(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {key: _drop_nulls(value) for key, value in node.items() if value is not None}
-    if isinstance(node, list):
-        return [_drop_nulls(item) for item in node if item is not None]
-    return node
-
-
 def _lost(given: Any, kept: Any, path: str) -> Iterator[str]:
     """Paths of keys present in ``given`` but gone after the SDK's round trip."""
     if isinstance(given, dict) and isinstance(kept, dict):
@@ -235,8 +232,10 @@ def _sdk() -> tuple[Any, Any] | None:
 def schema_check_status() -> str | None:
     """None when the schema check runs; otherwise why not and how to enable it (one line)."""
     if _sdk() is None:
-        return (f"Grafana schema check skipped: grafana-foundation-sdk is not installed "
-                f"(pip install '{SDK_REQUIREMENT}')")
+        return (
+            f"Grafana schema check skipped: grafana-foundation-sdk is not installed "
+            f"(pip install '{SDK_REQUIREMENT}')"
+        )
     return None
 
 
@@ -246,7 +245,7 @@ def schema_problems(document: Any) -> list[str]:
     if sdk is None or not isinstance(document, dict):
         return []
     dashboard_model, encoder = sdk
-    given = _drop_nulls(document)
+    given = drop_nulls(document)
     try:
         model = dashboard_model.from_json(given)
         kept = json.loads(json.dumps(model, cls=encoder))

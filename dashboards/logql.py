@@ -18,6 +18,7 @@ __all__ = [
     "SEVERITY_NUMBER",
     "SEVERITY_TEXT",
     "TRACE_ID",
+    "containing",
     "errors",
     "stream",
     "volume",
@@ -34,19 +35,25 @@ ERROR_SEVERITY: Final = 17
 WINDOW: Final = "$__interval"
 
 
-def stream(*filters: str) -> str:
-    """The service's log lines, scoped to ``$environment`` and ``$instance``, then ``filters`` in order."""
-    pipeline = [
-        f'{label(ENVIRONMENT)}=~"$environment"',
-        f'{label(INSTANCE)}=~"$instance"',
-        *filters,
-    ]
-    return f'{{{label(SERVICE)}="$service"}} | ' + " | ".join(pipeline)
+def stream(*stages: str) -> str:
+    """The service's log lines, scoped to ``$environment`` and ``$instance``, then ``stages`` in order.
+
+    A stage is written whole: ``| severity_number >= 17`` (a label filter), ``|= "timeout"`` (a line filter).
+    """
+    selector = f'{{{label(SERVICE)}="$service"}}'
+    scope = (f'| {label(ENVIRONMENT)}=~"$environment"', f'| {label(INSTANCE)}=~"$instance"')
+    return " ".join((selector, *scope, *stages))
 
 
 def errors() -> str:
     """Log lines at ERROR severity or above."""
-    return stream(f"{SEVERITY_NUMBER} >= {ERROR_SEVERITY}")
+    return stream(f"| {SEVERITY_NUMBER} >= {ERROR_SEVERITY}")
+
+
+def containing(text: str) -> str:
+    """Log lines that contain ``text`` (a Grafana variable such as ``$search`` works too)."""
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+    return stream(f'|= "{quoted}"')
 
 
 def volume(by: str = SEVERITY_TEXT) -> str:

@@ -109,7 +109,11 @@ def _size(width: int, height: int) -> G.GridPos:
 
 
 def _common(
-    title: str, targets: Sequence[Target], description: str, width: int, height: int,
+    title: str,
+    targets: Sequence[Target],
+    description: str,
+    width: int,
+    height: int,
     links: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
     return {
@@ -194,13 +198,15 @@ def table(
     transformations: list[dict[str, Any]] = []
     if len(targets) > 1:
         transformations.append({"id": "merge", "options": {}})
-    transformations.append({
-        "id": "organize",
-        "options": {
-            "excludeByName": {name: True for name in hide},
-            "renameByName": {field: shown for field, (shown, _) in columns.items()},
-        },
-    })
+    transformations.append(
+        {
+            "id": "organize",
+            "options": {
+                "excludeByName": {name: True for name in hide},
+                "renameByName": {field: shown for field, (shown, _) in columns.items()},
+            },
+        }
+    )
     overrides = [
         {"matcher": {"id": "byName", "options": shown}, "properties": [{"id": "unit", "value": unit}]}
         for shown, unit in columns.values()

@@ -119,7 +119,7 @@ class Metric:
         if self.instrument.kind in _COUNTED:
             return f"rate({self.selector()}[{RATE_WINDOW}])"
         kind = self.instrument.kind.value
-        raise ValueError(f"{self.instrument.name} is a {kind}: it has no rate; use value()")
+        raise ValueError(f"{self.instrument.name} ({kind}) has no rate; use value()")
 
     def rate(self, by: Sequence[str] = ()) -> str:
         """Events per second: requests for a duration histogram, increments for a counter."""
@@ -151,7 +151,9 @@ class Metric:
     def value(self, by: Sequence[str] = (), aggregate: Literal["sum", "max", "avg"] = "sum") -> str:
         """The current value of a gauge or up-down counter, aggregated over the other labels."""
         if self.instrument.kind not in _GAUGES:
-            raise ValueError(f"{self.instrument.name} is a {self.instrument.kind.value}: use rate()")
+            raise ValueError(
+                f"{self.instrument.name} ({self.instrument.kind.value}) has no current value; use rate()"
+            )
         return f"{aggregate}{_by(self._labels(by))}({self.selector()})"
 
     def rate_by_status_class(self, status_attribute: str = "http.response.status_code") -> str:

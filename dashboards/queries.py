@@ -55,8 +55,16 @@ def queries(document: Mapping[str, Any]) -> list[Query]:
             language = _language(target.get("datasource"), panel.get("datasource"))
             text = target.get("query") if language == "traceql" else target.get("expr")
             if language is not None and isinstance(text, str):
-                found.append(Query(uid, str(panel.get("title", "")), str(target.get("refId", "")), language,
-                                   text, bool(target.get("instant", False))))
+                found.append(
+                    Query(
+                        uid,
+                        str(panel.get("title", "")),
+                        str(target.get("refId", "")),
+                        language,
+                        text,
+                        bool(target.get("instant", False)),
+                    )
+                )
     for variable in (document.get("templating") or {}).get("list") or []:
         language = _language(variable.get("datasource"))
         text = variable.get("query")

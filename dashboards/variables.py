@@ -84,16 +84,24 @@ def scope_variables(settings: Settings) -> list[dict[str, Any]]:
     service, environment, instance = label(SERVICE), label(ENVIRONMENT), label(INSTANCE)
     return [
         _label_values(
-            "service", "Service", f"label_values({service})",
-            {"selected": True, "text": settings.service_name, "value": settings.service_name}, every=False,
+            "service",
+            "Service",
+            f"label_values({service})",
+            {"selected": True, "text": settings.service_name, "value": settings.service_name},
+            every=False,
         ),
         _label_values(
-            "environment", "Environment", f'label_values({{{service}="$service"}}, {environment})',
-            {"selected": True, "text": settings.environment, "value": settings.environment}, every=True,
+            "environment",
+            "Environment",
+            f'label_values({{{service}="$service"}}, {environment})',
+            {"selected": True, "text": settings.environment, "value": settings.environment},
+            every=True,
         ),
         _label_values(
-            "instance", "Instance",
+            "instance",
+            "Instance",
             f'label_values({{{service}="$service", {environment}=~"$environment"}}, {instance})',
-            dict(_ALL), every=True,
+            dict(_ALL),
+            every=True,
         ),
     ]

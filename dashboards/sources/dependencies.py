@@ -21,25 +21,48 @@ SYSTEM, OPERATION = "db.system.name", "db.operation.name"
 
 def _http_client() -> kit.Row:
     calls = Metric(HTTP_CLIENT_DURATION)
-    return kit.Row("Outgoing HTTP", [
-        timeseries("Calls by host", prometheus(calls.rate(by=[HOST]), legend(HOST)), unit="reqps", width=8),
-        timeseries("Latency p95 by host", prometheus(calls.quantile(0.95, by=[HOST]), legend(HOST)),
-                   unit="s", width=8),
-        timeseries("Error ratio by host", prometheus(calls.ratio(FAILED, by=[HOST]), legend(HOST)),
-                   unit="percentunit", no_value="0", width=8),
-    ])
+    return kit.Row(
+        "Outgoing HTTP",
+        [
+            timeseries(
+                "Calls by host", prometheus(calls.rate(by=[HOST]), legend(HOST)), unit="reqps", width=8
+            ),
+            timeseries(
+                "Latency p95 by host",
+                prometheus(calls.quantile(0.95, by=[HOST]), legend(HOST)),
+                unit="s",
+                width=8,
+            ),
+            timeseries(
+                "Error ratio by host",
+                prometheus(calls.ratio(FAILED, by=[HOST]), legend(HOST)),
+                unit="percentunit",
+                no_value="0",
+                width=8,
+            ),
+        ],
+    )
 
 
 def _database() -> kit.Row:
     operations = Metric(DB_CLIENT_DURATION)
     by = [SYSTEM, OPERATION]
-    return kit.Row("Database", [
-        timeseries("Operations", prometheus(operations.rate(by=by), legend(*by)), unit="ops", width=8),
-        timeseries("Latency p95", prometheus(operations.quantile(0.95, by=by), legend(*by)), unit="s",
-                   width=8),
-        timeseries("Error ratio", prometheus(operations.ratio(FAILED, by=[SYSTEM]), legend(SYSTEM)),
-                   unit="percentunit", no_value="0", width=8),
-    ])
+    return kit.Row(
+        "Database",
+        [
+            timeseries("Operations", prometheus(operations.rate(by=by), legend(*by)), unit="ops", width=8),
+            timeseries(
+                "Latency p95", prometheus(operations.quantile(0.95, by=by), legend(*by)), unit="s", width=8
+            ),
+            timeseries(
+                "Error ratio",
+                prometheus(operations.ratio(FAILED, by=[SYSTEM]), legend(SYSTEM)),
+                unit="percentunit",
+                no_value="0",
+                width=8,
+            ),
+        ],
+    )
 
 
 def dashboard(settings: Settings) -> Dashboard | None:
@@ -51,6 +74,9 @@ def dashboard(settings: Settings) -> Dashboard | None:
     if not rows:
         return None  # no HTTP client or database instrumentation: no dashboard of empty panels
     return kit.dashboard(
-        "dependencies", "Dependencies", settings, rows,
+        "dependencies",
+        "Dependencies",
+        settings,
+        rows,
         description="Calls the service makes: outgoing HTTP requests and database operations.",
     )

@@ -23,53 +23,92 @@ def dashboard(settings: Settings) -> Dashboard:
     to_traces = link("Slowest and failed traces", "traces")
     to_logs = link("Error logs", "logs")
 
-    glance = kit.Row("At a glance", [
-        stat("Requests", prometheus(requests.rate()), unit="reqps"),
-        stat("Errors", prometheus(requests.ratio(FAILED)), unit="percentunit", no_value="0",
-             thresholds=((0.01, "orange"), (0.05, "red")), links=[to_logs]),
-        stat("Latency p95", prometheus(requests.quantile(0.95)), unit="s", links=[to_traces]),
-        stat("In flight", prometheus(in_flight.value()), unit="short",
-             links=[link("Runtime", "runtime")]),
-    ])
-    traffic = kit.Row("Traffic", [
-        timeseries("Requests by route", prometheus(requests.rate(by=[ROUTE]), legend(ROUTE)), unit="reqps"),
-        timeseries("Requests by status class",
-                   prometheus(requests.rate_by_status_class(), "{{" + STATUS_CLASS + "}}"),
-                   unit="reqps", stack=True),
-        timeseries("Error ratio by route", prometheus(requests.ratio(FAILED, by=[ROUTE]), legend(ROUTE)),
-                   unit="percentunit", no_value="0", links=[to_logs]),
-        timeseries("Requests in flight by instance",
-                   prometheus(in_flight.value(by=[INSTANCE]), legend(INSTANCE)), unit="short"),
-    ])
-    latency = kit.Row("Latency", [
-        timeseries(
-            "Latency p50 / p95 / p99",
-            prometheus(requests.quantile(0.5), "p50", exemplar=True),
-            prometheus(requests.quantile(0.95), "p95", exemplar=True),
-            prometheus(requests.quantile(0.99), "p99", exemplar=True),
-            unit="s", description="Dots are exemplars: click one to open the request's trace.",
-            links=[to_traces],
-        ),
-        timeseries("Latency p95 by route",
-                   prometheus(requests.quantile(0.95, by=[ROUTE]), legend(ROUTE), exemplar=True),
-                   unit="s", links=[to_traces]),
-    ])
-    routes = kit.Row("Routes", [
-        table(
-            "Routes",
-            prometheus(requests.rate(by=[ROUTE]), instant=True, table=True),
-            prometheus(requests.ratio(FAILED, by=[ROUTE]), instant=True, table=True),
-            prometheus(requests.quantile(0.95, by=[ROUTE]), instant=True, table=True),
-            columns={
-                "Value #A": ("Requests/s", "reqps"),
-                "Value #B": ("Errors", "percentunit"),
-                "Value #C": ("p95", "s"),
-            },
-            sort_by="Requests/s",
-            description="Over the last rate window; routes without errors show an empty Errors cell.",
-        ),
-    ])
+    glance = kit.Row(
+        "At a glance",
+        [
+            stat("Requests", prometheus(requests.rate()), unit="reqps"),
+            stat(
+                "Errors",
+                prometheus(requests.ratio(FAILED)),
+                unit="percentunit",
+                no_value="0",
+                thresholds=((0.01, "orange"), (0.05, "red")),
+                links=[to_logs],
+            ),
+            stat("Latency p95", prometheus(requests.quantile(0.95)), unit="s", links=[to_traces]),
+            stat(
+                "In flight", prometheus(in_flight.value()), unit="short", links=[link("Runtime", "runtime")]
+            ),
+        ],
+    )
+    traffic = kit.Row(
+        "Traffic",
+        [
+            timeseries(
+                "Requests by route", prometheus(requests.rate(by=[ROUTE]), legend(ROUTE)), unit="reqps"
+            ),
+            timeseries(
+                "Requests by status class",
+                prometheus(requests.rate_by_status_class(), "{{" + STATUS_CLASS + "}}"),
+                unit="reqps",
+                stack=True,
+            ),
+            timeseries(
+                "Error ratio by route",
+                prometheus(requests.ratio(FAILED, by=[ROUTE]), legend(ROUTE)),
+                unit="percentunit",
+                no_value="0",
+                links=[to_logs],
+            ),
+            timeseries(
+                "Requests in flight by instance",
+                prometheus(in_flight.value(by=[INSTANCE]), legend(INSTANCE)),
+                unit="short",
+            ),
+        ],
+    )
+    latency = kit.Row(
+        "Latency",
+        [
+            timeseries(
+                "Latency p50 / p95 / p99",
+                prometheus(requests.quantile(0.5), "p50", exemplar=True),
+                prometheus(requests.quantile(0.95), "p95", exemplar=True),
+                prometheus(requests.quantile(0.99), "p99", exemplar=True),
+                unit="s",
+                description="Dots are exemplars: click one to open the request's trace.",
+                links=[to_traces],
+            ),
+            timeseries(
+                "Latency p95 by route",
+                prometheus(requests.quantile(0.95, by=[ROUTE]), legend(ROUTE), exemplar=True),
+                unit="s",
+                links=[to_traces],
+            ),
+        ],
+    )
+    routes = kit.Row(
+        "Routes",
+        [
+            table(
+                "Routes",
+                prometheus(requests.rate(by=[ROUTE]), instant=True, table=True),
+                prometheus(requests.ratio(FAILED, by=[ROUTE]), instant=True, table=True),
+                prometheus(requests.quantile(0.95, by=[ROUTE]), instant=True, table=True),
+                columns={
+                    "Value #A": ("Requests/s", "reqps"),
+                    "Value #B": ("Errors", "percentunit"),
+                    "Value #C": ("p95", "s"),
+                },
+                sort_by="Requests/s",
+                description="Over the last rate window; routes without errors show an empty Errors cell.",
+            ),
+        ],
+    )
     return kit.dashboard(
-        "overview", "Service overview", settings, [glance, traffic, latency, routes],
+        "overview",
+        "Service overview",
+        settings,
+        [glance, traffic, latency, routes],
         description="Request rate, errors and latency of the service's HTTP server.",
     )

@@ -6,7 +6,7 @@ from obs's telemetry catalog (obs.agent.catalog), so the metric and label names 
 
 from __future__ import annotations
 
-from grafanalib.core import Dashboard
+from grafanalib.core import Dashboard, Panel
 from obs.agent.catalog import (
     GC_COLLECTIONS,
     PROCESS_CONTEXT_SWITCHES,
@@ -24,36 +24,34 @@ from obs.dashboards.promql import INSTANCE, Metric, legend
 GENERATION = "cpython.gc.generation"
 
 
+def per_instance(title: str, query: str, unit: str, description: str = "") -> Panel:
+    """One series per instance (worker) of the service."""
+    return timeseries(title, prometheus(query, legend(INSTANCE)), unit=unit, description=description)
+
+
 def dashboard(settings: Settings) -> Dashboard:
-    per_instance = legend(INSTANCE)
+    by_instance = [INSTANCE]
     cpu = kit.Row("CPU", [
-        timeseries("CPU by instance", prometheus(Metric(PROCESS_CPU_TIME).rate(by=[INSTANCE]), per_instance),
-                   unit="short", description="CPU seconds per second: 1 is one core busy."),
+        per_instance("CPU by instance", Metric(PROCESS_CPU_TIME).rate(by=by_instance), "short",
+                     "CPU seconds per second: 1 is one core busy."),
         timeseries("CPU by mode",
                    prometheus(Metric(PROCESS_CPU_TIME).rate(by=["cpu.mode"]), legend("cpu.mode")),
                    unit="short", stack=True),
     ])
     memory = kit.Row("Memory", [
-        timeseries("Resident memory by instance",
-                   prometheus(Metric(PROCESS_MEMORY_USAGE).value(by=[INSTANCE]), per_instance), unit="bytes"),
-        timeseries("Virtual memory by instance",
-                   prometheus(Metric(PROCESS_MEMORY_VIRTUAL).value(by=[INSTANCE]), per_instance),
-                   unit="bytes"),
+        per_instance("Resident memory", Metric(PROCESS_MEMORY_USAGE).value(by=by_instance), "bytes"),
+        per_instance("Virtual memory", Metric(PROCESS_MEMORY_VIRTUAL).value(by=by_instance), "bytes"),
     ])
     resources = kit.Row("Threads and files", [
-        timeseries("Threads by instance",
-                   prometheus(Metric(PROCESS_THREADS).value(by=[INSTANCE]), per_instance), unit="short"),
-        timeseries("Open file descriptors by instance",
-                   prometheus(Metric(PROCESS_OPEN_FDS).value(by=[INSTANCE]), per_instance), unit="short"),
+        per_instance("Threads", Metric(PROCESS_THREADS).value(by=by_instance), "short"),
+        per_instance("Open file descriptors", Metric(PROCESS_OPEN_FDS).value(by=by_instance), "short"),
     ])
     python = kit.Row("Interpreter", [
         timeseries("Garbage collections by generation",
                    prometheus(Metric(GC_COLLECTIONS).rate(by=[INSTANCE, GENERATION]),
                               legend(INSTANCE, GENERATION)),
                    unit="ops"),
-        timeseries("Context switches by instance",
-                   prometheus(Metric(PROCESS_CONTEXT_SWITCHES).rate(by=[INSTANCE]), per_instance),
-                   unit="ops"),
+        per_instance("Context switches", Metric(PROCESS_CONTEXT_SWITCHES).rate(by=by_instance), "ops"),
     ])
     return kit.dashboard(
         "runtime", "Runtime", settings, [cpu, memory, resources, python],

@@ -15,15 +15,29 @@ THRESHOLDS = ("0ms", "100ms", "250ms", "500ms", "1s", "2s", "5s")
 
 
 def dashboard(settings: Settings) -> Dashboard:
-    found = kit.Row("Traces", [
-        traces("Slowest requests", tempo(traceql.slowest("$min_duration"), limit=50),
-               description="Server spans at least as long as `Slower than`, slowest first.",
-               links=[link("Service overview", "overview")]),
-        traces("Failed", tempo(traceql.failed(), limit=50), sort_by="Start time",
-               description="Spans that ended in error, newest first.", links=[link("Error logs", "logs")]),
-    ])
+    found = kit.Row(
+        "Traces",
+        [
+            traces(
+                "Slowest requests",
+                tempo(traceql.slowest("$min_duration"), limit=50),
+                description="Server spans at least as long as `Slower than`, slowest first.",
+                links=[link("Service overview", "overview")],
+            ),
+            traces(
+                "Failed",
+                tempo(traceql.failed(), limit=50),
+                sort_by="Start time",
+                description="Spans that ended in error, newest first.",
+                links=[link("Error logs", "logs")],
+            ),
+        ],
+    )
     return kit.dashboard(
-        "traces", "Traces", settings, [found],
+        "traces",
+        "Traces",
+        settings,
+        [found],
         description="Search the service's traces: the slowest requests and the failures.",
         variables=[kit.custom_variable("min_duration", "Slower than", THRESHOLDS, "0ms")],
     )

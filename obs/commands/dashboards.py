@@ -133,13 +133,19 @@ def _explain(error: Exception, url: str, token_env: str) -> GrafanaError:
 
     status = getattr(error, "status_code", 0)
     if isinstance(error, GrafanaUnauthorizedError) or status == 401:
-        return GrafanaError(f"Grafana at {url} refused the credentials (401); set {token_env} to a valid "
-                            "service account token")
+        return GrafanaError(
+            f"Grafana at {url} refused the credentials (401); set {token_env} to a valid "
+            "service account token"
+        )
     if status == 403:
-        return GrafanaError(f"the token in {token_env} may not write dashboards at {url} (403); give its "
-                            "service account the Editor role")
+        return GrafanaError(
+            f"the token in {token_env} may not write dashboards at {url} (403); give its "
+            "service account the Editor role"
+        )
     if isinstance(error, GrafanaClientError) and status == 404:
-        return GrafanaError(f"{url} has no Grafana API (404); pass Grafana's base URL, e.g. http://localhost:3000")
+        return GrafanaError(
+            f"{url} has no Grafana API (404); pass Grafana's base URL, e.g. http://localhost:3000"
+        )
     if isinstance(error, GrafanaException):
         return GrafanaError(f"Grafana at {url} answered an error: {error.message}")
     if isinstance(error, ValueError):  # a JSON decode error: something else answers on that URL
@@ -161,8 +167,10 @@ def _push(args: argparse.Namespace) -> int:
         raise UsageError(f"--url {args.url!r} must start with http:// or https://")
     token = os.environ.get(args.token_env, "").strip()
     if not token and "@" not in url.split("//", 1)[1].split("/", 1)[0]:
-        raise UsageError(f"set {args.token_env} to a Grafana service account token (Editor role), or name "
-                         "another variable with --token-env")
+        raise UsageError(
+            f"set {args.token_env} to a Grafana service account token (Editor role), or name "
+            "another variable with --token-env"
+        )
     documents = _documents(observability_dir(args.dir))
     api = GrafanaApi.from_url(url, credential=token or None, timeout=args.timeout)
     try:
@@ -175,8 +183,9 @@ def _push(args: argparse.Namespace) -> int:
             api.folder.create_folder(args.folder, uid=FOLDER_UID)
         for document in documents:
             payload = {key: value for key, value in document.items() if key not in ("id", "version")}
-            request = {"dashboard": payload, "folderUid": FOLDER_UID, "overwrite": True, "message": PUSH_MESSAGE}
-            answer = api.dashboard.update_dashboard(request)
+            answer = api.dashboard.update_dashboard(
+                {"dashboard": payload, "folderUid": FOLDER_UID, "message": PUSH_MESSAGE, "overwrite": True}
+            )
             where = answer.get("url", "") if isinstance(answer, dict) else ""
             print(f"pushed     {document.get('title', document['uid'])} -> {url}{where}")
     except (GrafanaException, niquests.exceptions.RequestException, ValueError) as error:
@@ -199,25 +208,32 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=lambda args: _usage(parser))
 
     build_parser: argparse.ArgumentParser = commands.add_parser(
-        "build", help="Rebuild dashboards/*.json from dashboards/src/*.py.",
+        "build",
+        help="Rebuild dashboards/*.json from dashboards/src/*.py.",
         description="Run each dashboard source and write its JSON; nothing is written if any source fails.",
     )
-    build_parser.add_argument("dir", nargs="?", metavar="DIR",
-                              help=_DIR_HELP)
-    build_parser.add_argument("--check", action="store_true",
-                              help="write nothing; fail if a JSON file is out of date (for CI)")
+    build_parser.add_argument("dir", nargs="?", metavar="DIR", help=_DIR_HELP)
+    build_parser.add_argument(
+        "--check", action="store_true", help="write nothing; fail if a JSON file is out of date (for CI)"
+    )
     build_parser.set_defaults(handler=_build)
 
     push_parser: argparse.ArgumentParser = commands.add_parser(
-        "push", help="Upload dashboards/*.json to a running Grafana.",
+        "push",
+        help="Upload dashboards/*.json to a running Grafana.",
         description=f"Upload the dashboards into a Grafana folder, overwriting earlier pushes. The token is "
         f"read from ${TOKEN_ENV} (or the variable --token-env names); user:password@ in the URL works too.",
     )
-    push_parser.add_argument("dir", nargs="?", metavar="DIR",
-                             help=_DIR_HELP)
-    push_parser.add_argument("--url", required=True, help="Grafana's base URL, e.g. https://grafana.example.com")
-    push_parser.add_argument("--token-env", default=TOKEN_ENV, metavar="VAR",
-                             help=f"environment variable holding the token (default: {TOKEN_ENV})")
+    push_parser.add_argument("dir", nargs="?", metavar="DIR", help=_DIR_HELP)
+    push_parser.add_argument(
+        "--url", required=True, help="Grafana's base URL, e.g. https://grafana.example.com"
+    )
+    push_parser.add_argument(
+        "--token-env",
+        default=TOKEN_ENV,
+        metavar="VAR",
+        help=f"environment variable holding the token (default: {TOKEN_ENV})",
+    )
     push_parser.add_argument("--folder", default="obs", help="title of the Grafana folder (default: obs)")
     push_parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: 10)")
     push_parser.set_defaults(handler=_push)
