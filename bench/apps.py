@@ -1,0 +1,224 @@
+"""The apps under test and the ways to launch them: plain, under `obs run`, under opentelemetry-instrument.
+
+Every mode runs the same server command; only a wrapper and the environment differ. The instrumented modes
+export all signals over OTLP/HTTP protobuf to the same dropping peer (:mod:`bench.peer`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+# The bench's own variables never reach the app; nor does any OTEL_*/OBS_* set in the caller's shell.
+_STRIPPED_PREFIXES = ("OTEL_", "OBS_", "BENCH_")
+
+
+@dataclass(frozen=True)
+class App:
+    """An example app: how to serve it on a port, and the endpoint the load hits."""
+
+    name: str
+    title: str
+    serve: Callable[[int], list[str]]
+    path: str
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A way to launch an app: a command prefix and the environment it adds."""
+
+    name: str
+    title: str
+    wrapper: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def instrumented(self) -> bool:
+        return bool(self.wrapper)
+
+
+def gunicorn(target: str) -> Callable[[int], list[str]]:
+    """gunicorn with one sync worker, the shape the anchor figures were measured on."""
+    return lambda port: [str(BIN / "gunicorn"), "-w", "1", "-k", "sync", "-b", f"127.0.0.1:{port}", target]
+
+
+def uvicorn(target: str) -> Callable[[int], list[str]]:
+    """uvicorn, one process."""
+    return lambda port: [str(BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), target]
+
+
+def modes(peer_endpoint: str, *, obs_default_is_full: bool) -> list[Mode]:
+    """plain, obs at its defaults, obs at 100% sampling (unless that is its default), the anchor.
+
+    The anchor runs all signals at its own default sampler (parent-based always-on, i.e. 100%), with the same
+    stable semantic conventions obs turns on, so both sides produce the same telemetry.
+    """
+    export = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": peer_endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_SERVICE_NAME": "bench",
+    }
+    full = {"OTEL_TRACES_SAMPLER": "parentbased_always_on"}
+    obs = (str(BIN / "obs"), "run", "--")
+    found = [
+        Mode("plain", "plain"),
+        Mode("obs", "obs run (defaults)" + (", 100% sampling" if obs_default_is_full else ""), obs, export),
+    ]
+    if not obs_default_is_full:
+        found.append(Mode("obs-full", "obs run, 100% sampling", obs, {**export, **full}))
+    found.append(
+        Mode(
+            "otel",
+            "opentelemetry-instrument, all signals",
+            (str(BIN / "opentelemetry-instrument"),),
+            {
+                **export,
+                **full,
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_METRICS_EXPORTER": "otlp",
+                "OTEL_LOGS_EXPORTER": "otlp",
+                "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
+                "OTEL_SEMCONV_STABILITY_OPT_IN": "http,database",
+            },
+        )
+    )
+    return found
+
+
+def environment(mode: Mode, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment without telemetry settings, plus the mode's."""
+    source = os.environ if base is None else base
+    env = {key: value for key, value in source.items() if not key.startswith(_STRIPPED_PREFIXES)}
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(mode.env)
+    return env
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the kernel's pick)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Running:
+    """One app served in one mode: ``with Running(app, mode, log) as server:`` waits until it answers."""
+
+    def __init__(self, app: App, mode: Mode, log: Path, *, ready_timeout: float = 60.0) -> None:
+        self.app = app
+        self.mode = mode
+        self.port = free_port()
+        self._log = log
+        self._ready_timeout = ready_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        """The launched process: the server itself, or the wrapper that started it."""
+        assert self._process is not None
+        return self._process.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.app.path}"
+
+    def __enter__(self) -> Running:
+        with self._log.open("wb") as sink:
+            self._process = subprocess.Popen(
+                [*self.mode.wrapper, *self.app.serve(self.port)],
+                cwd=ROOT, env=self._environment(), stdout=sink, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _environment(self) -> dict[str, str]:
+        """The mode's environment; the examples' sqlite file next to the log, away from other users' runs."""
+        env = environment(self.mode)
+        env.setdefault("EXAMPLES_DB", str(self._log.parent / "examples.sqlite3"))
+        return env
+
+    def _wait_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + self._ready_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"{self.app.name} under {self.mode.name} exited:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"{self.app.name} under {self.mode.name} did not answer {self.url}:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 20) -> str:
+        text = self._log.read_text(errors="replace") if self._log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def worker(self) -> psutil.Process:
+        """The serving process: of those holding the listening socket, the one deepest in the tree."""
+        assert self._process is not None
+        root = psutil.Process(self._process.pid)
+        listening = [
+            process for process in [root, *root.children(recursive=True)] if _listens(process, self.port)
+        ]
+        if not listening:
+            raise RuntimeError(f"no process of {self.app.name} under {self.mode.name} listens on {self.port}")
+        pids = {process.pid for process in listening}
+        leaves = [p for p in listening if not any(c.pid in pids for c in p.children(recursive=True))]
+        return leaves[0]
+
+    def stop(self, timeout: float = 20.0) -> float:
+        """SIGTERM the launched process (the server or the wrapper), as a user's Ctrl-C or supervisor would;
+        kill the whole group if it lingers. Returns how long it took to exit."""
+        if self._process is None or self._process.poll() is not None:
+            return 0.0
+        started = time.perf_counter()
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+        waited = time.perf_counter() - started
+        # Nothing of the group may outlive the round (a stray worker would steal the next one's CPU).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        return waited
+
+
+def _listens(process: psutil.Process, port: int) -> bool:
+    try:
+        connections = process.net_connections(kind="tcp")
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in connections)

@@ -1,0 +1,98 @@
+"""Whole-process timings: start-up added to ``python -c pass``, and how long a process lingers after its app.
+
+Both run each mode in turn, round after round (alternating, so background load hits every mode alike), and
+keep every sample; :mod:`bench.stats` takes the medians.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.apps import ROOT, Mode, environment, free_port
+
+EXIT_APP = ROOT / "bench" / "exit_app.py"
+
+
+# What start-up is timed on: the bare interpreter, and one that imports logging (obs run boots its agent
+# lazily, on the first import worth observing: this is the start-up a real app sees).
+PROGRAMS = {"python -c pass": "pass", "python -c 'import logging'": "import logging"}
+
+
+def startup_samples(modes: list[Mode], rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Wall seconds per program and mode: interpreter, agent start and agent shutdown.
+
+    One discarded warm-up round first, so the page cache is warm for everyone.
+    """
+    samples: dict[str, dict[str, list[float]]] = {p: {mode.name: [] for mode in modes} for p in PROGRAMS}
+    for index in range(rounds + 1):
+        for program, code in PROGRAMS.items():
+            for mode in modes:
+                started = time.perf_counter()
+                done = subprocess.run(
+                    [*mode.wrapper, sys.executable, "-c", code], env=environment(mode), cwd=ROOT,
+                    capture_output=True, timeout=120, check=False,
+                )
+                elapsed = time.perf_counter() - started
+                if done.returncode != 0:
+                    raise RuntimeError(f"{program} under {mode.name} failed: {done.stderr.decode()[-500:]}")
+                if index:
+                    samples[program][mode.name].append(elapsed)
+    return samples
+
+
+@dataclass(frozen=True)
+class ExitCase:
+    """A mode run with a collector that does not answer: at an endpoint it was given, or (``configured``
+    false) with nothing configured at all, where obs is meant to fall back to local files."""
+
+    mode: Mode
+    configured: bool
+
+    @property
+    def name(self) -> str:
+        return self.mode.name + ("" if self.configured else "-unconfigured")
+
+
+def exit_samples(
+    cases: list[ExitCase], rounds: int, app_seconds: float, limit: float
+) -> dict[str, list[float]]:
+    """Seconds from the app's last line (``APP_END``) to its process's exit; ``limit`` if it was killed."""
+    samples: dict[str, list[float]] = {case.name: [] for case in cases}
+    dead_port = free_port()  # closed again before use: nothing answers there
+    for _ in range(rounds):
+        for case in cases:
+            env = environment(case.mode)
+            env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+            if case.configured:
+                env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{dead_port}"
+            with tempfile.TemporaryDirectory() as project:  # obs's file fallback writes under the project
+                samples[case.name].append(_linger(case, env, Path(project), app_seconds, limit))
+    return samples
+
+
+def _linger(case: ExitCase, env: dict[str, str], cwd: Path, app_seconds: float, limit: float) -> float:
+    process = subprocess.Popen(
+        [*case.mode.wrapper, sys.executable, str(EXIT_APP), str(app_seconds)],
+        env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    assert process.stdout is not None
+    ended = None
+    for line in process.stdout:
+        if line.strip() == "APP_END":
+            ended = time.perf_counter()
+            break
+    if ended is None:
+        process.wait(timeout=limit)
+        raise RuntimeError(f"exit app under {case.name} ended without APP_END (exit {process.returncode})")
+    try:
+        process.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return limit
+    return time.perf_counter() - ended
