@@ -29,16 +29,34 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+_ALIASES = {"down": "up", "status": "up"}
+"""Subcommands registered by another command's module."""
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that subcommand's module is imported.
+
+    `obs run` sits in front of the user's app on every start, so it must not pay for importing grafanalib,
+    YAML writers and the other commands' machinery (about 100 ms).
+    """
     parser = _Parser(prog="obs", description="Logs, metrics and traces for a Python app on day one.")
     from obs import __version__
 
     parser.add_argument("--version", action="version", version=f"obs {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         module = importlib.import_module(f"obs.commands.{name}")
         module.register(subparsers)
     return parser
+
+
+def _command_module(args: Sequence[str]) -> str | None:
+    """The module owning the subcommand named first on the command line, if it names one."""
+    first = next((arg for arg in args if not arg.startswith("-")), None)
+    if first is None or args[0].startswith("-"):
+        return None
+    module = _ALIASES.get(first, first)
+    return module if module in COMMANDS else None
 
 
 def _paint(text: str) -> str:
@@ -55,7 +73,7 @@ def report(error: Exception) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser()
+        parser = build_parser(_command_module(args_list))
         args = parser.parse_args(args_list)
         handler = getattr(args, "handler", None)
         if handler is None:
