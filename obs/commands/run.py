@@ -1,11 +1,105 @@
-"""`obs run`: placeholder registration until its owner lands it."""
+"""`obs run [--] CMD ...`: run a command with the agent in it (and in every Python process it starts).
+
+The command replaces this process (exec): signals reach it directly and its exit code is ours. The agent
+starts through a ``sitecustomize`` on ``PYTHONPATH`` (obs/agent/bootstrap), which chains to the user's own.
+The settings and the ``OTEL_*`` environment are checked here first: a bad value is one line on stderr and the
+command runs without the agent, rather than not at all.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from obs.errors import UsageError
+
+__all__ = ["agent_environment", "bootstrap_dir", "main", "register", "run"]
+
+def bootstrap_dir() -> Path:
+    """The folder of the bootstrap ``sitecustomize`` (obs.agent.bootstrap; ``agent/bootstrap`` here)."""
+    import obs.agent.bootstrap
+
+    return Path(obs.agent.bootstrap.__file__).resolve().parent
 
 
 def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser("run", help="(in progress)")
-    parser.set_defaults(handler=lambda args: 0)
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "run",
+        help="run a command with traces, metrics and logs (e.g. obs run -- gunicorn app:app)",
+        description="Run CMD with the obs agent in every Python process it starts; exit with CMD's code.",
+    )
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="[--] CMD ...",
+                        help="the command to run and its arguments")
+    parser.set_defaults(handler=handle)
+
+
+def agent_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` plus what starts the agent in the command: the bootstrap first on PYTHONPATH, a run id."""
+    from obs.agent._announce import RUN_ID_VARIABLE
+
+    env = dict(environ)
+    existing = env.get("PYTHONPATH", "")
+    bootstrap = str(bootstrap_dir())
+    parts = [bootstrap] + [part for part in existing.split(os.pathsep) if part and part != bootstrap]
+    env["PYTHONPATH"] = os.pathsep.join(parts)
+    env[RUN_ID_VARIABLE] = os.urandom(16).hex()
+    env["OBS_RUN_PID"] = str(os.getpid())
+    return env
+
+
+def _agent_usable(environ: Mapping[str, str]) -> bool:
+    """False (after one line on stderr) when the settings or the environment are bad, or the agent is off."""
+    from obs.agent._config import check
+    from obs.agent.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(environ=environ)
+        check(settings, environ)
+    except SettingsError as error:
+        print(f"obs: {error}; the command runs without the agent", file=sys.stderr, flush=True)
+        return False
+    return not settings.disabled
+
+
+def run(command: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
+    """Exec ``command`` with the agent; returns only when it could not be started (126/127, as shells do)."""
+    environ = os.environ if environ is None else environ
+    env = agent_environment(environ) if _agent_usable(environ) else dict(environ)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(command[0], list(command), env)
+    except FileNotFoundError:
+        print(f"obs: command not found: {command[0]}", file=sys.stderr)
+        return 127
+    except OSError as error:
+        print(f"obs: cannot run {command[0]}: {error.strerror or error}", file=sys.stderr)
+        return 126
+    return 0  # pragma: no cover - exec does not return
+
+
+def handle(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise UsageError("nothing to run: give a command, e.g. `obs run -- gunicorn app:app`")
+    return run(command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m obs.commands.run [--] CMD ...``: the same without loading the rest of the CLI."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return handle(argparse.Namespace(command=args))
+    except UsageError as error:
+        print(f"obs: UsageError: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Everything the agent reads beyond :class:`Settings`, checked before anything starts.
+
+The routes (per-signal ``OTEL_EXPORTER_OTLP_*``), the span batch limits (``OTEL_BSP_*``), the log batch
+limits (``OTEL_BLRP_*``, applied by the logs bridge), ``OTEL_METRIC_EXPORT_TIMEOUT`` and the sampler name.
+``obs run`` calls :func:`check` before it starts the app, and the agent again in the app's process, so a bad
+value is one clear line and an uninstrumented app, never a half-started agent. Standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from obs.agent._routes import Route, Signal, resolve_routes
+from obs.agent.settings import Settings, SettingsError
+
+__all__ = ["SAMPLERS", "AgentConfig", "BatchLimits", "check"]
+
+SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off",
+            "parentbased_traceidratio")
+"""The ``OTEL_TRACES_SAMPLER`` values the Python SDK implements without extra packages."""
+
+_BLRP = ("OTEL_BLRP_MAX_QUEUE_SIZE", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "OTEL_BLRP_SCHEDULE_DELAY",
+         "OTEL_BLRP_EXPORT_TIMEOUT")
+
+
+def positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    """An environment variable that must be a whole number above 0 when set."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        problem = f"expected a whole number above 0, got {raw!r}"
+        raise SettingsError(name, f"environment variable {name}", problem)
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """``OTEL_BSP_*``: delay between exports, queue and batch sizes, time one export may take (ms)."""
+
+    schedule_delay_ms: int = 5000
+    max_queue_size: int = 2048
+    max_export_batch_size: int = 512
+    export_timeout_ms: int = 30000
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> BatchLimits:
+        defaults = cls()
+        queue = positive_int(environ, "OTEL_BSP_MAX_QUEUE_SIZE", defaults.max_queue_size)
+        return cls(
+            schedule_delay_ms=positive_int(environ, "OTEL_BSP_SCHEDULE_DELAY", defaults.schedule_delay_ms),
+            max_queue_size=queue,
+            max_export_batch_size=min(
+                positive_int(environ, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", defaults.max_export_batch_size), queue
+            ),
+            export_timeout_ms=positive_int(environ, "OTEL_BSP_EXPORT_TIMEOUT", defaults.export_timeout_ms),
+        )
+
+
+def sampler_name(settings: Settings) -> str:
+    """The sampler to build; SettingsError for one the SDK does not have."""
+    name = (settings.traces_sampler or "parentbased_always_on").strip().lower()
+    if name not in SAMPLERS:
+        origin = settings.sources.get("traces_sampler", "settings")
+        raise SettingsError("traces_sampler", origin, f"expected one of {', '.join(SAMPLERS)}, got {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The checked extras: one route per signal, span batch limits, sampler name, metric export timeout."""
+
+    routes: Mapping[Signal, Route]
+    span_limits: BatchLimits
+    sampler: str
+    metric_export_timeout_ms: int
+
+
+def check(settings: Settings, environ: Mapping[str, str]) -> AgentConfig:
+    """Resolve and check everything; the first bad value raises SettingsError."""
+    routes = resolve_routes(settings, environ)
+    limits = BatchLimits.from_environment(environ)
+    for name in _BLRP:
+        positive_int(environ, name, 1)
+    return AgentConfig(
+        routes=routes, span_limits=limits, sampler=sampler_name(settings),
+        metric_export_timeout_ms=positive_int(environ, "OTEL_METRIC_EXPORT_TIMEOUT", 30_000),
+    )

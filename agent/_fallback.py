@@ -1,0 +1,40 @@
+"""No endpoint configured: is a collector answering on the default one? If not, local files take over.
+
+The question is asked once per process, on an export thread when the first batch is ready (never on the
+app's start-up path), with a short TCP connect. Workers forked after the answer inherit it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from urllib.parse import urlsplit
+
+__all__ = ["collector_answers", "reset_after_fork"]
+
+_PROBE_TIMEOUT_S = 0.3
+
+_answers: dict[tuple[str, int], bool] = {}
+_lock = threading.Lock()
+
+
+def collector_answers(url: str) -> bool:
+    """True when something accepts TCP connections at ``url``'s host and port (asked once per process)."""
+    parts = urlsplit(url)
+    address = (parts.hostname or "localhost", parts.port or (443 if parts.scheme == "https" else 80))
+    with _lock:
+        known = _answers.get(address)
+        if known is not None:
+            return known
+        try:
+            with socket.create_connection(address, timeout=_PROBE_TIMEOUT_S):
+                answer = True
+        except OSError:
+            answer = False
+        _answers[address] = answer
+        return answer
+
+
+def reset_after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()

@@ -1,0 +1,202 @@
+"""The running agent: providers, queues and exporters for the three signals, built and stopped as one.
+
+:meth:`Pipeline.build` creates everything without touching global state, so a failure (a bad ``OTEL_BLRP_*``
+found by the logs bridge) leaves nothing behind; :meth:`Pipeline.install` then makes the providers global.
+:meth:`Pipeline.shutdown` shares one time budget among the signals: each gets an equal part of what is left,
+so one slow signal cannot take the others' time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from obs.agent import catalog
+from obs.agent._config import AgentConfig
+from obs.agent._export import (
+    Destination,
+    LogExporter,
+    MetricExporterToDestination,
+    SpanExporterToDestination,
+)
+from obs.agent._fork import on_fork_in_child
+from obs.agent._logs import LogsHandle, start_logs
+from obs.agent._metrics import PeriodicReader, build_meter_provider
+from obs.agent._process_metrics import ProcessMetrics
+from obs.agent._report import error_once, say_once
+from obs.agent._resource import build_resource, process_facts
+from obs.agent._traces import SpanQueue, build_sampler
+from obs.agent.settings import Settings
+from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+__all__ = ["Outputs", "Pipeline"]
+
+
+@dataclass
+class Outputs:
+    """Where the pipeline sends things: built from the routes, or in-memory ones from the test fixture."""
+
+    span_processor: SpanProcessor | None = None
+    metric_exporter: MetricExporter | None = None
+    metric_readers: Sequence[MetricReader] = ()
+    log_exporter: LogRecordExporter | None = None
+    destinations: list[Destination] = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, settings: Settings, config: AgentConfig) -> Outputs:
+        outputs = cls()
+        routes = config.routes
+        if routes["traces"].exporter != "none":
+            traces = Destination(routes["traces"], settings)
+            outputs.destinations.append(traces)
+            outputs.span_processor = SpanQueue(SpanExporterToDestination(traces), config.span_limits)
+        if routes["metrics"].exporter != "none":
+            metrics = Destination(routes["metrics"], settings)
+            outputs.destinations.append(metrics)
+            outputs.metric_exporter = MetricExporterToDestination(metrics)
+        if routes["logs"].exporter != "none":
+            logs = Destination(routes["logs"], settings)
+            outputs.destinations.append(logs)
+            outputs.log_exporter = LogExporter(logs)
+        return outputs
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    resource: Resource
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    readers: list[MetricReader]
+    outputs: Outputs
+    logs: LogsHandle | None = None
+    _stopped: bool = False
+
+    @classmethod
+    def build(cls, settings: Settings, config: AgentConfig, outputs: Outputs) -> Pipeline:
+        """Create everything, install nothing global. SettingsError from the logs bridge undoes the rest."""
+        resource = build_resource(settings)
+        readers = list(outputs.metric_readers)
+        if outputs.metric_exporter is not None:
+            readers.append(PeriodicReader(
+                outputs.metric_exporter, settings.metric_export_interval, config.metric_export_timeout_ms
+            ))
+        meter_provider = build_meter_provider(resource, readers)
+        meter = meter_provider.get_meter("obs.agent")
+        tracing = outputs.span_processor is not None
+        tracer_provider = TracerProvider(
+            sampler=build_sampler(config.sampler if tracing else "always_off", settings.traces_sampler_arg),
+            resource=resource,
+            shutdown_on_exit=False,
+        )
+        if outputs.span_processor is not None:
+            tracer_provider.add_span_processor(outputs.span_processor)
+            if isinstance(outputs.span_processor, SpanQueue):
+                dropped = meter.create_counter(catalog.SPANS_DROPPED.name, unit=catalog.SPANS_DROPPED.unit,
+                                               description=catalog.SPANS_DROPPED.description)
+                outputs.span_processor.count_drops_with(dropped.add)
+        pipeline = cls(settings, resource, tracer_provider, meter_provider, readers, outputs)
+        try:
+            pipeline.logs = start_logs(settings, resource, outputs.log_exporter, meter)
+        except BaseException:
+            for destination in outputs.destinations:
+                destination.close()
+            pipeline.shutdown(0.0)
+            raise
+        if settings.runtime_metrics:
+            ProcessMetrics().register(meter_provider.get_meter("obs.process"))
+        return pipeline
+
+    def install(self) -> None:
+        """Make the providers global and follow forks."""
+        from opentelemetry import metrics, trace
+
+        trace.set_tracer_provider(self.tracer_provider)
+        metrics.set_meter_provider(self.meter_provider)
+        on_fork_in_child(self.after_fork_in_child)
+
+    def after_fork_in_child(self) -> None:
+        facts = Resource(process_facts())
+        providers: list[Any] = [self.tracer_provider, self.meter_provider]
+        try:
+            from opentelemetry._logs import get_logger_provider
+
+            providers.append(get_logger_provider())
+        except ImportError:
+            pass
+        for provider in providers:
+            update = getattr(provider, "_update_resource", None)
+            if callable(update):
+                update(facts)
+        for destination in self.outputs.destinations:
+            destination.after_fork_in_child()
+
+    def flush(self, timeout_s: float) -> None:
+        """Export what was recorded so far, within ``timeout_s`` in all."""
+        deadline = time.monotonic() + timeout_s
+        if self.logs is not None:
+            self.logs.flush(_share(deadline, 3))
+        processor = self.outputs.span_processor
+        if processor is not None:
+            processor.force_flush(int(_share(deadline, 2) * 1000))
+        self.meter_provider.force_flush(int(max(deadline - time.monotonic(), 0.0) * 1000))
+
+    def shutdown(self, budget_s: float) -> None:
+        """Flush and stop everything within ``budget_s`` seconds. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        deadline = time.monotonic() + budget_s
+        for destination in self.outputs.destinations:
+            destination.close_by(deadline)
+        steps = (
+            ("stopping the span export", self._stop_spans),
+            ("stopping the logs bridge", self._stop_logs),
+            ("stopping the metrics export", self._stop_metrics),
+        )
+        for what, step in steps:
+            try:
+                step(deadline)
+            except Exception as error:
+                error_once(what, error)
+        try:
+            self.tracer_provider.shutdown()
+        except Exception as error:
+            error_once("stopping the tracer provider", error)
+        for destination in self.outputs.destinations:
+            destination.close()
+        processor = self.outputs.span_processor
+        if isinstance(processor, SpanQueue) and processor.dropped:
+            say_once("spans-dropped",
+                     f"{processor.dropped} spans were dropped because the export queue was full "
+                     f"({processor.limits.max_queue_size} spans; raise OTEL_BSP_MAX_QUEUE_SIZE or sample "
+                     "less)")
+
+    def _stop_spans(self, deadline: float) -> None:
+        processor = self.outputs.span_processor
+        if isinstance(processor, SpanQueue):
+            processor.close(_share(deadline, 3))
+        elif processor is not None:
+            processor.shutdown()
+
+    def _stop_logs(self, deadline: float) -> None:
+        if self.logs is not None:
+            self.logs.shutdown(_share(deadline, 2))
+
+    def _stop_metrics(self, deadline: float) -> None:
+        """The readers' last collection and export, then the provider (which has nothing left to do)."""
+        for reader in self.readers:
+            reader.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.0) * 1000)
+        self.meter_provider.shutdown(timeout_millis=60_000)
+
+
+def _share(deadline: float, parts: int) -> float:
+    """An equal part of the time left before ``deadline``."""
+    return max(deadline - time.monotonic(), 0.0) / parts
+

@@ -1,0 +1,146 @@
+"""Where each signal goes: the settings plus the per-signal ``OTEL_EXPORTER_OTLP_<SIGNAL>_*`` variables.
+
+The settings hold what applies to all signals; the OpenTelemetry specification also lets each signal override
+its protocol, headers, timeout, compression and TLS files through the environment. This module resolves both
+into one :class:`Route` per signal and rejects bad values with a :class:`SettingsError` that names the
+variable. Standard library only, so ``obs run`` can check the environment before it starts the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+from urllib.parse import unquote, urlsplit
+
+from obs.agent.settings import PROTOCOLS, Settings, SettingsError
+
+__all__ = ["SIGNALS", "Route", "Signal", "resolve_routes"]
+
+Signal = Literal["traces", "metrics", "logs"]
+SIGNALS: Final[tuple[Signal, ...]] = ("traces", "metrics", "logs")
+_DEFAULT_HTTP: Final = "http://localhost:4318"
+_DEFAULT_GRPC: Final = "http://localhost:4317"
+_COMPRESSIONS: Final = ("none", "gzip")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One signal's destination. ``exporter`` is otlp, file, console or none."""
+
+    signal: Signal
+    exporter: str
+    protocol: str
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    timeout: float
+    compression: str
+    certificate: str | None
+    client_certificate: str | None
+    client_key: str | None
+    may_fall_back: bool
+    """True when nobody named an endpoint: if nothing answers at the default one, files take over."""
+
+
+def _variable(signal: Signal, suffix: str) -> str:
+    return f"OTEL_EXPORTER_OTLP_{signal.upper()}_{suffix}"
+
+
+def _pick(environ: Mapping[str, str], signal: Signal, suffix: str) -> tuple[str, str] | None:
+    """The per-signal variable if set, else the all-signals one: ``(name, value)``."""
+    for name in (_variable(signal, suffix), f"OTEL_EXPORTER_OTLP_{suffix}"):
+        value = environ.get(name, "").strip()
+        if value:
+            return name, value
+    return None
+
+
+def _headers(raw: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+    name, text = raw
+    pairs = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(name, f"environment variable {name}",
+                                f"expected key=value pairs separated by commas, got {text!r}")
+        pairs.append((unquote(key.strip()), unquote(value.strip())))
+    return tuple(sorted(pairs))
+
+
+def _milliseconds(raw: tuple[str, str]) -> float:
+    name, text = raw
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise SettingsError(name, f"environment variable {name}",
+                            f"expected a number of milliseconds above 0, got {text!r}")
+    return value / 1000.0
+
+
+def _choice(raw: tuple[str, str], choices: tuple[str, ...]) -> str:
+    name, text = raw
+    value = text.strip().lower()
+    if value not in choices:
+        raise SettingsError(name, f"environment variable {name}",
+                            f"expected one of {', '.join(choices)}, got {text!r}")
+    return value
+
+
+def _check_url(url: str, setting: str, settings: Settings) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        origin = settings.sources.get(setting, "settings")
+        raise SettingsError(setting, origin, f"expected an http:// or https:// URL, got {url!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        origin = settings.sources.get(setting, "settings")
+        raise SettingsError(setting, origin, f"the port of {url!r} is not a number") from None
+    return url
+
+
+def _route(settings: Settings, signal: Signal, environ: Mapping[str, str]) -> Route:
+    exporter = {"traces": settings.traces_exporter, "metrics": settings.metrics_exporter,
+                "logs": settings.logs_exporter}[signal]
+    protocol_raw = _pick(environ, signal, "PROTOCOL")
+    protocol = _choice(protocol_raw, PROTOCOLS) if protocol_raw else settings.protocol
+    explicit = {"traces": settings.traces_endpoint, "metrics": settings.metrics_endpoint,
+                "logs": settings.logs_endpoint}[signal]
+    if explicit:
+        url = _check_url(explicit, f"{signal}_endpoint", settings)
+    elif protocol == "grpc":
+        url = _check_url(settings.endpoint, "endpoint", settings) if settings.endpoint else _DEFAULT_GRPC
+    else:
+        base = _check_url(settings.endpoint, "endpoint", settings) if settings.endpoint else _DEFAULT_HTTP
+        url = f"{base.rstrip('/')}/v1/{signal}"
+    headers = dict(settings.headers)
+    signal_headers = environ.get(_variable(signal, "HEADERS"), "").strip()
+    if signal_headers:
+        headers.update(_headers((_variable(signal, "HEADERS"), signal_headers)))
+    timeout_raw = environ.get(_variable(signal, "TIMEOUT"), "").strip()
+    timeout = _milliseconds((_variable(signal, "TIMEOUT"), timeout_raw)) if timeout_raw else settings.timeout
+    compression_raw = _pick(environ, signal, "COMPRESSION")
+    files = {suffix: _pick(environ, signal, suffix)
+             for suffix in ("CERTIFICATE", "CLIENT_CERTIFICATE", "CLIENT_KEY")}
+    return Route(
+        signal=signal,
+        exporter=exporter,
+        protocol=protocol,
+        url=url,
+        headers=tuple(sorted(headers.items())),
+        timeout=timeout,
+        compression=_choice(compression_raw, _COMPRESSIONS) if compression_raw else "none",
+        certificate=files["CERTIFICATE"][1] if files["CERTIFICATE"] else None,
+        client_certificate=files["CLIENT_CERTIFICATE"][1] if files["CLIENT_CERTIFICATE"] else None,
+        client_key=files["CLIENT_KEY"][1] if files["CLIENT_KEY"] else None,
+        may_fall_back=not explicit and not settings.endpoint,
+    )
+
+
+def resolve_routes(settings: Settings, environ: Mapping[str, str]) -> dict[Signal, Route]:
+    """Every signal's route; raises SettingsError for the first bad value."""
+    return {signal: _route(settings, signal, environ) for signal in SIGNALS}

@@ -1,0 +1,199 @@
+"""Traces: the sampler the settings name, and a span queue that never makes the app wait.
+
+Why not the SDK's BatchSpanProcessor: its ``force_flush`` exports on the caller's thread with no time limit,
+a full queue only logs a (de-duplicated) warning, and its thread starts with the processor even in processes
+that never make a span. Here ``on_end`` appends to a deque or counts a drop (``obs.spans.dropped``); the
+export thread starts with the first span; flush and shutdown wait at most the time they are given.
+``OTEL_BSP_*`` set the delay, queue and batch sizes and the export timeout (read in obs.agent._config).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+
+from obs.agent._config import BatchLimits
+from obs.agent._report import error_once
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
+
+__all__ = ["SpanQueue", "build_sampler"]
+
+
+def build_sampler(name: str, ratio: float | None) -> Sampler:
+    """The SDK sampler for a checked ``OTEL_TRACES_SAMPLER`` name (see obs.agent._config.SAMPLERS)."""
+    from opentelemetry.sdk.trace import sampling
+
+    ratio = 1.0 if ratio is None else ratio
+    if name == "always_on":
+        return sampling.ALWAYS_ON
+    if name == "always_off":
+        return sampling.ALWAYS_OFF
+    if name == "traceidratio":
+        return sampling.TraceIdRatioBased(ratio)
+    if name == "parentbased_always_off":
+        return sampling.ParentBased(sampling.ALWAYS_OFF)
+    if name == "parentbased_traceidratio":
+        return sampling.ParentBased(sampling.TraceIdRatioBased(ratio))
+    return sampling.ParentBased(sampling.ALWAYS_ON)
+
+
+class SpanQueue(SpanProcessor):
+    """Sampled spans wait in a bounded deque; one thread exports them in batches."""
+
+    def __init__(self, exporter: SpanExporter, limits: BatchLimits) -> None:
+        self._exporter = exporter
+        self._limits = limits
+        self._on_drop: Callable[[int], None] = _ignore
+        self._closed = False
+        self._reset()
+        reference = weakref.WeakMethod(self._after_fork_in_child)
+
+        def after_fork_in_child() -> None:
+            method = reference()
+            if method is not None:
+                method()
+
+        os.register_at_fork(after_in_child=after_fork_in_child)
+
+    def _reset(self) -> None:
+        self._queue: deque[ReadableSpan] = deque()
+        self._wake = threading.Event()
+        self._idle = threading.Condition(threading.Lock())
+        self._flush_asked = 0
+        self._flush_done = 0
+        self._exporting = False
+        self._dropped = 0
+        self._dropped_reported = 0
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    @property
+    def dropped(self) -> int:
+        """Spans turned away because the queue was full."""
+        return self._dropped
+
+    @property
+    def limits(self) -> BatchLimits:
+        return self._limits
+
+    def count_drops_with(self, add: Callable[[int], None]) -> None:
+        """Report drops to ``add`` (the obs.spans.dropped counter), from the export thread."""
+        self._on_drop = add
+
+    def _after_fork_in_child(self) -> None:
+        """The parent exports what it queued; the child starts empty and starts its thread when needed."""
+        self._reset()
+
+    # -- the app's threads ---------------------------------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return
+
+    def on_end(self, span: ReadableSpan) -> None:
+        context = span.context
+        if context is None or not context.trace_flags.sampled or self._closed:
+            return
+        queue = self._queue
+        if len(queue) >= self._limits.max_queue_size:
+            self._dropped += 1
+            return
+        queue.append(span)
+        if self._thread is None:
+            self._start()
+        elif len(queue) >= self._limits.max_export_batch_size:
+            self._wake.set()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None and not self._closed:
+                thread = threading.Thread(target=self._run, name="obs-span-export", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    # -- the export thread ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
+
+        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        delay = self._limits.schedule_delay_ms / 1000.0
+        while True:
+            self._wake.wait(delay)
+            self._wake.clear()
+            with self._idle:
+                asked = self._flush_asked
+                self._exporting = True
+            try:
+                self._export_queued()
+            except Exception as error:
+                error_once("exporting spans", error)
+            with self._idle:
+                self._exporting = False
+                self._flush_done = asked
+                self._idle.notify_all()
+            if self._closed:
+                return
+
+    def _export_queued(self) -> None:
+        queue = self._queue
+        size = self._limits.max_export_batch_size
+        timeout_s = self._limits.export_timeout_ms / 1000.0
+        while queue:
+            batch: list[ReadableSpan] = []
+            while queue and len(batch) < size:
+                batch.append(queue.popleft())
+            started = time.monotonic()
+            self._exporter.export(batch)
+            if time.monotonic() - started > timeout_s:
+                break
+        if self._dropped != self._dropped_reported:
+            delta = self._dropped - self._dropped_reported
+            self._dropped_reported = self._dropped
+            self._on_drop(delta)
+
+    # -- flush and shutdown --------------------------------------------------------------------------------
+
+    def flush(self, timeout_s: float) -> bool:
+        """Export every span ended before this call; wait at most ``timeout_s``. True when all went out."""
+        if self._thread is None:
+            if not self._queue:
+                return True
+            self._start()
+        deadline = time.monotonic() + timeout_s
+        with self._idle:
+            self._flush_asked += 1
+            target = self._flush_asked
+            self._wake.set()
+            while self._flush_done < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._thread is None or not self._thread.is_alive():
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def close(self, timeout_s: float) -> bool:
+        """Stop taking spans, export what is queued within ``timeout_s``, stop the thread. Idempotent."""
+        if self._closed:
+            return True
+        flushed = self.flush(timeout_s)
+        self._closed = True
+        self._wake.set()
+        self._exporter.shutdown()
+        return flushed
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.flush(timeout_millis / 1000.0)
+
+    def shutdown(self) -> None:
+        self.close(0.0)
+
+
+def _ignore(count: int) -> None:
+    return

@@ -1,0 +1,1 @@
+"""The folder ``obs run`` puts first on ``PYTHONPATH``: only the ``sitecustomize`` that starts the agent."""

@@ -1,0 +1,98 @@
+"""`obs.init()`, `obs.shutdown()` and the agent's start and exit, each in a child process exporting to the
+test receiver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.agent_run import clean_environment, python
+from tests.otlp_receiver import OTLPReceiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[OTLPReceiver]:
+    with OTLPReceiver() as running:
+        yield running
+
+
+def _env(receiver: OTLPReceiver, **extra: str) -> dict[str, str]:
+    return clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, **extra})
+
+
+def test_init_is_idempotent(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """A second obs.init() does nothing (same providers), and both return True."""
+    code = (
+        "import obs\nfrom opentelemetry import trace\n"
+        "first = obs.init(service_name='billing')\nprovider = trace.get_tracer_provider()\n"
+        "second = obs.init(service_name='other')\n"
+        "print(first, second, trace.get_tracer_provider() is provider)\n"
+        "trace.get_tracer('t').start_span('once').end()\n"
+    )
+    ran = python(code, _env(receiver), tmp_path, under_obs=False)
+    assert ran.stdout.split() == ["True", "True", "True"], ran.stderr
+    (span,) = receiver.spans()
+    assert span.resource["service.name"] == "billing"
+
+
+def test_shutdown_flushes_and_the_agent_stays_off(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """obs.shutdown() exports what was recorded (the process then ends without atexit handlers), and
+    obs.init() afterwards returns False."""
+    code = (
+        "import os, obs\nfrom opentelemetry import trace\nobs.init()\n"
+        "trace.get_tracer('t').start_span('before-shutdown').end()\n"
+        "obs.shutdown()\nprint(obs.init())\nos._exit(0)\n"
+    )
+    ran = python(code, _env(receiver, OTEL_BSP_SCHEDULE_DELAY="60000"), tmp_path, under_obs=False)
+    assert ran.stdout.strip() == "False"
+    assert [span.name for span in receiver.spans()] == ["before-shutdown"]
+    assert receiver.metric_points("process.memory.usage")
+
+
+def test_exit_flushes_what_is_queued(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """Spans and logs made just before the app ends are exported at exit, even with long export delays."""
+    code = (
+        "import logging\nfrom opentelemetry import trace\n"
+        "with trace.get_tracer('t').start_as_current_span('last'):\n"
+        "    logging.getLogger('a').error('last words')\n"
+    )
+    env = _env(receiver, OTEL_BSP_SCHEDULE_DELAY="60000", OTEL_BLRP_SCHEDULE_DELAY="60000",
+               OTEL_METRIC_EXPORT_INTERVAL="60000")
+    assert python(code, env, tmp_path).returncode == 0
+    assert [span.name for span in receiver.spans()] == ["last"]
+    assert [record.body for record in receiver.logs()] == ["last words"]
+    assert receiver.metric_points("process.memory.usage")
+
+
+def test_bad_argument_to_init(tmp_path: Path) -> None:
+    """An unknown or ill-typed argument to obs.init(): False and one line naming it; the app goes on."""
+    code = "import obs\nprint(obs.init(metric_export_interval='soon'))\nprint('still here')"
+    ran = python(code, clean_environment(), tmp_path, under_obs=False)
+    assert ran.stdout.split() == ["False", "still", "here"]
+    (line,) = ran.obs_lines()
+    assert "metric_export_interval" in line and "obs.init() argument" in line
+
+
+def test_init_when_disabled(tmp_path: Path) -> None:
+    """OTEL_SDK_DISABLED=true: obs.init() returns False and loads nothing."""
+    code = "import obs, sys\nprint(obs.init(), 'opentelemetry.sdk.trace' in sys.modules)"
+    ran = python(code, clean_environment({"OTEL_SDK_DISABLED": "true"}), tmp_path, under_obs=False)
+    assert ran.stdout.split() == ["False", "False"]
+
+
+def test_boot_inside_a_half_done_import(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """asyncio imports concurrent.futures, which imports logging, which boots the agent while
+    concurrent.futures is still executing: the boot moves to its own thread, and an instrumented library
+    imported right after waits for it, so it is instrumented; the log record made then is exported."""
+    code = (
+        "import asyncio, sqlite3, logging\n"
+        "print(type(sqlite3.connect).__name__)\n"
+        "logging.getLogger('after').warning('after asyncio')\n"
+    )
+    ran = python(code, _env(receiver), tmp_path)
+    assert ran.stdout.strip() == "FunctionWrapper", ran.stderr
+    assert [record.body for record in receiver.logs()] == ["after asyncio"]
+    assert ran.obs_lines() == []

@@ -1,0 +1,123 @@
+"""`obs run` with multi-process servers: every worker is instrumented, with its own identity and metrics.
+
+The example apps run under gunicorn (2 sync workers, with and without ``--preload``) and uvicorn (2 workers,
+spawned), exporting over OTLP/HTTP to the test receiver; requests go over real sockets.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from examples.launch import APPS, free_port, wait_until_answers
+from tests.agent_run import OBS, ROOT, clean_environment
+from tests.otlp_receiver import OTLPReceiver
+
+PATHS = ("/get", "/items/1", "/items/2")
+ROUNDS = 20
+SERVER_KIND = 2
+
+
+@pytest.fixture
+def receiver() -> Iterator[OTLPReceiver]:
+    with OTLPReceiver() as running:
+        yield running
+
+
+def _serve_and_load(
+    receiver: OTLPReceiver, command: list[str], port: int, tmp_path: Path
+) -> tuple[int, int, str]:
+    """Start the server under obs run, send requests from 4 threads, wait until their metrics and spans
+    arrived, stop it. Returns (requests sent, pid of the server's main process, its output)."""
+    env = clean_environment({
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_SERVICE_NAME": "workers-test",
+        "EXAMPLES_DB": str(tmp_path / "shop.sqlite3"),
+        "PYTHONPATH": str(ROOT),
+    })
+    process = subprocess.Popen([OBS, "run", "--", *command], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until_answers(f"http://127.0.0.1:{port}/get", process)
+        urls = [f"http://127.0.0.1:{port}{path}" for _ in range(ROUNDS) for path in PATHS]
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(_get, urls))
+        sent = len(urls) + 1
+        receiver.wait_for(lambda: _requests_counted(receiver) >= sent and _server_spans(receiver) >= sent
+                          and len(_worker_memory(receiver, process.pid)) >= 2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode(errors="replace")
+    return sent, process.pid, output
+
+
+def _get(url: str) -> None:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        answer.read()
+
+
+def _requests_counted(receiver: OTLPReceiver) -> int:
+    return sum(point.count for point in receiver.latest_points("http.server.request.duration"))
+
+
+def _server_spans(receiver: OTLPReceiver) -> int:
+    return sum(1 for span in receiver.spans() if span.kind == SERVER_KIND)
+
+
+def _worker_memory(receiver: OTLPReceiver, main_pid: int) -> dict[str, tuple[int, float]]:
+    """service.instance.id -> (pid, resident memory) of every process but the server's main one."""
+    return {
+        point.resource["service.instance.id"]: (point.resource["process.pid"], point.value)
+        for point in receiver.latest_points("process.memory.usage")
+        if point.resource["process.pid"] != main_pid
+    }
+
+
+def _check(receiver: OTLPReceiver, sent: int, main_pid: int, output: str, item_route: str) -> None:
+    assert _requests_counted(receiver) == sent, output[-2000:]
+    servers = [span for span in receiver.spans() if span.kind == SERVER_KIND]
+    assert len(servers) == sent
+    assert Counter(span.attributes.get("http.route") for span in servers) == {
+        "/get": ROUNDS + 1, item_route: 2 * ROUNDS,
+    }
+    workers = _worker_memory(receiver, main_pid)
+    assert len(workers) == 2, "each worker has its own service.instance.id"
+    assert len({pid for pid, _ in workers.values()}) == 2, "each worker's metrics carry its own pid"
+    assert len({memory for _, memory in workers.values()}) == 2, "each worker reports its own memory"
+    serving = {span.resource["service.instance.id"] for span in servers}
+    counted = {point.resource["service.instance.id"]
+               for point in receiver.latest_points("http.server.request.duration")}
+    assert serving <= set(workers), "requests are served (and counted) by the workers"
+    assert counted == serving
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("preload", [False, True], ids=["fork-then-import", "preload"])
+def test_gunicorn_workers_each_report_their_requests(
+    receiver: OTLPReceiver, tmp_path: Path, preload: bool
+) -> None:
+    """Flask under gunicorn -w 2 (with and without --preload): every request is one SERVER span with the
+    templated route, the request-duration counts summed over the workers equal the requests sent, and each
+    worker has its own service.instance.id, pid and memory figures."""
+    port = free_port()
+    command = APPS["flask"].command(port, workers=2)
+    if preload:
+        command.insert(1, "--preload")
+    sent, main_pid, output = _serve_and_load(receiver, command, port, tmp_path)
+    _check(receiver, sent, main_pid, output, "/items/<int:item_id>")
+
+
+def test_uvicorn_workers_each_report_their_requests(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """FastAPI under uvicorn --workers 2 (spawned processes, which start the agent through the inherited
+    PYTHONPATH): the same guarantees as for gunicorn."""
+    port = free_port()
+    command = APPS["fastapi"].command(port, workers=2)
+    sent, main_pid, output = _serve_and_load(receiver, command, port, tmp_path)
+    _check(receiver, sent, main_pid, output, "/items/{item_id}")
