@@ -24,7 +24,7 @@ from typing import Any
 
 from obs.agent._report import error_once
 
-__all__ = ["ImportWatcher", "initializing", "partially_imported"]
+__all__ = ["ImportWatcher", "bind_to_parent", "initializing", "partially_imported"]
 
 _PARTIAL = (
     re.compile(r"partially initialized module '([\w.]+)'"),
@@ -36,6 +36,15 @@ def initializing(name: str) -> bool:
     """True while module ``name`` is imported but its code has not finished running."""
     module = sys.modules.get(name)
     return module is not None and bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+
+
+def bind_to_parent(name: str, module: ModuleType) -> None:
+    """Make ``package.sub`` reachable as an attribute of ``package`` now (the import system does it right
+    after the submodule's code ran; code that runs in between may need it)."""
+    parent, _, child = name.rpartition(".")
+    package = sys.modules.get(parent) if parent else None
+    if package is not None and getattr(package, child, None) is not module:
+        setattr(package, child, module)
 
 
 def partially_imported(error: BaseException) -> frozenset[str]:
@@ -56,10 +65,10 @@ def partially_imported(error: BaseException) -> frozenset[str]:
 class _NotifyingLoader:
     """Wraps a loader for one import; see the module docstring."""
 
-    def __init__(self, loader: Any, spec: ModuleSpec, on_loaded: Callable[[str, ModuleType], None]) -> None:
+    def __init__(self, loader: Any, spec: ModuleSpec, watcher: ImportWatcher) -> None:
         self._loader = loader
         self._spec = spec
-        self._on_loaded = on_loaded
+        self._watcher = watcher
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         create = getattr(self._loader, "create_module", None)
@@ -68,11 +77,18 @@ class _NotifyingLoader:
     def exec_module(self, module: ModuleType) -> None:
         self._spec.loader = self._loader
         module.__loader__ = self._loader
-        self._loader.exec_module(module)
+        name = self._spec.name
         try:
-            self._on_loaded(self._spec.name, module)
+            self._loader.exec_module(module)
+        except BaseException:
+            self._watcher.in_progress.discard(name)
+            raise
+        try:
+            self._watcher.on_loaded(name, module)
         except Exception as error:
-            error_once(f"the post-import hook for {self._spec.name}", error)
+            error_once(f"the post-import hook for {name}", error)
+        finally:
+            self._watcher.in_progress.discard(name)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
@@ -82,7 +98,9 @@ class ImportWatcher:
     """A meta path finder that reports when watched modules finish executing."""
 
     def __init__(self, on_loaded: Callable[[str, ModuleType], None]) -> None:
-        self._on_loaded = on_loaded
+        self.on_loaded = on_loaded
+        self.in_progress: set[str] = set()
+        """Watched modules being imported now: each will be reported when its code has run."""
         self._watched: frozenset[str] = frozenset()
         self._busy = threading.local()
 
@@ -118,7 +136,8 @@ class ImportWatcher:
             self._busy.active = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return None
-        spec.loader = _NotifyingLoader(spec.loader, spec, self._on_loaded)  # type: ignore[assignment]
+        spec.loader = _NotifyingLoader(spec.loader, spec, self)  # type: ignore[assignment]
+        self.in_progress.add(fullname)
         return spec
 
     def _real_spec(

@@ -10,9 +10,10 @@ imports a module worth observing (``logging``, ``loguru``, or an instrumented li
 never does pays a few milliseconds instead of the SDK's import time. The boot runs in the importing thread,
 right after that module executed.
 
-A boot inside an import can meet a module that is still executing further up the stack (uvicorn imports
-asyncio, which imports concurrent.futures, which imports logging: the SDK cannot import concurrent.futures
-yet). Such a boot is undone (nothing was built: imports come first) and done again on a thread of its own,
+A boot inside an import can meet a module that is still executing further up the stack (the OpenTelemetry
+API imports logging; uvicorn imports asyncio, which imports concurrent.futures, which imports logging: the
+SDK cannot import those yet). Such a boot is undone (nothing was built: imports come first) and done again
+when the module is done, if it is one the watcher reports (the API is); otherwise on a thread of its own,
 where an import of a half-done module simply waits until the app's thread has finished it. An instrumented
 library imported meanwhile waits for that boot (at most :data:`BOOT_WAIT_S`), so that its instrumentation is
 in place before the app uses it; anything else goes on. A fork waits for a boot in progress.
@@ -48,8 +49,13 @@ BOOT_WAIT_S = 5.0
 """How long an instrumented library's import waits for a boot running on its own thread."""
 
 SEMCONV_VARIABLE = "OTEL_SEMCONV_STABILITY_OPT_IN"
+_BOOT_THREAD = "obs-boot"
 LOG_MODULES = ("logging", "loguru")
 """Modules whose import boots the agent, as the log bridge must be in place before the first record."""
+API_MODULES = ("opentelemetry.trace", "opentelemetry.metrics", "opentelemetry._logs")
+"""The API: an app that imports it wants the providers set when the import returns."""
+BOOT_MODULES = LOG_MODULES + API_MODULES
+MAX_DEFERRALS = 8
 
 
 class _State:
@@ -62,6 +68,9 @@ class _State:
         self.by_trigger: dict[str, list[Candidate]] = {}
         self.pipeline: Pipeline | None = None
         self.pending: list[str] = []
+        self.waiting_for: frozenset[str] = frozenset()
+        """Watched modules still executing that a boot met: it is retried when they are done."""
+        self.deferrals = 0
         self.booted: threading.Event | None = None
         """Set when a boot on its own thread is over (None: no such boot)."""
         self.problem = ""
@@ -131,7 +140,7 @@ def _arm(overrides: Mapping[str, Any], outputs: Outputs | None) -> bool:
     state.overrides, state.outputs = dict(overrides), outputs
     state.installed = discover()
     watcher = ImportWatcher(_on_imported)
-    watcher.watch({candidate.trigger for candidate in state.installed.values()} | set(LOG_MODULES))
+    watcher.watch({candidate.trigger for candidate in state.installed.values()} | set(BOOT_MODULES))
     watcher.install()
     state.watcher = watcher
     on_fork_in_child(_after_fork_in_child)
@@ -206,7 +215,13 @@ def _boot() -> None:
     try:
         pipeline = _build()
     except Exception as error:
-        if partially_imported(error):
+        culprits = partially_imported(error)
+        reported = state.watcher.in_progress if state.watcher is not None else set()
+        if culprits and culprits <= reported and state.deferrals < MAX_DEFERRALS:
+            state.deferrals += 1
+            state.waiting_for = culprits
+            state.phase = "armed"
+        elif culprits:
             _boot_in_background()
         else:
             _failed(error)
@@ -266,7 +281,7 @@ def _failed(error: BaseException) -> None:
 def _boot_in_background() -> None:
     state = _state
     state.booted = threading.Event()
-    threading.Thread(target=_background_boot, args=(state.booted,), name="obs-boot", daemon=True).start()
+    threading.Thread(target=_background_boot, args=(state.booted,), name=_BOOT_THREAD, daemon=True).start()
 
 
 def _background_boot(booted: threading.Event) -> None:
@@ -290,8 +305,9 @@ def _background_boot(booted: threading.Event) -> None:
 
 
 def _wait_for_background_boot() -> None:
+    """Wait for a boot on its own thread; never on that thread itself (its own imports come here too)."""
     booted = _state.booted
-    if booted is not None and _state.phase == "booting":
+    if booted is not None and _state.phase == "booting" and threading.current_thread().name != _BOOT_THREAD:
         booted.wait(BOOT_WAIT_S)
 
 
@@ -304,9 +320,14 @@ def _disarm(final_phase: str) -> None:
 
 def _on_imported(name: str, module: ModuleType) -> None:
     """The watcher's callback, in the importing thread, right after ``name`` executed."""
+    from obs.agent._imports import bind_to_parent
+
     state = _state
     state.pending.append(name)
-    if state.phase == "armed" and state.lock.acquire(blocking=False):
+    if name in state.waiting_for:
+        bind_to_parent(name, module)
+        state.waiting_for = state.waiting_for - {name}
+    if state.phase == "armed" and not state.waiting_for and state.lock.acquire(blocking=False):
         try:
             _boot()
         finally:
@@ -355,12 +376,12 @@ def _after_fork_in_child() -> None:
         _failed(RuntimeError("the process forked while the agent was starting"))
 
 
-def flush(timeout_s: float = EXIT_BUDGET_S) -> None:
+def flush(timeout_s: float = EXIT_BUDGET_S, *, metrics: bool = True) -> None:
     """Export what was recorded so far (within ``timeout_s``); the agent keeps running."""
     pipeline = _state.pipeline
     if pipeline is not None and _state.phase == "running":
         try:
-            pipeline.flush(timeout_s)
+            pipeline.flush(timeout_s, metrics=metrics)
         except Exception as error:
             error_once("flushing telemetry", error)
 

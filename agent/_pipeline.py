@@ -55,7 +55,9 @@ class Outputs:
         if routes["traces"].exporter != "none":
             traces = Destination(routes["traces"], settings)
             outputs.destinations.append(traces)
-            outputs.span_processor = SpanQueue(SpanExporterToDestination(traces), config.span_limits)
+            limits = config.span_limits
+            exporter = SpanExporterToDestination(traces, limits.export_timeout_ms / 1000.0)
+            outputs.span_processor = SpanQueue(exporter, limits)
         if routes["metrics"].exporter != "none":
             metrics = Destination(routes["metrics"], settings)
             outputs.destinations.append(metrics)
@@ -137,15 +139,17 @@ class Pipeline:
         for destination in self.outputs.destinations:
             destination.after_fork_in_child()
 
-    def flush(self, timeout_s: float) -> None:
-        """Export what was recorded so far, within ``timeout_s`` in all."""
+    def flush(self, timeout_s: float, *, metrics: bool = True) -> None:
+        """Export what was recorded so far, within ``timeout_s`` in all (metrics too, unless told not to:
+        an in-memory reader keeps only its latest collection)."""
         deadline = time.monotonic() + timeout_s
         if self.logs is not None:
             self.logs.flush(_share(deadline, 3))
         processor = self.outputs.span_processor
         if processor is not None:
             processor.force_flush(int(_share(deadline, 2) * 1000))
-        self.meter_provider.force_flush(int(max(deadline - time.monotonic(), 0.0) * 1000))
+        if metrics:
+            self.meter_provider.force_flush(int(max(deadline - time.monotonic(), 0.0) * 1000))
 
     def shutdown(self, budget_s: float) -> None:
         """Flush and stop everything within ``budget_s`` seconds. Idempotent."""

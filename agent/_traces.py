@@ -68,7 +68,6 @@ class SpanQueue(SpanProcessor):
         self._idle = threading.Condition(threading.Lock())
         self._flush_asked = 0
         self._flush_done = 0
-        self._exporting = False
         self._dropped = 0
         self._dropped_reported = 0
         self._thread: threading.Thread | None = None
@@ -129,13 +128,11 @@ class SpanQueue(SpanProcessor):
             self._wake.clear()
             with self._idle:
                 asked = self._flush_asked
-                self._exporting = True
             try:
                 self._export_queued()
             except Exception as error:
                 error_once("exporting spans", error)
             with self._idle:
-                self._exporting = False
                 self._flush_done = asked
                 self._idle.notify_all()
             if self._closed:
@@ -144,15 +141,11 @@ class SpanQueue(SpanProcessor):
     def _export_queued(self) -> None:
         queue = self._queue
         size = self._limits.max_export_batch_size
-        timeout_s = self._limits.export_timeout_ms / 1000.0
         while queue:
             batch: list[ReadableSpan] = []
             while queue and len(batch) < size:
                 batch.append(queue.popleft())
-            started = time.monotonic()
             self._exporter.export(batch)
-            if time.monotonic() - started > timeout_s:
-                break
         if self._dropped != self._dropped_reported:
             delta = self._dropped - self._dropped_reported
             self._dropped_reported = self._dropped

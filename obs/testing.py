@@ -70,10 +70,10 @@ class Capture:
         self._points.clear()
 
     def flush(self) -> None:
-        """Wait until what was recorded so far is in memory (logs travel through a queue)."""
+        """Wait until the spans and logs recorded so far are in memory (logs travel through a queue)."""
         from obs.agent._lifecycle import flush
 
-        flush(_FLUSH_TIMEOUT_S)
+        flush(_FLUSH_TIMEOUT_S, metrics=False)
 
     def spans(self, name: str | None = None, kind: SpanKind | None = None) -> list[ReadableSpan]:
         """Finished spans, oldest first, optionally only those with ``name`` and/or ``kind``."""

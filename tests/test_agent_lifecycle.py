@@ -96,3 +96,16 @@ def test_boot_inside_a_half_done_import(receiver: OTLPReceiver, tmp_path: Path) 
     assert ran.stdout.strip() == "FunctionWrapper", ran.stderr
     assert [record.body for record in receiver.logs()] == ["after asyncio"]
     assert ran.obs_lines() == []
+
+
+def test_importing_the_api_gives_the_sdk_providers(tmp_path: Path) -> None:
+    """Under obs run, `from opentelemetry import trace` (which boots the agent while the API module is still
+    executing) returns with the SDK's providers in place, sampler and all."""
+    code = (
+        "from opentelemetry import trace, metrics\n"
+        "print(type(trace.get_tracer_provider()).__name__, type(metrics.get_meter_provider()).__name__)\n"
+        "print(trace.get_tracer_provider().sampler.get_description().split('{')[0])\n"
+    )
+    ran = python(code, clean_environment({"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none",
+                                          "OTEL_LOGS_EXPORTER": "none"}), tmp_path)
+    assert ran.stdout.split() == ["TracerProvider", "MeterProvider", "AlwaysOffSampler"], ran.stderr

@@ -121,3 +121,25 @@ def test_uvicorn_workers_each_report_their_requests(receiver: OTLPReceiver, tmp_
     command = APPS["fastapi"].command(port, workers=2)
     sent, main_pid, output = _serve_and_load(receiver, command, port, tmp_path)
     _check(receiver, sent, main_pid, output, "/items/{item_id}")
+
+
+def test_uvicorn_reload_serves_instrumented(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """uvicorn --reload runs the app in a spawned child of the reloader: that child is instrumented."""
+    port = free_port()
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    env = clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "PYTHONPATH": str(ROOT),
+                             "EXAMPLES_DB": str(tmp_path / "shop.sqlite3")})
+    command = [*APPS["fastapi"].command(port), "--reload", "--reload-dir", str(watched)]
+    process = subprocess.Popen([OBS, "run", "--", *command], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_until_answers(f"http://127.0.0.1:{port}/items/1", process)
+        _get(f"http://127.0.0.1:{port}/items/2")
+        receiver.wait_for(lambda: _server_spans(receiver) >= 2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    servers = [span for span in receiver.spans() if span.kind == SERVER_KIND]
+    assert [span.attributes["http.route"] for span in servers] == ["/items/{item_id}"] * 2
+    assert {span.resource["process.pid"] for span in servers} != {process.pid}

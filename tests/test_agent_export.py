@@ -1,0 +1,218 @@
+"""The export path in-process: the HTTP sender, a destination's failure policy, the span queue, the
+resource and the process metrics, against real loopback HTTP servers and the SDK's own data types.
+(No global provider is set here: each test builds what it needs.)
+"""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from obs.agent import catalog
+from obs.agent._config import BatchLimits
+from obs.agent._export import Destination
+from obs.agent._http import HttpSender
+from obs.agent._process_metrics import ProcessMetrics
+from obs.agent._resource import build_resource
+from obs.agent._routes import resolve_routes
+from obs.agent._traces import SpanQueue
+from obs.agent.settings import load_settings
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+
+class _Scripted:
+    """An HTTP endpoint answering POSTs with the statuses it is given (then 200), recording each request."""
+
+    def __init__(self, statuses: list[int], *, close_after_each: bool = False) -> None:
+        self.statuses = statuses
+        self.bodies: list[bytes] = []
+        self.connections: set[tuple[str, int]] = set()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                owner.bodies.append(body)
+                owner.connections.add(self.client_address)
+                status = owner.statuses.pop(0) if owner.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                if close_after_each:
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[list[_Scripted]]:
+    made: list[_Scripted] = []
+    yield made
+    for server in made:
+        server.stop()
+
+
+def _route(tmp_path: Path, url: str, **environ: str) -> Any:
+    environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": url, **environ}
+    return resolve_routes(load_settings(environ=environ, cwd=tmp_path), environ)["traces"]
+
+
+def test_sender_keeps_the_connection_and_compresses(tmp_path: Path, scripted: list[_Scripted]) -> None:
+    """Three posts use one kept-alive connection; with gzip the server receives the same bytes."""
+    server = _Scripted([])
+    scripted.append(server)
+    sender = HttpSender(_route(tmp_path, server.url, OTEL_EXPORTER_OTLP_COMPRESSION="gzip"))
+    replies = [sender.post(b"payload-%d" % number, 5.0) for number in range(3)]
+    assert [reply.status for reply in replies] == [200, 200, 200]
+    assert server.bodies == [b"payload-0", b"payload-1", b"payload-2"]
+    assert len(server.connections) == 1
+    sender.close()
+
+
+def test_sender_retries_a_stale_connection_once(tmp_path: Path, scripted: list[_Scripted]) -> None:
+    """A server that drops kept-alive connections: the next post reconnects at once and succeeds."""
+    server = _Scripted([], close_after_each=True)
+    scripted.append(server)
+    sender = HttpSender(_route(tmp_path, server.url))
+    assert sender.post(b"first", 5.0).ok
+    time.sleep(0.05)
+    assert sender.post(b"second", 5.0).ok
+    assert server.bodies == [b"first", b"second"]
+
+
+def test_destination_never_retries_an_endpoint_that_never_answered(tmp_path: Path) -> None:
+    """Connection refused from the start: one attempt per batch, no backoff (the export thread is free at
+    once), counted as a failed batch."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    route = _route(tmp_path, f"http://127.0.0.1:{port}")
+    destination = Destination(route, load_settings(environ={}, cwd=tmp_path))
+    started = time.monotonic()
+    assert destination.deliver(b"batch") is False
+    assert destination.deliver(b"batch") is False
+    assert time.monotonic() - started < 0.5
+    assert destination.failed_batches == 2
+
+
+def test_destination_retries_quietly_once_it_has_worked(tmp_path: Path, scripted: list[_Scripted]) -> None:
+    """An endpoint that answered before and now says 503 is retried with backoff within the timeout."""
+    server = _Scripted([])
+    scripted.append(server)
+    destination = Destination(_route(tmp_path, server.url), load_settings(environ={}, cwd=tmp_path))
+    assert destination.deliver(b"one")
+    server.statuses.extend([503, 503])
+    assert destination.deliver(b"two", timeout_s=5.0)
+    assert server.bodies == [b"one", b"two", b"two", b"two"]
+
+
+def test_destination_stops_retrying_at_close(tmp_path: Path, scripted: list[_Scripted]) -> None:
+    """Once closing, a retrying delivery gives up at the close deadline, not at the export timeout."""
+    server = _Scripted([])
+    scripted.append(server)
+    destination = Destination(_route(tmp_path, server.url), load_settings(environ={}, cwd=tmp_path))
+    assert destination.deliver(b"one")
+    server.statuses.extend([503] * 20)
+    destination.close_by(time.monotonic() + 0.3)
+    started = time.monotonic()
+    assert destination.deliver(b"two", timeout_s=10.0) is False
+    assert time.monotonic() - started < 1.0
+
+
+class _Collecting(SpanExporter):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def export(self, spans: Any) -> SpanExportResult:
+        self.names.extend(span.name for span in spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return
+
+
+def test_span_queue_bounds_counts_and_flushes() -> None:
+    """Past the queue size spans are dropped and counted; flush exports the rest in batches; after close,
+    spans are refused."""
+    exporter = _Collecting()
+    limits = BatchLimits(schedule_delay_ms=60_000, max_queue_size=5, max_export_batch_size=2)
+    queue = SpanQueue(exporter, limits)
+    drops: list[int] = []
+    queue.count_drops_with(drops.append)
+    provider = TracerProvider()
+    provider.add_span_processor(queue)
+    tracer = provider.get_tracer("t")
+    for number in range(8):
+        tracer.start_span(f"s{number}").end()
+    assert queue.flush(5.0)
+    assert exporter.names == ["s0", "s1", "s2", "s3", "s4"]
+    assert queue.dropped == 3 and sum(drops) == 3
+    assert queue.close(1.0)
+    tracer.start_span("late").end()
+    assert exporter.names[-1] == "s4"
+
+
+def test_resource_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTEL_RESOURCE_ATTRIBUTES beats obs's defaults (project name, environment) but not settings given on
+    purpose; process and host facts are there."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "shop"\n')
+    attributes_variable = "service.name=from-attrs,deployment.environment.name=prod,k=v"
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", attributes_variable)
+    attributes = build_resource(load_settings(environ={}, cwd=tmp_path)).attributes
+    assert (attributes["service.name"], attributes["deployment.environment.name"]) == ("from-attrs", "prod")
+    chosen = load_settings({"service_name": "chosen"}, environ={"OBS_ENVIRONMENT": "qa"}, cwd=tmp_path)
+    attributes = build_resource(chosen).attributes
+    assert (attributes["service.name"], attributes["deployment.environment.name"], attributes["k"]) == (
+        "chosen", "qa", "v")
+    assert attributes["process.pid"] > 0 and attributes["host.name"]
+    assert attributes["telemetry.sdk.language"] == "python"
+
+
+def test_process_metrics_are_named_as_the_catalog() -> None:
+    """Every process instrument of the catalog is reported, with the catalog's unit and attributes."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    ProcessMetrics().register(provider.get_meter("obs.process"))
+    data = reader.get_metrics_data()
+    assert data is not None
+    metrics = {metric.name: metric for resource in data.resource_metrics for scope in resource.scope_metrics
+               for metric in scope.metrics}
+    expected = {instrument.name: instrument for instrument in catalog.CATALOG
+                if instrument.source is catalog.Source.PROCESS}
+    assert set(metrics) == set(expected)
+    for name, instrument in expected.items():
+        assert metrics[name].unit == instrument.unit
+        for point in metrics[name].data.data_points:
+            assert set(point.attributes) == set(instrument.attributes)
+    modes = {point.attributes["cpu.mode"] for point in metrics["process.cpu.time"].data.data_points}
+    assert modes == {"user", "system"}
+    provider.shutdown()

@@ -1,0 +1,60 @@
+"""Forked and spawned children: each process reports as itself (service.instance.id, pid, memory)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.agent_run import PYTHON, clean_environment, obs_run, python
+from tests.otlp_receiver import OTLPReceiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[OTLPReceiver]:
+    with OTLPReceiver() as running:
+        yield running
+
+
+def test_forked_child_reports_its_own_identity_and_memory(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """After os.fork() under obs.init(), the child's spans and metrics carry a new service.instance.id and
+    its own pid, and its memory figure is its own (it holds 64 MiB more than its parent)."""
+    code = (
+        "import os, time, obs\nfrom opentelemetry import trace\nobs.init()\n"
+        "pid = os.fork()\n"
+        "ballast = bytearray(64 * 1024 * 1024) if pid == 0 else b''\n"
+        "trace.get_tracer('t').start_span('child' if pid == 0 else 'parent').end()\n"
+        "time.sleep(0.8)\n"
+        "if pid: os.waitpid(pid, 0)\n"
+    )
+    ran = python(code, clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}), tmp_path,
+                 under_obs=False)
+    assert ran.returncode == 0, ran.stderr
+    spans = {span.name: span.resource for span in receiver.spans()}
+    parent, child = spans["parent"], spans["child"]
+    assert parent["service.instance.id"] != child["service.instance.id"]
+    assert parent["process.pid"] != child["process.pid"]
+    assert child["process.parent_pid"] == parent["process.pid"]
+    memory = {point.resource["service.instance.id"]: point.value
+              for point in receiver.latest_points("process.memory.usage")}
+    assert memory[child["service.instance.id"]] - memory[parent["service.instance.id"]] > 48 * 1024 * 1024
+
+
+def test_spawned_child_starts_its_own_agent(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """A multiprocessing child started with "spawn" is a new interpreter: under obs run it starts the agent
+    itself (the bootstrap is on the inherited PYTHONPATH), with its own identity."""
+    (tmp_path / "spawner.py").write_text(
+        "import logging, multiprocessing, os\nfrom opentelemetry import trace\n\n"
+        "def work():\n    import logging\n    trace.get_tracer('t').start_span('in-child').end()\n\n"
+        "if __name__ == '__main__':\n"
+        "    trace.get_tracer('t').start_span('in-parent').end()\n"
+        "    process = multiprocessing.get_context('spawn').Process(target=work)\n"
+        "    process.start()\n    process.join()\n"
+    )
+    env = clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint})
+    ran = obs_run([PYTHON, "spawner.py"], env, tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    spans = {span.name: span.resource for span in receiver.spans()}
+    assert spans["in-child"]["service.instance.id"] != spans["in-parent"]["service.instance.id"]
+    assert spans["in-child"]["process.parent_pid"] == spans["in-parent"]["process.pid"]
