@@ -45,10 +45,10 @@ SEMCONV_OPT_IN = "http,database"
 """Value of ``OTEL_SEMCONV_STABILITY_OPT_IN`` the agent sets: stable HTTP and database conventions only."""
 
 PROMOTED_RESOURCE_ATTRIBUTES = ("service.name", "service.instance.id", "deployment.environment.name")
-"""Resource attributes that become labels in the PromQL engine (promoted in the generated Prometheus config)."""
+"""Resource attributes that become labels in PromQL (promoted by the generated Prometheus config)."""
 
 DATASOURCE_UIDS = {"metrics": "obs-prometheus", "traces": "obs-tempo", "logs": "obs-loki"}
-"""Fixed Grafana datasource uids: the provisioning (obs.collector) defines them, the dashboards refer to them."""
+"""Fixed Grafana datasource uids: obs.collector provisions them, the dashboards refer to them."""
 
 LATENCY_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 """Bucket bounds of the duration histograms (the semantic conventions' advice)."""

@@ -176,8 +176,10 @@ SETTINGS: tuple[Setting, ...] = (
             "full URL for spans"),
     Setting("metrics_endpoint", _as_optional_str, None, ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",),
             "full URL for metrics"),
-    Setting("logs_endpoint", _as_optional_str, None, ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",), "full URL for logs"),
-    Setting("protocol", _one_of(PROTOCOLS), "http/protobuf", ("OTEL_EXPORTER_OTLP_PROTOCOL",), "OTLP transport"),
+    Setting("logs_endpoint", _as_optional_str, None, ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",),
+            "full URL for logs"),
+    Setting("protocol", _one_of(PROTOCOLS), "http/protobuf", ("OTEL_EXPORTER_OTLP_PROTOCOL",),
+            "OTLP transport"),
     Setting("headers", _as_mapping, (), ("OTEL_EXPORTER_OTLP_HEADERS",), "headers sent with every export"),
     Setting("timeout", _as_seconds, 10.0, ("OBS_EXPORT_TIMEOUT",),
             "seconds one export may take (OTEL_EXPORTER_OTLP_TIMEOUT is read in milliseconds)"),
@@ -197,8 +199,8 @@ SETTINGS: tuple[Setting, ...] = (
             "where telemetry goes when no collector answers"),
     Setting("capture_logging", _as_bool, True, ("OBS_CAPTURE_LOGGING",), "bridge stdlib logging"),
     Setting("capture_loguru", _as_bool, True, ("OBS_CAPTURE_LOGURU",), "bridge loguru"),
-    Setting("log_level", _one_of(("debug", "info", "warning", "error", "critical")), "info", ("OBS_LOG_LEVEL",),
-            "lowest stdlib log level exported"),
+    Setting("log_level", _one_of(("debug", "info", "warning", "error", "critical")), "info",
+            ("OBS_LOG_LEVEL",), "lowest stdlib log level exported"),
     Setting("console_trace_ids", _as_bool, True, ("OBS_CONSOLE_TRACE_IDS",),
             "add the trace id to console log lines written inside a span"),
     Setting("runtime_metrics", _as_bool, True, ("OBS_RUNTIME_METRICS",), "process and runtime metrics"),
@@ -251,7 +253,9 @@ class Settings:
 
     def signal_endpoint(self, signal: Literal["traces", "metrics", "logs"]) -> str:
         """The full URL for one signal, as the OTLP/HTTP exporter specification builds it."""
-        explicit = {"traces": self.traces_endpoint, "metrics": self.metrics_endpoint, "logs": self.logs_endpoint}
+        explicit = {
+            "traces": self.traces_endpoint, "metrics": self.metrics_endpoint, "logs": self.logs_endpoint,
+        }
         chosen = explicit[signal]
         if chosen:
             return chosen
