@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Real backends for the tests (PromQL engine, promtool), unpacked from Debian packages into .tools/.
+# Real backends for the tests (PromQL engine, promtool, docker client) unpacked from Debian packages into
+# .tools/, and wrk, the load generator that the bench harness's tests drive.
 tools:
 	bash scripts/debian-tools.sh
+	bash scripts/bench-deps.sh
 
 lint: setup
 	$(BIN)/ruff check .
