@@ -9,9 +9,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from obs.agent._export import Destination, LogExporter
 from obs.agent._logs.processor import ExportQueue, QueueLimits
 from obs.agent._logs.records import Record
-from obs.agent.settings import SettingsError
+from obs.agent._routes import resolve_routes
+from obs.agent.settings import SettingsError, load_settings
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExportResult
@@ -69,6 +71,73 @@ def test_other_exporters_get_sdk_records_through_export(receiver: OTLPReceiver) 
     assert _CountingExporter.batches == 2
     assert len({str(record.body) for record in receiver.logs()}) == 150
     assert queue.close(5).total == 0
+
+
+class _AgentExporter(LogExporter):
+    """The agent core's own log exporter, counting which of its two ways in the queue uses."""
+
+    def __init__(self, destination: Destination) -> None:
+        super().__init__(destination)
+        self.records_exported = 0
+        self.requests_serialized = 0
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        self.records_exported += len(batch)
+        return super().export(batch)
+
+    def export_serialized(self, payload: bytes) -> bool:
+        self.requests_serialized += 1
+        return super().export_serialized(payload)
+
+
+def _agent_exporter(endpoint: str, tmp_path: Path) -> _AgentExporter:
+    """What ``obs run`` builds for an OTLP endpoint: a LogExporter in front of a Destination."""
+    environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+    settings = load_settings(environ=environ, cwd=tmp_path)
+    return _AgentExporter(Destination(resolve_routes(settings, environ)["logs"], settings))
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_agents_exporter_takes_the_direct_encoding(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """Under ``obs run`` the exporter is the agent core's LogExporter: the queue hands it requests it encoded
+    itself (export_serialized, one per batch) and never builds SDK records for export(); every record
+    arrives at the collector with its resource."""
+    exporter = _agent_exporter(receiver.endpoint, tmp_path)
+    resource = Resource.create({"service.name": "agent-exporter"})
+    queue = ExportQueue(exporter, lambda: resource, QueueLimits(max_queue=1000, batch=100, delay_s=60))
+    for index in range(150):
+        queue.submit(_record(index))
+    assert queue.flush(10)
+    assert (exporter.requests_serialized, exporter.records_exported) == (2, 0)
+    records = receiver.logs()
+    assert sorted(str(record.body) for record in records) == sorted(f"line {i}" for i in range(150))
+    assert {record.resource["service.name"] for record in records} == {"agent-exporter"}
+    assert queue.close(5).total == 0
+
+
+def test_failures_the_agents_exporter_announced_are_not_reported_again(tmp_path: Path) -> None:
+    """An endpoint that refuses connections: the agent core's exporter announces it itself, so the records
+    it could not deliver are counted but left out of the exit line; the SDK's exporter says nothing about
+    lost records, so for it they stay in."""
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    resource = Resource.create({"service.name": "refused"})
+    limits = QueueLimits(max_queue=1000, batch=10, delay_s=60)
+    agent_queue = ExportQueue(_agent_exporter(endpoint, tmp_path), lambda: resource, limits)
+    sdk_queue = _queue(endpoint, limits, timeout=0.3)  # the SDK retries a refused connection until then
+    for index in range(25):
+        agent_queue.submit(_record(index))
+        sdk_queue.submit(_record(index))
+    agent_losses, sdk_losses = agent_queue.close(5), sdk_queue.close(5)
+    assert (agent_losses.failed, agent_losses.announced, agent_losses.unreported) == (25, 25, 0)
+    assert (sdk_losses.failed, sdk_losses.announced, sdk_losses.unreported) == (25, 0, 25)
+    assert sdk_losses.describe(1000) == (
+        "obs: 25 log records were not exported: 25 rejected or unreachable at the log exporter"
+    )
 
 
 def test_a_full_queue_counts_what_it_drops(receiver: OTLPReceiver) -> None:

@@ -4,7 +4,7 @@ The agent core calls :func:`start_logs` once per process and keeps the :class:`L
 down. Modules:
 
 - ``records``: the compact record the app thread queues, and its conversion to SDK records
-- ``otlp``: direct OTLP encoding of compact records, for the OTLP/HTTP exporter
+- ``otlp``: direct OTLP encoding of compact records, for exporters that take serialized requests
 - ``processor``: the bounded queue, the export thread, drop accounting, fork handling
 - ``stdlib``: the stdlib logging bridge (``Logger.callHandlers``), last-resort output untouched
 - ``loguru_bridge``: the loguru bridge (core patcher, import hook), loaded only if the app uses loguru
@@ -63,8 +63,10 @@ class LogsHandle:
     def shutdown(self, timeout_s: float) -> None:
         """Detach the bridges, export what is queued within ``timeout_s``, shut the exporter down.
 
-        Prints one line on stderr if any record was lost (dropped, rejected, or still queued). Idempotent.
-        Call it before the meter provider's shutdown so that the last obs.logs.dropped count is exported.
+        Prints one line on stderr if records were lost that nobody reported yet: dropped, still queued, or
+        failed at an exporter that does not say so itself (the agent core's does: it announces the endpoint
+        that does not answer, once per run). Idempotent. Call it before the meter provider's shutdown so
+        that the last obs.logs.dropped count is exported.
         """
         if self._closed:
             return
@@ -75,7 +77,7 @@ class LogsHandle:
             return
         losses = self._queue.close(timeout_s)
         self._provider.shutdown()
-        if losses.total:
+        if losses.unreported:
             print(losses.describe(self._queue.limits.max_queue), file=sys.stderr, flush=True)
 
 
@@ -88,7 +90,9 @@ def start_logs(
     """Start the log pipeline and the bridges the settings ask for; ``exporter=None`` exports nothing.
 
     Raises SettingsError, before changing anything, when an OTEL_BLRP_* variable is not a positive number.
-    Takes ownership of ``exporter``: :meth:`LogsHandle.shutdown` shuts it down.
+    Takes ownership of ``exporter``: :meth:`LogsHandle.shutdown` shuts it down. An exporter with
+    ``export_serialized(payload: bytes) -> bool`` receives requests the bridge encoded itself (the fast
+    path) and is trusted to report its own delivery failures (see :mod:`obs.agent._logs.otlp`).
     """
     limits = QueueLimits.from_environment()
     threshold = LEVELS[settings.log_level]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from obs.agent._logs.records import Record
 from opentelemetry.exporter.otlp.proto.common._internal import _encode_resource
@@ -178,12 +178,30 @@ class Encoder:
         return b"".join(parts)
 
 
-class DirectSender:
+class DirectSender(Protocol):
+    """Where the encoder's bytes go: the exporter's own way out, without its ``export()``."""
+
+    announces_failures: bool
+    """True when the exporter itself says why deliveries fail, so the exit line leaves those out."""
+
+    def __call__(self, payload: bytes) -> bool:
+        """Deliver one serialized ExportLogsServiceRequest; False when it was not delivered."""
+        ...
+
+    def forget_connections(self) -> None:
+        """After fork, in the child: never share a connection with the parent."""
+        ...
+
+
+class _SdkHttpSender:
     """Sends our bytes through the SDK's OTLP/HTTP log exporter's own client.
 
-    The client keeps everything the agent core configured on the exporter (endpoint, headers, compression,
-    TLS, timeout, retries); only the encoding is ours.
+    The client keeps everything configured on the exporter (endpoint, headers, compression, TLS, timeout,
+    retries); only the encoding is ours. The SDK exporter logs each failure as a warning, which says nothing
+    about the records lost: the exit line counts them.
     """
+
+    announces_failures = False
 
     def __init__(self, exporter: object, client: Any) -> None:
         self._exporter = exporter
@@ -195,25 +213,52 @@ class DirectSender:
         return bool(getattr(self._client.export(payload), "success", False))
 
     def forget_connections(self) -> None:
-        """After fork: drop the pooled connections inherited from the parent, so that parent and child never
-        write to one socket. Closing the child's copies of the sockets leaves the parent's connections open;
-        the client opens new ones on its next request."""
+        """Drop the pooled connections inherited from the parent, so that parent and child never write to
+        one socket. Closing the child's copies of the sockets leaves the parent's connections open; the
+        client opens new ones on its next request."""
         close = getattr(getattr(self._client, "_transport", None), "close", None)
         if callable(close):
             close()
 
 
+class _SerializedSender:
+    """Hands our bytes to an exporter's ``export_serialized`` (the agent core's log exporter).
+
+    Such an exporter owns its transport: it follows forks itself and says, once per run, why its deliveries
+    fail (an unreachable or refusing endpoint), so repeating that at exit would be a second line for one
+    problem.
+    """
+
+    announces_failures = True
+
+    def __init__(self, export_serialized: Callable[[bytes], object]) -> None:
+        self._export_serialized = export_serialized
+
+    def __call__(self, payload: bytes) -> bool:
+        return bool(self._export_serialized(payload))
+
+    def forget_connections(self) -> None:
+        return
+
+
 def direct_sender(exporter: object) -> DirectSender | None:
-    """A DirectSender for the SDK's OTLP/HTTP log exporter; None for any other exporter (files, console, a
-    wrapper), which then gets SDK records through its ordinary ``export()``. The SDK is pinned; if its
-    private client ever changes shape, this returns None and the ordinary path is used."""
+    """The way to send our encoding through ``exporter``; None when it only takes SDK records.
+
+    Two kinds of exporter take bytes: any exporter with ``export_serialized(payload: bytes) -> bool`` (the
+    agent core's, under ``obs run``), and the SDK's OTLP/HTTP log exporter, through its private client (the
+    SDK is pinned; if that client ever changes shape, this returns None). Every other exporter (a wrapper,
+    a file or console exporter) gets SDK records through its ordinary ``export()``.
+    """
+    export_serialized = getattr(exporter, "export_serialized", None)
+    if callable(export_serialized):
+        return _SerializedSender(export_serialized)
     kind = type(exporter)
     if (kind.__module__, kind.__qualname__) != (_HTTP_EXPORTER_MODULE, "OTLPLogExporter"):
         return None
     client = getattr(exporter, "_client", None)
     if not callable(getattr(client, "export", None)):
         return None
-    return DirectSender(exporter, client)
+    return _SdkHttpSender(exporter, client)
 
 
 _HTTP_EXPORTER_MODULE: Final = "opentelemetry.exporter.otlp.proto.http._log_exporter"

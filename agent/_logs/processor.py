@@ -4,7 +4,7 @@ Why not the SDK's BatchLogRecordProcessor: it queues SDK objects built on the ap
 holds 2,048 of them by default, and reports overflow with a de-duplicated warning, so a burst of 50,000 loguru
 lines lost 80% of them almost silently. Here the app thread appends a compact tuple to a deque (no lock) or,
 when the queue is full, counts a drop. The export thread encodes tuples to OTLP (see ``otlp``), or turns
-them into SDK records for exporters other than the OTLP/HTTP one.
+them into SDK records for exporters that take nothing else.
 
 The export thread is polite: while the app is producing a burst it waits (up to five schedule delays, never
 past a high-water mark at three quarters of the queue), so a burst is logged at nearly the app's own speed and
@@ -111,22 +111,30 @@ class Losses:
     dropped: int
     failed: int
     unsent: int
+    announced: int = 0
+    """Of ``failed``, those the exporter already reported itself (the agent core's names the endpoint that
+    does not answer); the exit line leaves them out rather than say the same problem twice."""
 
     @property
     def total(self) -> int:
         return self.dropped + self.failed + self.unsent
 
+    @property
+    def unreported(self) -> int:
+        """What only the exit line can tell: drops, unannounced failures, records still queued."""
+        return self.total - self.announced
+
     def describe(self, max_queue: int) -> str:
-        """The one line printed at exit when anything was lost."""
+        """The one line printed at exit when a loss is ``unreported``."""
         parts = []
         if self.dropped:
             parts.append(f"{self.dropped} dropped because the export queue was full ({max_queue} records; "
                          "raise OTEL_BLRP_MAX_QUEUE_SIZE)")
-        if self.failed:
-            parts.append(f"{self.failed} rejected or unreachable at the log exporter")
+        if self.failed - self.announced:
+            parts.append(f"{self.failed - self.announced} rejected or unreachable at the log exporter")
         if self.unsent:
             parts.append(f"{self.unsent} still queued when the export time ran out at exit")
-        return f"obs: {self.total} log records were not exported: {'; '.join(parts)}"
+        return f"obs: {self.unreported} log records were not exported: {'; '.join(parts)}"
 
 
 class ExportQueue(LogRecordProcessor):
@@ -175,6 +183,7 @@ class ExportQueue(LogRecordProcessor):
         self._dropped = 0
         self._dropped_reported = 0
         self._failed = 0
+        self._announced = 0
         self._in_flight = 0
 
     def _start_worker(self) -> None:
@@ -249,7 +258,8 @@ class ExportQueue(LogRecordProcessor):
 
     def losses(self) -> Losses:
         """Counts so far; ``unsent`` includes a batch the exporter is still sending."""
-        return Losses(dropped=self._dropped, failed=self._failed, unsent=len(self._queue) + self._in_flight)
+        return Losses(dropped=self._dropped, failed=self._failed, unsent=len(self._queue) + self._in_flight,
+                      announced=self._announced)
 
     # -- export thread ---------------------------------------------------------------------------------------
 
@@ -331,7 +341,7 @@ class ExportQueue(LogRecordProcessor):
             self._failed += len(readable)
 
     def _send_batch(self, send: DirectSender, batch: list[Record]) -> None:
-        """The OTLP/HTTP fast path: our encoding, the exporter's HTTP client."""
+        """The fast path: our encoding, the exporter's own way out."""
         payload, bad = self._encoder.encode(batch)
         if bad:
             self._failed += bad
@@ -339,15 +349,18 @@ class ExportQueue(LogRecordProcessor):
             if bad == len(batch):
                 return
         self._in_flight = len(batch) - bad
+        announced = send.announces_failures
         try:
             sent = send(payload)
         except Exception:
-            sent = False
+            sent = announced = False
             self._note_error("the log exporter raised an error")
         finally:
             self._in_flight = 0
         if not sent:
             self._failed += len(batch) - bad
+            if announced:
+                self._announced += len(batch) - bad
 
     def _report_drops(self) -> None:
         """Add the drops since the last report to obs.logs.dropped (export thread, and close())."""
