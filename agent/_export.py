@@ -3,8 +3,9 @@
 A destination picks its sink (:mod:`obs.agent._sinks`) at its first delivery, on the export thread, never at
 start-up: OTLP over HTTP or gRPC, an OTLP/JSON lines file (the Collector file exporter's format, under
 ``settings.telemetry_path()``), or stdout. With no endpoint configured and nothing answering at the default
-one, the file takes over and one line says so (:mod:`obs.agent._fallback`). Encoding uses the SDK's protobuf
-encoders; the logs bridge may hand over requests it serialized itself (:meth:`LogExporter.export_serialized`).
+one, the file takes over and one line says so (:mod:`obs.agent._fallback`). Spans are encoded by
+:mod:`obs.agent._otlp_spans`, metrics and SDK log records by the SDK's protobuf encoders; the logs bridge may
+hand over requests it serialized itself (:meth:`LogExporter.export_serialized`).
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from obs.agent._announce import announce
 from obs.agent._fallback import collector_answers
+from obs.agent._otlp_spans import SpanEncoder
 from obs.agent._report import error_once
 from obs.agent._routes import Route
 from obs.agent._sinks import ConsoleSink, FileSink, GrpcSink, HttpSink, Sink, origin
 from obs.agent.settings import Settings
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
@@ -120,16 +121,25 @@ def _shown_path(path: Path) -> str:
         return str(path)
 
 
+SPANS_BETWEEN_YIELDS = 16
+"""The span encoder lets the app's threads take the GIL after this many spans. Measured on the Flask example
+under gunicorn (bench/, 100% sampling, batches of 512): p99 8.1-8.8 ms without yielding, 4.7-5.3 ms with,
+throughput within 3%; batches of 64 instead gave p99 3.8 ms but 18% less throughput (eight times the
+exports)."""
+
+
 class SpanExporterToDestination(SpanExporter):
-    """The SDK span exporter interface, encoding with the SDK's protobuf encoder; one export (retries
-    included) takes at most ``timeout_s`` (OTEL_BSP_EXPORT_TIMEOUT)."""
+    """The SDK span exporter interface, encoding straight to protobuf bytes (:mod:`obs.agent._otlp_spans`,
+    five times cheaper than the SDK's encoder); one export (retries included) takes at most ``timeout_s``
+    (OTEL_BSP_EXPORT_TIMEOUT)."""
 
     def __init__(self, destination: Destination, timeout_s: float | None = None) -> None:
         self.destination = destination
         self.timeout_s = timeout_s
+        self._encoder = SpanEncoder(yield_every=SPANS_BETWEEN_YIELDS)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        delivered = self.destination.deliver(encode_spans(spans), self.timeout_s)
+        delivered = self.destination.deliver(self._encoder.encode(spans), self.timeout_s)
         return SpanExportResult.SUCCESS if delivered else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:

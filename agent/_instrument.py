@@ -23,7 +23,7 @@ from obs.agent._report import error_once, say_once
 if TYPE_CHECKING:
     from obs.agent.settings import Settings
 
-__all__ = ["Candidate", "activate", "discover", "select"]
+__all__ = ["KWARGS", "Candidate", "activate", "discover", "instrument_kwargs", "select"]
 
 GROUP: Final = "opentelemetry_instrumentor"
 
@@ -43,6 +43,14 @@ TRIGGERS: Final = {
     "urllib": "urllib.request",
 }
 """Entry point name -> the module whose import turns it on, where they differ."""
+
+KWARGS: Final[dict[str, dict[str, object]]] = {
+    "fastapi": {"exclude_spans": ["send", "receive"]},
+    "starlette": {"exclude_spans": ["send", "receive"]},
+}
+"""Entry point name -> keyword arguments for ``instrument()``, passed only where the installed instrumentor's
+``instrument_app`` takes them. ASGI ``send``/``receive`` spans: two extra spans per request (about 100 us)
+that no dashboard reads; the server span keeps status, route and duration."""
 
 OBS_COVERS: Final = frozenset({"logging", "system_metrics"})
 """Instrumentations left off unless named explicitly: obs does their job itself."""
@@ -150,9 +158,25 @@ def activate(candidate: Candidate) -> bool:
                          f"the {candidate.name} instrumentation is off: {conflict}")
             return False
         module_name, _, attribute = candidate.target.partition(":")
-        instrumentor = getattr(importlib.import_module(module_name), attribute)
-        instrumentor().instrument(skip_dep_check=True)
+        instrumentor_class = getattr(importlib.import_module(module_name), attribute)
+        kwargs = instrument_kwargs(candidate.name, instrumentor_class)
+        instrumentor_class().instrument(skip_dep_check=True, **kwargs)
         return True
     except Exception as error:
         error_once(f"the {candidate.name} instrumentation", error)
         return False
+
+
+def instrument_kwargs(name: str, instrumentor_class: object) -> dict[str, object]:
+    """The :data:`KWARGS` of ``name`` that this version's ``instrument_app`` takes (older ones lack some)."""
+    wanted = KWARGS.get(name)
+    if not wanted:
+        return {}
+    import inspect
+
+    try:
+        accepted = inspect.signature(instrumentor_class.instrument_app).parameters  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError):
+        return {}
+    return {key: value for key, value in wanted.items() if key in accepted}
+

@@ -6,10 +6,11 @@ environment); the last tests run a child process to see what is actually instrum
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from obs.agent._instrument import OBS_COVERS, Candidate, discover, select
+from obs.agent._instrument import OBS_COVERS, Candidate, discover, instrument_kwargs, select
 from obs.agent.settings import load_settings
 
 from tests.agent_run import clean_environment, python
@@ -107,3 +108,40 @@ def test_instrumentation_spans_use_the_stable_conventions(tmp_path: Path) -> Non
     ran = python(code, env, tmp_path)
     assert "OPT_IN http,database" in ran.stdout
     assert '"db.system.name"' in ran.stdout and '"kind":3' in ran.stdout, ran.stdout[-2000:]
+
+
+def test_asgi_requests_make_one_server_span(tmp_path: Path) -> None:
+    """A FastAPI request gives exactly one span, the SERVER span with its templated route: the ASGI
+    ``send``/``receive`` spans are excluded (KWARGS), as this instrumentor version accepts them."""
+    code = (
+        "import asyncio, fastapi, sys\n"
+        "app = fastapi.FastAPI()\n"
+        "@app.get('/items/{item}')\n"
+        "def item(item: str) -> dict:\n    return {'item': item}\n"
+        "scope = {'type': 'http', 'asgi': {'version': '3.0'}, 'http_version': '1.1', 'method': 'GET',\n"
+        "         'scheme': 'http', 'path': '/items/7', 'raw_path': b'/items/7', 'query_string': b'',\n"
+        "         'headers': [(b'host', b'x')], 'server': ('x', 80), 'client': ('c', 1), 'root_path': ''}\n"
+        "async def receive():\n    return {'type': 'http.request', 'body': b'', 'more_body': False}\n"
+        "sent = []\n"
+        "async def send(message):\n    sent.append(message)\n"
+        "asyncio.run(app(scope, receive, send))\n"
+        "print('STATUS', sent[0]['status'], file=sys.stderr)\n"
+    )
+    env = clean_environment({"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none",
+                             "OTEL_LOGS_EXPORTER": "none"})
+    ran = python(code, env, tmp_path)
+    assert "STATUS 200" in ran.stderr, ran.stderr[-2000:]
+    spans = [line for line in ran.stdout.splitlines() if line.startswith("{")]
+    names = [json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"] for line in spans]
+    flat = [span for batch in names for span in batch]
+    assert [(span["name"], span["kind"]) for span in flat] == [("GET /items/{item}", 2)], ran.stdout[-2000:]
+
+
+def test_extra_arguments_only_where_the_instrumentor_takes_them() -> None:
+    """``exclude_spans`` goes to FastAPI's instrumentor (its instrument_app takes it), nothing to Flask's."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+
+    assert instrument_kwargs("fastapi", FastAPIInstrumentor) == {"exclude_spans": ["send", "receive"]}
+    assert instrument_kwargs("flask", FlaskInstrumentor) == {}
+
