@@ -167,7 +167,8 @@ def test_loguru_records_keep_context_with_enqueued_sinks_and_bind_extras(
             logger.bind(job_id="j-7", attempt=2).info("processing")
             logger.success("done")
             logger.trace("trace line")
-            print("SPAN_TRACE_ID", trace_id(span), flush=True)  # not "TRACE": loguru's sink prints that
+            # stderr: the enqueued sink writes stdout from its own thread, and the two would interleave there
+            print("SPAN_TRACE_ID", trace_id(span), file=sys.stderr, flush=True)
         logger.warning("outside")
         logger.critical("fatal outside")
         try:
@@ -178,7 +179,7 @@ def test_loguru_records_keep_context_with_enqueued_sinks_and_bind_extras(
         finish()
     """, receiver, tmp_path)
     records = by_body(receiver.logs())
-    trace_id = printed(done.stdout, "SPAN_TRACE_ID")
+    trace_id = printed(done.stderr, "SPAN_TRACE_ID")
     processing = records["processing"]
     assert processing.trace_id == trace_id
     assert processing.attributes["job_id"] == "j-7" and processing.attributes["attempt"] == 2
