@@ -13,14 +13,13 @@ its own thread with fresh locks; the export itself may be in flight, it takes no
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from obs.agent import catalog
+from obs.agent._forkhooks import at_fork_weakly
 from obs.agent._report import error_once
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, MetricsData
@@ -61,18 +60,8 @@ class PeriodicReader(MetricReader):
         self._closed = False
         self._fresh_state()
         self._start()
-        reference = weakref.ref(self)
-
-        def call(method: str) -> Any:
-            def hook() -> None:
-                reader = reference()
-                if reader is not None:
-                    getattr(reader, method)()
-
-            return hook
-
-        os.register_at_fork(before=call("_before_fork"), after_in_parent=call("_after_fork_in_parent"),
-                            after_in_child=call("_after_fork_in_child"))
+        at_fork_weakly(self, before="_before_fork", after_in_parent="_after_fork_in_parent",
+                       after_in_child="_after_fork_in_child")
 
     def _fresh_state(self) -> None:
         self._collecting = threading.Lock()

@@ -9,14 +9,13 @@ export thread starts with the first span; flush and shutdown wait at most the ti
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 
 from obs.agent._config import BatchLimits
+from obs.agent._forkhooks import at_fork_weakly
 from obs.agent._report import error_once
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -53,14 +52,7 @@ class SpanQueue(SpanProcessor):
         self._on_drop: Callable[[int], None] = _ignore
         self._closed = False
         self._reset()
-        reference = weakref.WeakMethod(self._after_fork_in_child)
-
-        def after_fork_in_child() -> None:
-            method = reference()
-            if method is not None:
-                method()
-
-        os.register_at_fork(after_in_child=after_fork_in_child)
+        at_fork_weakly(self, after_in_child="_after_fork_in_child")
 
     def _reset(self) -> None:
         self._queue: deque[ReadableSpan] = deque()

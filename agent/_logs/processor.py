@@ -23,12 +23,12 @@ import os
 import sys
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from obs.agent._forkhooks import at_fork_weakly
 from obs.agent._logs.otlp import DirectSender, Encoder, direct_sender
 from obs.agent._logs.records import Converter, Record, from_api_record, thread_state
 from obs.agent.settings import SettingsError
@@ -166,14 +166,7 @@ class ExportQueue(LogRecordProcessor):
         self._note_error = on_error or ErrorOnce()
         self._reset_state()
         self._start_worker()
-        reference = weakref.WeakMethod(self._after_fork_in_child)
-
-        def after_fork_in_child() -> None:
-            method = reference()
-            if method is not None:
-                method()
-
-        os.register_at_fork(after_in_child=after_fork_in_child)
+        at_fork_weakly(self, after_in_child="_after_fork_in_child")
 
     def _reset_state(self) -> None:
         self._queue: deque[Record] = deque()
