@@ -23,7 +23,8 @@ from obs.agent._report import error_once, say_once
 if TYPE_CHECKING:
     from obs.agent.settings import Settings
 
-__all__ = ["KWARGS", "Candidate", "activate", "discover", "instrument_kwargs", "select"]
+__all__ = ["KWARGS", "OWN_MIDDLEWARE", "Candidate", "activate", "discover", "instrument_kwargs", "select",
+           "use_own_middleware"]
 
 GROUP: Final = "opentelemetry_instrumentor"
 
@@ -51,6 +52,14 @@ KWARGS: Final[dict[str, dict[str, object]]] = {
 """Entry point name -> keyword arguments for ``instrument()``, passed only where the installed instrumentor's
 ``instrument_app`` takes them. ASGI ``send``/``receive`` spans: two extra spans per request (about 100 us)
 that no dashboard reads; the server span keeps status, route and duration."""
+
+OWN_MIDDLEWARE: Final = {
+    "flask": "obs.agent._flask:instrument",
+    "fastapi": "obs.agent._starlette:instrument_fastapi",
+    "starlette": "obs.agent._starlette:instrument",
+}
+"""Entry point name -> obs's own server middleware (``module:function``), used in place of the
+contrib instrumentor unless ``server_middleware = "contrib"``: about 10 us a request instead of 85."""
 
 OBS_COVERS: Final = frozenset({"logging", "system_metrics"})
 """Instrumentations left off unless named explicitly: obs does their job itself."""
@@ -137,6 +146,12 @@ def select(settings: Settings, installed: dict[str, Candidate]) -> list[Candidat
 
 _done: set[str] = set()
 _done_lock = threading.Lock()
+_own_middleware = [True]
+
+
+def use_own_middleware(enabled: bool) -> None:
+    """Whether :data:`OWN_MIDDLEWARE` replaces the contrib instrumentors (the running settings say)."""
+    _own_middleware[0] = enabled
 
 
 def activate(candidate: Candidate) -> bool:
@@ -146,6 +161,11 @@ def activate(candidate: Candidate) -> bool:
             return False
         _done.add(candidate.name)
     try:
+        own = OWN_MIDDLEWARE.get(candidate.name) if _own_middleware[0] else None
+        if own is not None:
+            module_name, _, function = own.partition(":")
+            getattr(importlib.import_module(module_name), function)()
+            return True
         from importlib.metadata import PathDistribution
         from pathlib import Path
 

@@ -8,11 +8,13 @@ so one slow signal cannot take the others' time.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from obs.agent import _http_server as http_server
 from obs.agent import catalog
 from obs.agent._config import AgentConfig
 from obs.agent._export import (
@@ -22,9 +24,11 @@ from obs.agent._export import (
     SpanExporterToDestination,
 )
 from obs.agent._fork import on_fork_in_child
+from obs.agent._instrument import use_own_middleware
 from obs.agent._logs import LogsHandle, start_logs
 from obs.agent._metrics import PeriodicReader, build_meter_provider
 from obs.agent._process_metrics import ProcessMetrics
+from obs.agent._red import attach_to_reader
 from obs.agent._report import error_once, say_once
 from obs.agent._resource import build_resource, process_facts
 from obs.agent._traces import SpanQueue, build_sampler
@@ -90,6 +94,8 @@ class Pipeline:
                 outputs.metric_exporter, settings.metric_export_interval, config.metric_export_timeout_ms
             ))
         meter_provider = build_meter_provider(resource, readers)
+        for reader in readers:
+            attach_to_reader(reader, functools.partial(_current_resource, meter_provider, resource))
         meter = meter_provider.get_meter("obs.agent")
         tracing = outputs.span_processor is not None
         tracer_provider = TracerProvider(
@@ -121,6 +127,8 @@ class Pipeline:
 
         trace.set_tracer_provider(self.tracer_provider)
         metrics.set_meter_provider(self.meter_provider)
+        http_server.configure(self.tracer_provider, self.outputs.span_processor)
+        use_own_middleware(self.settings.server_middleware == "obs")
         on_fork_in_child(self.after_fork_in_child)
 
     def after_fork_in_child(self) -> None:
@@ -198,6 +206,13 @@ class Pipeline:
         for reader in self.readers:
             reader.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.0) * 1000)
         self.meter_provider.shutdown(timeout_millis=60_000)
+
+
+def _current_resource(provider: MeterProvider, built: Resource) -> Resource:
+    """The meter provider's resource as it is now (a forked worker's has its own pid and instance id)."""
+    config = getattr(provider, "_sdk_config", None)
+    resource = getattr(config, "resource", None)
+    return resource if isinstance(resource, Resource) else built
 
 
 def _share(deadline: float, parts: int) -> float:

@@ -47,6 +47,8 @@ class Span:
     status_code: int
     start_ns: int
     end_ns: int
+    status_message: str = ""
+    events: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class MetricPoint:
     bounds: tuple[float, ...] = ()
     time_ns: int = 0
     start_ns: int = 0
+    exemplar_trace_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,8 @@ class OTLPReceiver:
                 status_code=span.status.code,
                 start_ns=span.start_time_unix_nano,
                 end_ns=span.end_time_unix_nano,
+                status_message=span.status.message,
+                events=tuple(event.name for event in span.events),
             )
             for request in requests
             for resource_spans in request.resource_spans
@@ -258,7 +263,9 @@ def _points(request: ExportMetricsServiceRequest) -> Iterator[MetricPoint]:
                     if kind == "histogram":
                         yield MetricPoint(
                             value=point.sum, count=point.count, bucket_counts=tuple(point.bucket_counts),
-                            bounds=tuple(point.explicit_bounds), **common,
+                            bounds=tuple(point.explicit_bounds),
+                            exemplar_trace_ids=tuple(exemplar.trace_id.hex() for exemplar in point.exemplars),
+                            **common,
                         )
                     elif kind in ("sum", "gauge"):
                         number = point.as_double if point.WhichOneof("value") == "as_double" else point.as_int

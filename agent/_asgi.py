@@ -1,0 +1,134 @@
+"""obs's ASGI server middleware for HTTP scopes: one pass over the headers, the status from ``send``.
+
+The route is read after the app returns from what the router left in the scope (``scope["route"]``, the
+matched route object: Starlette and FastAPI set it), so no route is matched twice. Lifespan and websocket
+scopes pass through untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+from obs.agent._http_server import (
+    ServerRequest,
+    excluded_urls,
+    extract_parent,
+    header_names,
+    propagation_fields,
+)
+
+__all__ = ["REQUEST_KEY", "AsgiRecorder"]
+
+REQUEST_KEY: Final = "obs.request"
+"""Where the :class:`ServerRequest` is kept in the scope (an app mounted in an instrumented app sees it)."""
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+class AsgiRecorder:
+    """Per framework family: the settings read once (captured headers, excluded URLs, propagation fields)."""
+
+    def __init__(self, frameworks: tuple[str, ...], route_of: Callable[[Scope, str], str | None]) -> None:
+        self._excluded = excluded_urls(*frameworks)
+        self._captured = frozenset(name.encode("latin-1") for name in header_names("REQUEST"))
+        self._fields = frozenset(name.encode("latin-1") for name in propagation_fields())
+        self._route_of = route_of
+
+    async def serve(self, app: AsgiApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Await ``app`` as the request's server span; obs's own failure never reaches the app."""
+        if scope.get("type") != "http" or REQUEST_KEY in scope:
+            await app(scope, receive, send)
+            return
+        try:
+            request = self._begin(scope)
+        except Exception as problem:
+            from obs.agent._report import error_once
+
+            error_once("starting an HTTP server span", problem)
+            request = None
+        if request is None:
+            await app(scope, receive, send)
+            return
+        scope[REQUEST_KEY] = request
+        root_path = scope.get("root_path", "")
+
+        async def send_recorded(message: Message) -> None:
+            if message.get("type") == "http.response.start":
+                request.status = message.get("status")
+            await send(message)
+
+        try:
+            await app(scope, receive, send_recorded)
+        except BaseException as raised:
+            self._end(request, scope, root_path, raised)
+            raise
+        self._end(request, scope, root_path, None)
+
+    def _end(self, request: ServerRequest, scope: Scope, root_path: str, error: BaseException | None) -> None:
+        try:
+            request.set_route(self._route_of(scope, root_path))
+        finally:
+            request.end(error)
+
+    def _begin(self, scope: Scope) -> ServerRequest | None:
+        scheme = scope.get("scheme", "http")
+        attributes: dict[str, Any] = {"url.scheme": scheme}
+        host = agent = None
+        carrier: dict[str, str] = {}
+        captured: dict[str, list[str]] = {}
+        for name, value in scope.get("headers") or ():
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"user-agent":
+                agent = value.decode("latin-1")
+            if name in self._fields:
+                carrier[name.decode("latin-1")] = value.decode("latin-1")
+            if name in self._captured:
+                captured.setdefault(f"http.request.header.{name.decode('latin-1')}", []).append(
+                    value.decode("latin-1"))
+        path = scope.get("path") or "/"
+        query = scope.get("query_string") or b""
+        if self._excluded is not None and self._excluded(_url(scheme, host, scope, path, query)):
+            return None
+        server = scope.get("server")
+        if host:
+            name, _, port = host.rpartition(":") if host[-1:] != "]" and ":" in host else (host, "", "")
+            attributes["server.address"] = name
+            if port.isdigit():
+                attributes["server.port"] = int(port)
+            elif scheme in _DEFAULT_PORTS:
+                attributes["server.port"] = _DEFAULT_PORTS[scheme]
+        elif server:
+            attributes["server.address"] = server[0]
+            if server[1] is not None:
+                attributes["server.port"] = server[1]
+        attributes["url.path"] = path
+        if query:
+            attributes["url.query"] = query.decode("latin-1")
+        client = scope.get("client")
+        if client:
+            attributes["client.address"] = client[0]
+            if len(client) > 1 and client[1] is not None:
+                attributes["client.port"] = client[1]
+        if agent:
+            attributes["user_agent.original"] = agent
+        protocol = scope.get("http_version", "")
+        if protocol:
+            attributes["network.protocol.version"] = protocol
+        attributes.update(captured)
+        method = scope.get("method", "GET")
+        return ServerRequest(method, scheme, protocol, attributes, extract_parent(carrier))
+
+
+def _url(scheme: str, host: str | None, scope: Scope, path: str, query: bytes) -> str:
+    server = scope.get("server")
+    where = host or (f"{server[0]}:{server[1]}" if server else "")
+    url = f"{scheme}://{where}{scope.get('root_path', '')}{path}"
+    return f"{url}?{query.decode('latin-1')}" if query else url

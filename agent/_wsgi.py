@@ -1,0 +1,136 @@
+"""obs's WSGI server middleware: one pass over ``environ``, a :class:`ServerRequest`, the body passed through.
+
+The request's context is current while the app runs. The span and the duration end when the app returns,
+as the contrib's do (servers and test clients that never close a body cannot leave a request open), except
+for a body the framework says is streamed: that one ends when the server closes it, with its true duration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Final
+
+from obs.agent._http_server import (
+    ServerRequest,
+    excluded_urls,
+    extract_parent,
+    header_names,
+    propagation_fields,
+)
+
+__all__ = ["REQUEST_KEY", "WsgiRecorder"]
+
+REQUEST_KEY: Final = "obs.request"
+"""Where the :class:`ServerRequest` waits in ``environ`` for the framework's hooks (route, exception)."""
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+class WsgiRecorder:
+    """Per framework: the settings read once (captured headers, excluded URLs, propagation fields)."""
+
+    def __init__(self, framework: str) -> None:
+        self._excluded = excluded_urls(framework)
+        self._captured = header_names("REQUEST")
+        self._fields = tuple(
+            (name, "HTTP_" + name.upper().replace("-", "_")) for name in propagation_fields()
+        )
+
+    def serve(self, app: WsgiApp, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Call ``app`` as the request's server span; never lets obs's own failure reach the app."""
+        if REQUEST_KEY in environ:
+            return app(environ, start_response)  # an app inside an instrumented app: one span a request
+        try:
+            request = self._begin(environ)
+        except Exception as error:
+            from obs.agent._report import error_once
+
+            error_once("starting an HTTP server span", error)
+            request = None
+        if request is None:
+            return app(environ, start_response)
+        environ[REQUEST_KEY] = request
+
+        def start_response_recorded(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            code = status[:3]
+            if code.isdigit():
+                request.status = int(code)
+            return start_response(status, headers, *exc_info)
+
+        try:
+            body = app(environ, start_response_recorded)
+        except BaseException as error:
+            request.end(error)
+            raise
+        finally:
+            request.detach()
+        if request.streamed:
+            return _Body(body, request)
+        request.end()
+        return body
+
+    def _begin(self, environ: dict[str, Any]) -> ServerRequest | None:
+        scheme = environ.get("wsgi.url_scheme", "http")
+        if self._excluded is not None and self._excluded(_url(environ, scheme)):
+            return None
+        attributes: dict[str, Any] = {"url.scheme": scheme}
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME")
+        if host:
+            name, _, port = host.rpartition(":") if host[-1:] != "]" and ":" in host else (host, "", "")
+            attributes["server.address"] = name
+            if port.isdigit():
+                attributes["server.port"] = int(port)
+            elif scheme in _DEFAULT_PORTS:
+                attributes["server.port"] = _DEFAULT_PORTS[scheme]
+        attributes["url.path"] = environ.get("PATH_INFO") or "/"
+        query = environ.get("QUERY_STRING")
+        if query:
+            attributes["url.query"] = query
+        client = environ.get("REMOTE_ADDR")
+        if client:
+            attributes["client.address"] = client
+        agent = environ.get("HTTP_USER_AGENT")
+        if agent:
+            attributes["user_agent.original"] = agent
+        protocol = environ.get("SERVER_PROTOCOL", "")
+        protocol = protocol[5:] if protocol.startswith("HTTP/") else protocol
+        if protocol:
+            attributes["network.protocol.version"] = protocol
+        for name in self._captured:
+            value = environ.get("HTTP_" + name.upper().replace("-", "_"))
+            if value is not None:
+                attributes[f"http.request.header.{name}"] = [value]
+        carrier = {name: environ[key] for name, key in self._fields if key in environ}
+        return ServerRequest(environ.get("REQUEST_METHOD", "GET"), scheme, protocol, attributes,
+                             extract_parent(carrier))
+
+
+def _url(environ: dict[str, Any], scheme: str) -> str:
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+    query = environ.get("QUERY_STRING")
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    return f"{scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+
+class _Body:
+    """The app's response body; closing it (the server always does) ends the request."""
+
+    __slots__ = ("_body", "_request")
+
+    def __init__(self, body: Iterable[bytes], request: ServerRequest) -> None:
+        self._body = body
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._request.end()
