@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from obs.agent._routes import Route, Signal, resolve_routes
 from obs.agent.settings import Settings, SettingsError
 
-__all__ = ["SAMPLERS", "AgentConfig", "BatchLimits", "check"]
+__all__ = ["DEFAULT_SAMPLER", "SAMPLERS", "AgentConfig", "BatchLimits", "check"]
 
 SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off",
             "parentbased_traceidratio")
 """The ``OTEL_TRACES_SAMPLER`` values the Python SDK implements without extra packages."""
+DEFAULT_SAMPLER = "obs_default"
+"""No sampler named: obs's own (obs.agent._sampling), every trace up to 10 a second, 10% beyond."""
 
 _BLRP = ("OTEL_BLRP_MAX_QUEUE_SIZE", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "OTEL_BLRP_SCHEDULE_DELAY",
          "OTEL_BLRP_EXPORT_TIMEOUT")
@@ -60,7 +62,9 @@ class BatchLimits:
 
 def sampler_name(settings: Settings) -> str:
     """The sampler to build; SettingsError for one the SDK does not have."""
-    name = (settings.traces_sampler or "parentbased_always_on").strip().lower()
+    if not settings.traces_sampler:
+        return DEFAULT_SAMPLER
+    name = settings.traces_sampler.strip().lower()
     if name not in SAMPLERS:
         origin = settings.sources.get("traces_sampler", "settings")
         raise SettingsError("traces_sampler", origin, f"expected one of {', '.join(SAMPLERS)}, got {name!r}")

@@ -1,10 +1,12 @@
 """Flask: obs's WSGI middleware on every app, the route from Flask's own URL rule, unhandled exceptions kept.
 
 Three methods of the ``Flask`` class are wrapped, once, rather than each app object: an app created before
-the agent started (a module imported early, a late ``obs.init()``) is covered as well. ``wsgi_app`` runs
-the request through :class:`obs.agent._wsgi.WsgiRecorder`; ``full_dispatch_request`` reads the matched
-rule (Flask has matched it by then: no route walk) and whether the response body is a generator (streamed); ``handle_exception`` keeps the exception Flask turns
-into a 500, for the span's exception event.
+the agent started (a module imported early, a late ``obs.init()``) is covered as well.
+
+- ``wsgi_app`` runs the request through :class:`obs.agent._wsgi.WsgiRecorder`;
+- ``full_dispatch_request`` reads the matched rule (Flask has matched it by then: no route walk) and
+  whether the response body is a generator (streamed);
+- ``handle_exception`` keeps the exception Flask turns into a 500, for the span's exception event.
 """
 
 from __future__ import annotations

@@ -26,9 +26,11 @@ __all__ = ["SpanQueue", "build_sampler"]
 
 
 def build_sampler(name: str, ratio: float | None) -> Sampler:
-    """The SDK sampler for a checked ``OTEL_TRACES_SAMPLER`` name (see obs.agent._config.SAMPLERS)."""
+    """The sampler for a checked ``OTEL_TRACES_SAMPLER`` name (see obs.agent._config.SAMPLERS), or obs's
+    default (obs.agent._sampling) for any other."""
     from opentelemetry.sdk.trace import sampling
 
+    given = ratio
     ratio = 1.0 if ratio is None else ratio
     if name == "always_on":
         return sampling.ALWAYS_ON
@@ -40,7 +42,11 @@ def build_sampler(name: str, ratio: float | None) -> Sampler:
         return sampling.ParentBased(sampling.ALWAYS_OFF)
     if name == "parentbased_traceidratio":
         return sampling.ParentBased(sampling.TraceIdRatioBased(ratio))
-    return sampling.ParentBased(sampling.ALWAYS_ON)
+    if name == "parentbased_always_on":
+        return sampling.ParentBased(sampling.ALWAYS_ON)
+    from obs.agent._sampling import DEFAULT_RATIO, TracesPerSecondThenRatio
+
+    return sampling.ParentBased(TracesPerSecondThenRatio(ratio=DEFAULT_RATIO if given is None else given))
 
 
 class SpanQueue(SpanProcessor):

@@ -189,8 +189,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("metric_export_interval", _as_positive_int, 10000, ("OTEL_METRIC_EXPORT_INTERVAL",),
             "milliseconds between metric exports"),
     Setting("traces_sampler", _as_optional_str, None, ("OTEL_TRACES_SAMPLER",),
-            "sampler name as the OpenTelemetry specification spells it; default parentbased_always_on"),
-    Setting("traces_sampler_arg", _sampler_ratio, None, ("OTEL_TRACES_SAMPLER_ARG",), "the sampler's ratio"),
+            "sampler name as the OpenTelemetry specification spells it; default: every trace up to 10 a "
+            "second per process, 10% beyond (failed requests always kept)"),
+    Setting("traces_sampler_arg", _sampler_ratio, None, ("OTEL_TRACES_SAMPLER_ARG",),
+            "the sampler's ratio (for the default sampler: the ratio beyond 10 traces a second)"),
     Setting("instrumentations", _as_name_list, (), ("OBS_INSTRUMENTATIONS",),
             "instrumentations to turn on (entry point names); empty means every installed one that applies"),
     Setting("disabled_instrumentations", _as_name_list, (), ("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",),

@@ -165,7 +165,8 @@ def _start() -> Capture:
         metric_readers=[capture.metric_reader],
         log_exporter=capture.log_exporter,
     )
-    if not _lifecycle.start({"runtime_metrics": False}, outputs=outputs):
+    overrides = {"runtime_metrics": False, "traces_sampler": "parentbased_always_on"}  # a test sees every span
+    if not _lifecycle.start(overrides, outputs=outputs):
         raise pytest.UsageError(f"obs_capture: the obs agent did not start: {_lifecycle.problem()}")
     _session = capture
     return capture

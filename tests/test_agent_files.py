@@ -89,7 +89,7 @@ def test_workers_share_the_files_and_the_line(tmp_path: Path) -> None:
         "for i in range(20):\n    trace.get_tracer('t').start_span(f'span-{os.getpid()}').end()\n"
         "for child in (second, first):\n    if child:\n        os.waitpid(child, 0)\n"
     )
-    ran = python(code, clean_environment(), tmp_path)
+    ran = python(code, clean_environment({"OTEL_TRACES_SAMPLER": "always_on"}), tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert len(ran.obs_lines()) == 1
     lines = _lines(tmp_path / ".obs" / "telemetry" / "traces.jsonl")

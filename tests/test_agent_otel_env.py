@@ -237,6 +237,7 @@ def test_span_queue_size_and_drops(receiver: OTLPReceiver, project: Path) -> Non
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_BSP_MAX_QUEUE_SIZE": "10",
         "OTEL_BSP_SCHEDULE_DELAY": "60000",
+        "OTEL_TRACES_SAMPLER": "always_on",
     })
     code = "import logging\nfrom opentelemetry import trace\nfor i in range(50):\n" \
            "    trace.get_tracer('t').start_span('burst').end()\n"

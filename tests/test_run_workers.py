@@ -39,6 +39,7 @@ def _serve_and_load(
     env = clean_environment({
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_SERVICE_NAME": "workers-test",
+        "OTEL_TRACES_SAMPLER": "parentbased_always_on",  # every request a span (the default keeps 10/s+10%)
         "EXAMPLES_DB": str(tmp_path / "shop.sqlite3"),
         "PYTHONPATH": str(ROOT),
     })
