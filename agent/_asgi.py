@@ -12,6 +12,8 @@ from typing import Any, Final
 
 from obs.agent._http_server import (
     ServerRequest,
+    add_server_address,
+    begin_safely,
     excluded_urls,
     extract_parent,
     header_names,
@@ -29,8 +31,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-
 
 class AsgiRecorder:
     """Per framework family: the settings read once (captured headers, excluded URLs, propagation fields)."""
@@ -46,13 +46,7 @@ class AsgiRecorder:
         if scope.get("type") != "http" or REQUEST_KEY in scope:
             await app(scope, receive, send)
             return
-        try:
-            request = self._begin(scope)
-        except Exception as problem:
-            from obs.agent._report import error_once
-
-            error_once("starting an HTTP server span", problem)
-            request = None
+        request = begin_safely(self._begin, scope)
         if request is None:
             await app(scope, receive, send)
             return
@@ -99,12 +93,7 @@ class AsgiRecorder:
             return None
         server = scope.get("server")
         if host:
-            name, _, port = host.rpartition(":") if host[-1:] != "]" and ":" in host else (host, "", "")
-            attributes["server.address"] = name
-            if port.isdigit():
-                attributes["server.port"] = int(port)
-            elif scheme in _DEFAULT_PORTS:
-                attributes["server.port"] = _DEFAULT_PORTS[scheme]
+            add_server_address(attributes, host, scheme)
         elif server:
             attributes["server.address"] = server[0]
             if server[1] is not None:

@@ -23,7 +23,7 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from obs.agent._red import ActiveKey, server_requests
 from obs.agent._report import error_once
@@ -34,7 +34,8 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-__all__ = ["KNOWN_METHODS", "ServerRequest", "configure", "excluded_urls", "extract_parent", "header_names"]
+__all__ = ["KNOWN_METHODS", "ServerRequest", "add_server_address", "begin_safely", "configure",
+           "excluded_urls", "extract_parent", "header_names"]
 
 KNOWN_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
@@ -42,6 +43,7 @@ KNOWN_METHODS: Final = frozenset(
 """Methods kept as they are; any other becomes ``_OTHER`` (semantic conventions: bounded cardinality)."""
 
 SCOPE_NAME: Final = "obs.agent.http_server"
+T = TypeVar("T")
 _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
 
 
@@ -262,6 +264,28 @@ def _exception_event(error: BaseException, at_ns: int) -> Event:
         "exception.stacktrace": "".join(traceback.format_exception(error)),
         "exception.escaped": "False",
     }, at_ns)
+
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+def add_server_address(attributes: dict[str, Any], host: str, scheme: str) -> None:
+    """``server.address`` and ``server.port`` from a ``Host`` header (the scheme's port if it names none)."""
+    name, _, port = host.rpartition(":") if host[-1:] != "]" and ":" in host else (host, "", "")
+    attributes["server.address"] = name
+    if port.isdigit():
+        attributes["server.port"] = int(port)
+    elif scheme in _DEFAULT_PORTS:
+        attributes["server.port"] = _DEFAULT_PORTS[scheme]
+
+
+def begin_safely(begin: Callable[[T], ServerRequest | None], carrier: T) -> ServerRequest | None:
+    """``begin(carrier)``, or None after one line if obs itself fails: the app's request goes on."""
+    try:
+        return begin(carrier)
+    except Exception as error:
+        error_once("starting an HTTP server span", error)
+        return None
 
 
 def request_headers(pairs: Iterable[tuple[str, str]], wanted: tuple[str, ...]) -> dict[str, list[str]]:

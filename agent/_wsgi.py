@@ -12,6 +12,8 @@ from typing import Any, Final
 
 from obs.agent._http_server import (
     ServerRequest,
+    add_server_address,
+    begin_safely,
     excluded_urls,
     extract_parent,
     header_names,
@@ -25,8 +27,6 @@ REQUEST_KEY: Final = "obs.request"
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
 class WsgiRecorder:
@@ -43,13 +43,7 @@ class WsgiRecorder:
         """Call ``app`` as the request's server span; never lets obs's own failure reach the app."""
         if REQUEST_KEY in environ:
             return app(environ, start_response)  # an app inside an instrumented app: one span a request
-        try:
-            request = self._begin(environ)
-        except Exception as error:
-            from obs.agent._report import error_once
-
-            error_once("starting an HTTP server span", error)
-            request = None
+        request = begin_safely(self._begin, environ)
         if request is None:
             return app(environ, start_response)
         environ[REQUEST_KEY] = request
@@ -79,12 +73,7 @@ class WsgiRecorder:
         attributes: dict[str, Any] = {"url.scheme": scheme}
         host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME")
         if host:
-            name, _, port = host.rpartition(":") if host[-1:] != "]" and ":" in host else (host, "", "")
-            attributes["server.address"] = name
-            if port.isdigit():
-                attributes["server.port"] = int(port)
-            elif scheme in _DEFAULT_PORTS:
-                attributes["server.port"] = _DEFAULT_PORTS[scheme]
+            add_server_address(attributes, host, scheme)
         attributes["url.path"] = environ.get("PATH_INFO") or "/"
         query = environ.get("QUERY_STRING")
         if query:

@@ -201,6 +201,9 @@ SETTINGS: tuple[Setting, ...] = (
             "where telemetry goes when no collector answers"),
     Setting("capture_logging", _as_bool, True, ("OBS_CAPTURE_LOGGING",), "bridge stdlib logging"),
     Setting("capture_loguru", _as_bool, True, ("OBS_CAPTURE_LOGURU",), "bridge loguru"),
+    Setting("capture_access_logs", _as_bool, False, ("OBS_CAPTURE_ACCESS_LOGS",),
+            "export the servers' access log lines too (uvicorn, gunicorn, hypercorn, granian); they repeat "
+            "what each request's span and metrics hold"),
     Setting("log_level", _one_of(("debug", "info", "warning", "error", "critical")), "info",
             ("OBS_LOG_LEVEL",), "lowest stdlib log level exported"),
     Setting("console_trace_ids", _as_bool, True, ("OBS_CONSOLE_TRACE_IDS",),
@@ -240,6 +243,7 @@ class Settings:
     telemetry_dir: str
     capture_logging: bool
     capture_loguru: bool
+    capture_access_logs: bool
     log_level: str
     console_trace_ids: bool
     runtime_metrics: bool

@@ -322,3 +322,26 @@ def test_shutdown_gives_logging_and_loguru_back_as_they_were(receiver: OTLPRecei
     assert printed(done.stdout, "RESTORED") == "True"
     assert printed(done.stdout, "ROOT") == "int 30"
     assert [str(record.body) for record in receiver.logs()] == ["exported"]
+
+
+@pytest.mark.parametrize("exported", [False, True])
+def test_server_access_lines_stay_on_the_console_unless_asked_for(
+    exported: bool, receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    """uvicorn's and gunicorn's access lines repeat what each request's span and metrics hold: they are
+    printed as before but not exported, unless OBS_CAPTURE_ACCESS_LOGS is true; other loggers of the same
+    servers are exported."""
+    done = run_app("""
+    start()
+    import logging
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s %(message)s")
+    logging.getLogger("uvicorn.access").info('127.0.0.1 - "GET /get HTTP/1.1" 200')
+    logging.getLogger("gunicorn.access").info('127.0.0.1 - "GET /items HTTP/1.1" 200')
+    logging.getLogger("uvicorn.error").info("Application startup complete.")
+    finish()
+    """, receiver, tmp_path, env={"OBS_CAPTURE_ACCESS_LOGS": "true"} if exported else None)
+    assert 'uvicorn.access 127.0.0.1 - "GET /get HTTP/1.1" 200' in done.stdout
+    assert 'gunicorn.access 127.0.0.1 - "GET /items HTTP/1.1" 200' in done.stdout
+    bodies = sorted(record.body for record in receiver.logs())
+    access = ['127.0.0.1 - "GET /get HTTP/1.1" 200', '127.0.0.1 - "GET /items HTTP/1.1" 200']
+    assert bodies == sorted(["Application startup complete.", *(access if exported else [])])

@@ -47,9 +47,11 @@ class StdlibBridge:
     """Install with :meth:`install`; :meth:`uninstall` restores ``callHandlers`` and the root level."""
 
     def __init__(
-        self, submit: Callable[[Record], None], threshold: int, on_error: Callable[[str], None]
+        self, submit: Callable[[Record], None], threshold: int, on_error: Callable[[str], None],
+        skipped: frozenset[str] = frozenset(),
     ) -> None:
         self._submit = submit
+        self._skipped = skipped
         self._threshold = threshold
         self._on_error = on_error
         self._original: Any = None
@@ -110,7 +112,7 @@ class StdlibBridge:
     def capture(self, record: logging.LogRecord) -> None:
         """Copy what the export needs from the record; the span context is the one current right now."""
         try:
-            if record.levelno < self._threshold or thread_state.exporting:
+            if record.levelno < self._threshold or record.name in self._skipped or thread_state.exporting:
                 return
             fields = record.__dict__
             extra_keys = fields.keys() - _STANDARD
