@@ -135,7 +135,7 @@ class ServerRequest:
         self.streamed = False  # the body is made while the server sends it: the request ends at its close
         self._ended = False
         self._attributes = attributes
-        self._parent = trace.get_current_span(parent).get_span_context()
+        self._parent = None if parent is None else trace.get_current_span(parent).get_span_context()
         self._active: ActiveKey = (self.method, scheme)
         server_requests().started(self._active)
         self._started = time.perf_counter()
@@ -224,7 +224,7 @@ class ServerRequest:
         """The failed request as one sampled span with the trace and span ids its logs already carry."""
         end_ns = time.time_ns()
         provider = _Sinks.provider
-        parent = self._parent if self._parent.is_valid else None
+        parent = self._parent if self._parent is not None and self._parent.is_valid else None
         attributes = dict(self._attributes)
         attributes.update(self._end_attributes(status, error_type))
         events = [_exception_event(error, end_ns)] if error is not None else []
@@ -269,14 +269,23 @@ def _exception_event(error: BaseException, at_ns: int) -> Event:
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
+_hosts: dict[tuple[str, str], tuple[str, int | None]] = {}
+_HOSTS_KEPT: Final = 256
+
+
 def add_server_address(attributes: dict[str, Any], host: str, scheme: str) -> None:
-    """``server.address`` and ``server.port`` from a ``Host`` header (the scheme's port if it names none)."""
-    name, _, port = host.rpartition(":") if host[-1:] != "]" and ":" in host else (host, "", "")
-    attributes["server.address"] = name
-    if port.isdigit():
-        attributes["server.port"] = int(port)
-    elif scheme in _DEFAULT_PORTS:
-        attributes["server.port"] = _DEFAULT_PORTS[scheme]
+    """``server.address`` and ``server.port`` from a ``Host`` header (the scheme's port if it names none).
+
+    A server sees a handful of host names: each is parsed once (up to 256 of them)."""
+    known = _hosts.get((host, scheme))
+    if known is None:
+        name, _, port = host.rpartition(":") if host[-1:] != "]" and ":" in host else (host, "", "")
+        known = (name, int(port) if port.isdigit() else _DEFAULT_PORTS.get(scheme))
+        if len(_hosts) < _HOSTS_KEPT:
+            _hosts[(host, scheme)] = known
+    attributes["server.address"] = known[0]
+    if known[1] is not None:
+        attributes["server.port"] = known[1]
 
 
 def begin_safely(begin: Callable[[T], ServerRequest | None], carrier: T) -> ServerRequest | None:

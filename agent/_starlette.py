@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from obs.agent._asgi import AsgiRecorder, Receive, Scope, Send
+from obs.agent._asgi import REQUEST_KEY, AsgiRecorder, Receive, Scope, Send
 
 __all__ = ["instrument", "instrument_fastapi", "route_of"]
 
@@ -43,7 +43,8 @@ def instrument() -> bool:
 def instrument_fastapi() -> bool:
     """Starlette's wrapper, and FastAPI's own: FastAPI 0.16x records requests itself (spans, SDK metrics,
     operation spans) once a global provider is set, unless it sees an instrumentation already in front of
-    it; obs's wrapper marks each request as handled, so each request is recorded once, by obs."""
+    it; obs's wrapper marks each HTTP request as handled, so each is recorded once, by obs. Websocket
+    connections, which obs does not record, are left to FastAPI's own telemetry."""
     from fastapi import FastAPI
 
     instrument()
@@ -58,8 +59,11 @@ def _wrap_call(app_class: Any, *, quiet_native: bool) -> bool:
 
     @functools.wraps(call)
     async def call_recorded(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        if quiet_native and scope.get("type") in ("http", "websocket"):
-            scope.setdefault(_FASTAPI_NATIVE_KEY, None)
+        if REQUEST_KEY in scope or scope.get("type") != "http":
+            await call(self, scope, receive, send)  # recorded outside already, or not a request obs records
+            return
+        if quiet_native:
+            scope[_FASTAPI_NATIVE_KEY] = None
         await recorder.serve(functools.partial(call, self), scope, receive, send)
 
     setattr(call_recorded, _MARK, True)

@@ -38,6 +38,21 @@ def test_init_is_idempotent(receiver: OTLPReceiver, tmp_path: Path) -> None:
     assert span.resource["service.name"] == "billing"
 
 
+def test_the_heap_at_start_is_frozen_and_later_garbage_is_still_collected(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    """Once the agent runs, what was alive at its start is out of the collector's reach (so full collections
+    do not scan the SDK again and again), while cycles the app makes afterwards are still collected."""
+    code = (
+        "import gc, weakref, obs\nbefore = gc.get_freeze_count()\nobs.init()\n"
+        "frozen = gc.get_freeze_count()\n"
+        "class Node: pass\nnode = Node(); node.me = node; alive = weakref.ref(node); del node\n"
+        "gc.collect()\nprint(before, frozen > 10_000, alive() is None)\n"
+    )
+    ran = python(code, _env(receiver), tmp_path, under_obs=False)
+    assert ran.stdout.split() == ["0", "True", "True"], ran.stderr
+
+
 def test_shutdown_flushes_and_the_agent_stays_off(receiver: OTLPReceiver, tmp_path: Path) -> None:
     """obs.shutdown() exports what was recorded (the process then ends without atexit handlers), and
     obs.init() afterwards returns False."""
