@@ -165,7 +165,8 @@ def _start() -> Capture:
         metric_readers=[capture.metric_reader],
         log_exporter=capture.log_exporter,
     )
-    overrides = {"runtime_metrics": False, "traces_sampler": "parentbased_always_on"}  # a test sees every span
+    # every span sampled: a test asserts on the spans of the requests it made
+    overrides = {"runtime_metrics": False, "traces_sampler": "parentbased_always_on"}
     if not _lifecycle.start(overrides, outputs=outputs):
         raise pytest.UsageError(f"obs_capture: the obs agent did not start: {_lifecycle.problem()}")
     _session = capture
