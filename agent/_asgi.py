@@ -7,7 +7,8 @@ scopes pass through untouched.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+import functools
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Final
 
 from obs.agent._http_server import (
@@ -73,24 +74,28 @@ class AsgiRecorder:
 
     def _begin(self, scope: Scope) -> ServerRequest | None:
         scheme = scope.get("scheme", "http")
-        attributes: dict[str, Any] = {"url.scheme": scheme}
+        headers = scope.get("headers") or ()
+        if self._excluded is not None and self._excluded(_url(scheme, scope, headers)):
+            return None
+        fields = self._fields
+        carrier = {name.decode("latin-1"): value.decode("latin-1")
+                   for name, value in headers if name in fields}
+        return ServerRequest(scope.get("method", "GET"), scheme, scope.get("http_version", ""),
+                             functools.partial(self._describe, scope, scheme), extract_parent(carrier))
+
+    def _describe(self, scope: Scope, scheme: str) -> dict[str, Any]:
+        """The attributes of a request kept as a span, read from ``scope`` (method, scheme and protocol
+        are :class:`ServerRequest`'s)."""
+        attributes: dict[str, Any] = {}
         host = agent = None
-        carrier: dict[str, str] = {}
-        captured: dict[str, list[str]] = {}
         for name, value in scope.get("headers") or ():
             if name == b"host":
                 host = value.decode("latin-1")
             elif name == b"user-agent":
                 agent = value.decode("latin-1")
-            if name in self._fields:
-                carrier[name.decode("latin-1")] = value.decode("latin-1")
             if name in self._captured:
-                captured.setdefault(f"http.request.header.{name.decode('latin-1')}", []).append(
+                attributes.setdefault(f"http.request.header.{name.decode('latin-1')}", []).append(
                     value.decode("latin-1"))
-        path = scope.get("path") or "/"
-        query = scope.get("query_string") or b""
-        if self._excluded is not None and self._excluded(_url(scheme, host, scope, path, query)):
-            return None
         server = scope.get("server")
         if host:
             add_server_address(attributes, host, scheme)
@@ -98,7 +103,8 @@ class AsgiRecorder:
             attributes["server.address"] = server[0]
             if server[1] is not None:
                 attributes["server.port"] = server[1]
-        attributes["url.path"] = path
+        attributes["url.path"] = scope.get("path") or "/"
+        query = scope.get("query_string")
         if query:
             attributes["url.query"] = query.decode("latin-1")
         client = scope.get("client")
@@ -108,16 +114,13 @@ class AsgiRecorder:
                 attributes["client.port"] = client[1]
         if agent:
             attributes["user_agent.original"] = agent
-        protocol = scope.get("http_version", "")
-        if protocol:
-            attributes["network.protocol.version"] = protocol
-        attributes.update(captured)
-        method = scope.get("method", "GET")
-        return ServerRequest(method, scheme, protocol, attributes, extract_parent(carrier))
+        return attributes
 
 
-def _url(scheme: str, host: str | None, scope: Scope, path: str, query: bytes) -> str:
+def _url(scheme: str, scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> str:
+    host = next((value.decode("latin-1") for name, value in headers if name == b"host"), None)
     server = scope.get("server")
     where = host or (f"{server[0]}:{server[1]}" if server else "")
-    url = f"{scheme}://{where}{scope.get('root_path', '')}{path}"
-    return f"{url}?{query.decode('latin-1')}" if query else url
+    path = f"{scheme}://{where}{scope.get('root_path', '')}{scope.get('path') or '/'}"
+    query = scope.get("query_string")
+    return f"{path}?{query.decode('latin-1')}" if query else path

@@ -117,16 +117,17 @@ def extract_parent(headers: Mapping[str, str]) -> Context | None:
 class ServerRequest:
     """A request in progress: :meth:`set_route` when routing is done, :meth:`end` once, at the very end."""
 
-    __slots__ = ("_active", "_attributes", "_ended", "_parent", "_started", "_token", "error", "method",
-                 "protocol", "route", "scheme", "span", "status", "streamed")
+    __slots__ = ("_active", "_describe", "_ended", "_original_method", "_parent", "_started", "_token",
+                 "error", "method", "protocol", "route", "scheme", "span", "status", "streamed")
 
     def __init__(
-        self, method: str, scheme: str, protocol: str, attributes: dict[str, Any], parent: Context | None
+        self, method: str, scheme: str, protocol: str, describe: Callable[[], dict[str, Any]],
+        parent: Context | None,
     ) -> None:
+        """``describe()`` gives the request's other attributes (address, path, query, client, user agent,
+        captured headers); it is only called for a request that is kept as a span, sampled or failed."""
         self.method = method if method in KNOWN_METHODS else "_OTHER"
-        if self.method != method:
-            attributes["http.request.method_original"] = method
-        attributes["http.request.method"] = self.method
+        self._original_method = method
         self.scheme = scheme
         self.protocol = protocol
         self.route: str | None = None
@@ -134,15 +135,16 @@ class ServerRequest:
         self.error: BaseException | None = None
         self.streamed = False  # the body is made while the server sends it: the request ends at its close
         self._ended = False
-        self._attributes = attributes
+        self._describe = describe
         self._parent = None if parent is None else trace.get_current_span(parent).get_span_context()
         self._active: ActiveKey = (self.method, scheme)
         server_requests().started(self._active)
         self._started = time.perf_counter()
-        self.span = _Sinks.tracer.start_span(
+        self.span = span = _Sinks.tracer.start_span(
             "HTTP" if self.method == "_OTHER" else self.method, context=parent, kind=SpanKind.SERVER,
-            attributes=attributes,
         )
+        if span.is_recording():
+            span.set_attributes(self._request_attributes())
         self._token: object | None = context_api.attach(trace.set_span_in_context(self.span, parent))
 
     def detach(self) -> None:
@@ -190,6 +192,16 @@ class ServerRequest:
             else None,
         )
 
+    def _request_attributes(self) -> dict[str, Any]:
+        attributes = self._describe()
+        attributes["http.request.method"] = self.method
+        if self.method != self._original_method:
+            attributes["http.request.method_original"] = self._original_method
+        attributes["url.scheme"] = self.scheme
+        if self.protocol:
+            attributes["network.protocol.version"] = self.protocol
+        return attributes
+
     def _end_attributes(self, status: int | None, error_type: str | None) -> dict[str, Any]:
         attributes: dict[str, Any] = {}
         if self.route:
@@ -225,7 +237,7 @@ class ServerRequest:
         end_ns = time.time_ns()
         provider = _Sinks.provider
         parent = self._parent if self._parent is not None and self._parent.is_valid else None
-        attributes = dict(self._attributes)
+        attributes = self._request_attributes()
         attributes.update(self._end_attributes(status, error_type))
         events = [_exception_event(error, end_ns)] if error is not None else []
         description = f"{type(error).__name__}: {error}" if error is not None else None

@@ -7,6 +7,7 @@ for a body the framework says is streamed: that one ends when the server closes 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
@@ -70,7 +71,16 @@ class WsgiRecorder:
         scheme = environ.get("wsgi.url_scheme", "http")
         if self._excluded is not None and self._excluded(_url(environ, scheme)):
             return None
-        attributes: dict[str, Any] = {"url.scheme": scheme}
+        protocol = environ.get("SERVER_PROTOCOL", "")
+        protocol = protocol[5:] if protocol.startswith("HTTP/") else protocol
+        carrier = {name: environ[key] for name, key in self._fields if key in environ}
+        return ServerRequest(environ.get("REQUEST_METHOD", "GET"), scheme, protocol,
+                             functools.partial(self._describe, environ, scheme), extract_parent(carrier))
+
+    def _describe(self, environ: dict[str, Any], scheme: str) -> dict[str, Any]:
+        """The attributes of a request kept as a span, read from ``environ`` (method, scheme and protocol
+        are :class:`ServerRequest`'s)."""
+        attributes: dict[str, Any] = {}
         host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME")
         if host:
             add_server_address(attributes, host, scheme)
@@ -84,17 +94,11 @@ class WsgiRecorder:
         agent = environ.get("HTTP_USER_AGENT")
         if agent:
             attributes["user_agent.original"] = agent
-        protocol = environ.get("SERVER_PROTOCOL", "")
-        protocol = protocol[5:] if protocol.startswith("HTTP/") else protocol
-        if protocol:
-            attributes["network.protocol.version"] = protocol
         for name in self._captured:
             value = environ.get("HTTP_" + name.upper().replace("-", "_"))
             if value is not None:
                 attributes[f"http.request.header.{name}"] = [value]
-        carrier = {name: environ[key] for name, key in self._fields if key in environ}
-        return ServerRequest(environ.get("REQUEST_METHOD", "GET"), scheme, protocol, attributes,
-                             extract_parent(carrier))
+        return attributes
 
 
 def _url(environ: dict[str, Any], scheme: str) -> str:
