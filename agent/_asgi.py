@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any, Final
+from typing import Any
 
 from obs.agent._http_server import (
+    REQUEST_KEY,
     ServerRequest,
     add_server_address,
     begin_safely,
@@ -22,9 +23,6 @@ from obs.agent._http_server import (
 )
 
 __all__ = ["REQUEST_KEY", "AsgiRecorder"]
-
-REQUEST_KEY: Final = "obs.request"
-"""Where the :class:`ServerRequest` is kept in the scope (an app mounted in an instrumented app sees it)."""
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 from obs.agent._red import ActiveKey, server_requests
@@ -32,9 +32,10 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-__all__ = ["KNOWN_METHODS", "ServerRequest", "add_server_address", "begin_safely", "configure",
+__all__ = ["KNOWN_METHODS", "REQUEST_KEY", "ServerRequest", "add_server_address", "begin_safely", "configure",
            "excluded_urls", "extract_parent", "header_names"]
 
 KNOWN_METHODS: Final = frozenset(
@@ -43,6 +44,9 @@ KNOWN_METHODS: Final = frozenset(
 """Methods kept as they are; any other becomes ``_OTHER`` (semantic conventions: bounded cardinality)."""
 
 SCOPE_NAME: Final = "obs.agent.http_server"
+REQUEST_KEY: Final = "obs.request"
+"""Where the :class:`ServerRequest` waits in the WSGI environ or ASGI scope, for the framework's hooks
+(route, exception) and for an app mounted inside an instrumented one (one span a request)."""
 T = TypeVar("T")
 _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
 
@@ -53,12 +57,14 @@ class _Sinks:
     tracer: trace.Tracer = trace.NoOpTracer()
     provider: TracerProvider | None = None
     failed: SpanProcessor | None = None
+    scope: InstrumentationScope | None = None
 
 
 def configure(provider: TracerProvider, failed: SpanProcessor | None) -> None:
     """Use ``provider``'s tracer; hand unsampled failed requests to ``failed`` (the span queue)."""
     from obs import __version__
 
+    _Sinks.scope = InstrumentationScope(SCOPE_NAME, __version__)
     _Sinks.tracer = provider.get_tracer(SCOPE_NAME, __version__)
     _Sinks.provider = provider
     _Sinks.failed = failed
@@ -140,9 +146,7 @@ class ServerRequest:
         self._active: ActiveKey = (self.method, scheme)
         server_requests().started(self._active)
         self._started = time.perf_counter()
-        self.span = span = _Sinks.tracer.start_span(
-            "HTTP" if self.method == "_OTHER" else self.method, context=parent, kind=SpanKind.SERVER,
-        )
+        self.span = span = _Sinks.tracer.start_span(self._name(), context=parent, kind=SpanKind.SERVER)
         if span.is_recording():
             span.set_attributes(self._request_attributes())
         self._token: object | None = context_api.attach(trace.set_span_in_context(self.span, parent))
@@ -241,10 +245,6 @@ class ServerRequest:
         attributes.update(self._end_attributes(status, error_type))
         events = [_exception_event(error, end_ns)] if error is not None else []
         description = f"{type(error).__name__}: {error}" if error is not None else None
-        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-
-        from obs import __version__
-
         kept = ReadableSpan(
             name=self._name(),
             context=SpanContext(unsampled.trace_id, unsampled.span_id, is_remote=False, trace_flags=_SAMPLED,
@@ -257,7 +257,7 @@ class ServerRequest:
             status=Status(StatusCode.ERROR, description),
             start_time=end_ns - int(seconds * 1e9),
             end_time=end_ns,
-            instrumentation_scope=InstrumentationScope(SCOPE_NAME, __version__),
+            instrumentation_scope=_Sinks.scope,
         )
         assert _Sinks.failed is not None
         _Sinks.failed.on_end(kept)
@@ -307,12 +307,3 @@ def begin_safely(begin: Callable[[T], ServerRequest | None], carrier: T) -> Serv
     except Exception as error:
         error_once("starting an HTTP server span", error)
         return None
-
-
-def request_headers(pairs: Iterable[tuple[str, str]], wanted: tuple[str, ...]) -> dict[str, list[str]]:
-    """``http.request.header.<name>`` attributes for the captured header names."""
-    found: dict[str, list[str]] = {}
-    for name, value in pairs:
-        if name in wanted:
-            found.setdefault(f"http.request.header.{name}", []).append(value)
-    return found

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Final
+from typing import Any
 
 from obs.agent._http_server import (
+    REQUEST_KEY,
     ServerRequest,
     add_server_address,
     begin_safely,
@@ -22,9 +23,6 @@ from obs.agent._http_server import (
 )
 
 __all__ = ["REQUEST_KEY", "WsgiRecorder"]
-
-REQUEST_KEY: Final = "obs.request"
-"""Where the :class:`ServerRequest` waits in ``environ`` for the framework's hooks (route, exception)."""
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
