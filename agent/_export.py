@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from obs.agent._announce import announce
 from obs.agent._fallback import collector_answers
-from obs.agent._otlp_spans import SpanEncoder
+from obs.agent._otlp_spans import EncodedSpan, SpanEncoder
 from obs.agent._report import error_once
 from obs.agent._routes import Route
 from obs.agent._sinks import ConsoleSink, FileSink, GrpcSink, HttpSink, Sink, origin
@@ -121,25 +121,25 @@ def _shown_path(path: Path) -> str:
         return str(path)
 
 
-SPANS_BETWEEN_YIELDS = 16
-"""The span encoder lets the app's threads take the GIL after this many spans. Measured on the Flask example
-under gunicorn (bench/, 100% sampling, batches of 512): p99 8.1-8.8 ms without yielding, 4.7-5.3 ms with,
-throughput within 3%; batches of 64 instead gave p99 3.8 ms but 18% less throughput (eight times the
-exports)."""
-
-
 class SpanExporterToDestination(SpanExporter):
     """The SDK span exporter interface, encoding straight to protobuf bytes (:mod:`obs.agent._otlp_spans`,
     five times cheaper than the SDK's encoder); one export (retries included) takes at most ``timeout_s``
-    (OTEL_BSP_EXPORT_TIMEOUT)."""
+    (OTEL_BSP_EXPORT_TIMEOUT). :class:`obs.agent._traces.SpanQueue` calls :meth:`prepare` as each span ends
+    and :meth:`export_prepared` on its thread, which then only joins bytes and sends them."""
 
     def __init__(self, destination: Destination, timeout_s: float | None = None) -> None:
         self.destination = destination
         self.timeout_s = timeout_s
-        self._encoder = SpanEncoder(yield_every=SPANS_BETWEEN_YIELDS)
+        self._encoder = SpanEncoder()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        delivered = self.destination.deliver(self._encoder.encode(spans), self.timeout_s)
+        return self.export_prepared([self._encoder.prepare(span) for span in spans])
+
+    def prepare(self, span: ReadableSpan) -> EncodedSpan:
+        return self._encoder.prepare(span)
+
+    def export_prepared(self, spans: Sequence[EncodedSpan]) -> SpanExportResult:
+        delivered = self.destination.deliver(SpanEncoder.join(spans), self.timeout_s)
         return SpanExportResult.SUCCESS if delivered else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:

@@ -120,6 +120,10 @@ def extract_parent(headers: Mapping[str, str]) -> Context | None:
     return propagate.extract(headers, getter=_GETTER)
 
 
+def _described_already() -> dict[str, Any]:
+    return {}
+
+
 class ServerRequest:
     """A request in progress: :meth:`set_route` when routing is done, :meth:`end` once, at the very end."""
 
@@ -173,6 +177,11 @@ class ServerRequest:
             error_once("recording an HTTP server request", problem)
         finally:
             self.detach()
+            # the request sits in its scope or environ, and ``describe`` holds that: break the cycle, so the
+            # request and everything it reaches is freed at once instead of by the cyclic GC (which then
+            # ran 12 times as often as the plain app's and made a fifth of the FastAPI example's p99)
+            self._describe = _described_already
+            self.error = None
 
     def _finish(self, seconds: float, error: BaseException | None) -> None:
         status = self.status

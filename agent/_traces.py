@@ -3,7 +3,9 @@
 Why not the SDK's BatchSpanProcessor: its ``force_flush`` exports on the caller's thread with no time limit,
 a full queue only logs a (de-duplicated) warning, and its thread starts with the processor even in processes
 that never make a span. Here ``on_end`` appends to a deque or counts a drop (``obs.spans.dropped``); the
-export thread starts with the first span; flush and shutdown wait at most the time they are given.
+export thread starts with the first span; flush and shutdown wait at most the time they are given. An
+exporter that can encode a span by itself (:class:`PreparingExporter`) does so in ``on_end``, so the export
+thread hardly needs the GIL (see obs.agent._otlp_spans.SpanEncoder for why that matters).
 ``OTEL_BSP_*`` set the delay, queue and batch sizes and the export timeout (read in obs.agent._config).
 """
 
@@ -12,7 +14,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from obs.agent._config import BatchLimits
 from obs.agent._forkhooks import at_fork_weakly
@@ -22,7 +25,16 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
-__all__ = ["SpanQueue", "build_sampler"]
+__all__ = ["PreparingExporter", "SpanQueue", "build_sampler"]
+
+
+@runtime_checkable
+class PreparingExporter(Protocol):
+    """A span exporter that can turn each span into its export form as the span ends."""
+
+    def prepare(self, span: ReadableSpan) -> Any: ...
+
+    def export_prepared(self, spans: Sequence[Any]) -> object: ...
 
 
 def build_sampler(name: str, ratio: float | None) -> Sampler:
@@ -54,6 +66,7 @@ class SpanQueue(SpanProcessor):
 
     def __init__(self, exporter: SpanExporter, limits: BatchLimits) -> None:
         self._exporter = exporter
+        self._preparing = exporter if isinstance(exporter, PreparingExporter) else None
         self._limits = limits
         self._on_drop: Callable[[int], None] = _ignore
         self._closed = False
@@ -61,7 +74,8 @@ class SpanQueue(SpanProcessor):
         at_fork_weakly(self, after_in_child="_after_fork_in_child")
 
     def _reset(self) -> None:
-        self._queue: deque[ReadableSpan] = deque()
+        self._queue: deque[Any] = deque()
+        """Spans, or what the preparing exporter made of them."""
         self._wake = threading.Event()
         self._idle = threading.Condition(threading.Lock())
         self._flush_asked = 0
@@ -101,7 +115,15 @@ class SpanQueue(SpanProcessor):
         if len(queue) >= self._limits.max_queue_size:
             self._dropped += 1
             return
-        queue.append(span)
+        preparing = self._preparing
+        if preparing is None:
+            queue.append(span)
+        else:
+            try:
+                queue.append(preparing.prepare(span))
+            except Exception as error:  # an unencodable span is left out, never raised into the app
+                error_once("encoding a span", error)
+                return
         if self._thread is None:
             self._start()
         elif len(queue) >= self._limits.max_export_batch_size:
@@ -140,10 +162,13 @@ class SpanQueue(SpanProcessor):
         queue = self._queue
         size = self._limits.max_export_batch_size
         while queue:
-            batch: list[ReadableSpan] = []
+            batch: list[Any] = []
             while queue and len(batch) < size:
                 batch.append(queue.popleft())
-            self._exporter.export(batch)
+            if self._preparing is None:
+                self._exporter.export(batch)
+            else:
+                self._preparing.export_prepared(batch)
         if self._dropped != self._dropped_reported:
             delta = self._dropped - self._dropped_reported
             self._dropped_reported = self._dropped

@@ -216,3 +216,36 @@ def test_process_metrics_are_named_as_the_catalog() -> None:
     modes = {point.attributes["cpu.mode"] for point in metrics["process.cpu.time"].data.data_points}
     assert modes == {"user", "system"}
     provider.shutdown()
+
+
+class _Preparing(_Collecting):
+    """An exporter that encodes each span as it ends (as obs's does), noting on which thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared_on: set[str] = set()
+        self.sent_on: set[str] = set()
+
+    def prepare(self, span: Any) -> str:
+        self.prepared_on.add(threading.current_thread().name)
+        return f"encoded {span.name}"
+
+    def export_prepared(self, spans: Any) -> None:
+        self.sent_on.add(threading.current_thread().name)
+        self.names.extend(spans)
+
+
+def test_span_queue_encodes_on_the_ending_thread_and_only_sends_on_its_own() -> None:
+    """A preparing exporter gets each span as it ends, on the app's thread, so the export thread only joins
+    and sends bytes (and hardly competes for the GIL); batches keep their order."""
+    exporter = _Preparing()
+    limits = BatchLimits(schedule_delay_ms=60_000, max_queue_size=10, max_export_batch_size=2)
+    queue = SpanQueue(exporter, limits)
+    provider = TracerProvider()
+    provider.add_span_processor(queue)
+    for number in range(3):
+        provider.get_tracer("t").start_span(f"s{number}").end()
+    assert queue.close(5.0)
+    assert exporter.names == ["encoded s0", "encoded s1", "encoded s2"]
+    assert exporter.prepared_on == {threading.current_thread().name}
+    assert exporter.sent_on == {"obs-span-export"}

@@ -87,10 +87,15 @@ def test_cached_pieces_stay_right_across_batches(varied: list[ReadableSpan]) -> 
         assert _decoded(encoder.encode([span])) == encode_spans([span])
 
 
-def test_yielding_between_slices_changes_nothing(varied: list[ReadableSpan]) -> None:
-    """An encoder that hands over the GIL every two spans (as the exporter does every 16) writes the same
-    request."""
-    assert _decoded(SpanEncoder(yield_every=2).encode(varied * 3)) == encode_spans(varied * 3)
+def test_spans_prepared_as_they_end_join_into_the_same_request(varied: list[ReadableSpan]) -> None:
+    """Spans encoded one by one (as the span queue does when each ends), with the encoder's caches emptied
+    in between, join into the request the SDK builds for the whole batch."""
+    encoder = SpanEncoder()
+    prepared = []
+    for span in varied * 3:
+        prepared.append(encoder.prepare(span))
+        encoder = SpanEncoder()
+    assert _decoded(SpanEncoder.join(prepared)) == encode_spans(varied * 3)
 
 
 def test_two_resources_in_one_batch() -> None:
