@@ -13,12 +13,12 @@ from typing import Any
 
 from obs.agent._http_server import (
     REQUEST_KEY,
+    CapturedHeaders,
     ServerRequest,
     add_server_address,
     begin_safely,
     excluded_urls,
     extract_parent,
-    header_names,
     propagation_fields,
 )
 
@@ -28,7 +28,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class AsgiRecorder:
@@ -36,35 +35,36 @@ class AsgiRecorder:
 
     def __init__(self, frameworks: tuple[str, ...], route_of: Callable[[Scope, str], str | None]) -> None:
         self._excluded = excluded_urls(*frameworks)
-        self._captured = frozenset(name.encode("latin-1") for name in header_names("REQUEST"))
+        self._captured = CapturedHeaders()
         self._fields = frozenset(name.encode("latin-1") for name in propagation_fields())
         self._route_of = route_of
 
-    async def serve(self, app: AsgiApp, scope: Scope, receive: Receive, send: Send) -> None:
-        """Await ``app`` as the request's server span; obs's own failure never reaches the app."""
-        if scope.get("type") != "http" or REQUEST_KEY in scope:
-            await app(scope, receive, send)
-            return
+    def start(self, scope: Scope, send: Send) -> tuple[ServerRequest, Send, str] | None:
+        """Begin recording an HTTP ``scope``: the request, the ``send`` to hand the app instead (it notes
+        the status) and the scope's ``root_path`` before routing; None when the request is not recorded.
+
+        The framework's wrapper awaits the app between :meth:`start` and :meth:`finish` itself: a
+        recorder coroutine around the app would cost one more coroutine frame per request."""
         request = begin_safely(self._begin, scope)
         if request is None:
-            await app(scope, receive, send)
-            return
+            return None
         scope[REQUEST_KEY] = request
-        root_path = scope.get("root_path", "")
+
+        captured = self._captured
 
         async def send_recorded(message: Message) -> None:
             if message.get("type") == "http.response.start":
                 request.status = message.get("status")
+                if captured.response:
+                    request.response_headers = captured.response_attributes(_decoded(message))
             await send(message)
 
-        try:
-            await app(scope, receive, send_recorded)
-        except BaseException as raised:
-            self._end(request, scope, root_path, raised)
-            raise
-        self._end(request, scope, root_path, None)
+        return request, send_recorded, scope.get("root_path", "")
 
-    def _end(self, request: ServerRequest, scope: Scope, root_path: str, error: BaseException | None) -> None:
+    def finish(
+        self, request: ServerRequest, scope: Scope, root_path: str, error: BaseException | None
+    ) -> None:
+        """End the request begun by :meth:`start`, with the route the router left in ``scope``."""
         try:
             request.set_route(self._route_of(scope, root_path))
         finally:
@@ -91,9 +91,6 @@ class AsgiRecorder:
                 host = value.decode("latin-1")
             elif name == b"user-agent":
                 agent = value.decode("latin-1")
-            if name in self._captured:
-                attributes.setdefault(f"http.request.header.{name.decode('latin-1')}", []).append(
-                    value.decode("latin-1"))
         server = scope.get("server")
         if host:
             add_server_address(attributes, host, scheme)
@@ -112,7 +109,17 @@ class AsgiRecorder:
                 attributes["client.port"] = client[1]
         if agent:
             attributes["user_agent.original"] = agent
+        if self._captured.request:
+            attributes.update(self._captured.request_attributes(_decoded(scope)))
         return attributes
+
+
+def _decoded(scope_or_message: Scope | Message) -> dict[str, list[str]]:
+    """The ``headers`` of an ASGI scope or response start message, decoded, values by name."""
+    headers: dict[str, list[str]] = {}
+    for name, value in scope_or_message.get("headers") or ():
+        headers.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
+    return headers
 
 
 def _url(scheme: str, scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> str:

@@ -35,8 +35,8 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerPr
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-__all__ = ["KNOWN_METHODS", "REQUEST_KEY", "ServerRequest", "add_server_address", "begin_safely", "configure",
-           "excluded_urls", "extract_parent", "header_names"]
+__all__ = ["KNOWN_METHODS", "REQUEST_KEY", "CapturedHeaders", "ServerRequest", "add_server_address",
+           "begin_safely", "configure", "excluded_urls", "extract_parent"]
 
 KNOWN_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
@@ -70,10 +70,31 @@ def configure(provider: TracerProvider, failed: SpanProcessor | None) -> None:
     _Sinks.failed = failed
 
 
-def header_names(direction: str) -> tuple[str, ...]:
-    """Lower-case header names from ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_<direction>``."""
-    raw = os.environ.get(f"OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_{direction}", "")
-    return tuple(name.strip().lower() for name in raw.split(",") if name.strip())
+class CapturedHeaders:
+    """The headers ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST`` and ``..._RESPONSE`` name, as
+    span attributes, by the contrib instrumentations' rules (opentelemetry.util.http): each entry is a regex
+    matched against the whole header name, case-insensitively; attribute names are lower case with
+    underscores (``http.request.header.x_shop``); values of headers matching
+    ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS`` become ``[REDACTED]``. Read once; with
+    neither variable set, the recorders skip it entirely."""
+
+    def __init__(self) -> None:
+        from opentelemetry.util.http import SanitizeValue, get_custom_headers
+
+        prefix = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_"
+        self.request = get_custom_headers(prefix + "SERVER_REQUEST")
+        self.response = get_custom_headers(prefix + "SERVER_RESPONSE")
+        self._sanitize = SanitizeValue(get_custom_headers(prefix + "SANITIZE_FIELDS"))
+
+    def request_attributes(self, headers: Mapping[str, str | list[str]]) -> dict[str, list[str]]:
+        from opentelemetry.util.http import normalise_request_header_name
+
+        return self._sanitize.sanitize_header_values(headers, self.request, normalise_request_header_name)
+
+    def response_attributes(self, headers: Mapping[str, str | list[str]]) -> dict[str, list[str]]:
+        from opentelemetry.util.http import normalise_response_header_name
+
+        return self._sanitize.sanitize_header_values(headers, self.response, normalise_response_header_name)
 
 
 def excluded_urls(*frameworks: str) -> Callable[[str], bool] | None:
@@ -128,7 +149,8 @@ class ServerRequest:
     """A request in progress: :meth:`set_route` when routing is done, :meth:`end` once, at the very end."""
 
     __slots__ = ("_active", "_describe", "_ended", "_original_method", "_parent", "_started", "_token",
-                 "error", "method", "protocol", "route", "scheme", "span", "status", "streamed")
+                 "error", "method", "protocol", "response_headers", "route", "scheme", "span", "status",
+                 "streamed")
 
     def __init__(
         self, method: str, scheme: str, protocol: str, describe: Callable[[], dict[str, Any]],
@@ -143,6 +165,8 @@ class ServerRequest:
         self.route: str | None = None
         self.status: int | None = None
         self.error: BaseException | None = None
+        self.response_headers: dict[str, list[str]] | None = None
+        """Captured response headers as attributes (see :class:`CapturedHeaders`), when any are asked for."""
         self.streamed = False  # the body is made while the server sends it: the request ends at its close
         self._ended = False
         self._describe = describe
@@ -223,6 +247,8 @@ class ServerRequest:
             attributes["http.response.status_code"] = status
         if error_type is not None:
             attributes["error.type"] = error_type
+        if self.response_headers:
+            attributes.update(self.response_headers)
         return attributes
 
     def _name(self) -> str:

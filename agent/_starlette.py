@@ -64,7 +64,17 @@ def _wrap_call(app_class: Any, *, quiet_native: bool) -> bool:
             return
         if quiet_native:
             scope[_FASTAPI_NATIVE_KEY] = None
-        await recorder.serve(functools.partial(call, self), scope, receive, send)
+        started = recorder.start(scope, send)
+        if started is None:
+            await call(self, scope, receive, send)
+            return
+        request, send_recorded, root_path = started
+        try:
+            await call(self, scope, receive, send_recorded)
+        except BaseException as raised:
+            recorder.finish(request, scope, root_path, raised)
+            raise
+        recorder.finish(request, scope, root_path, None)
 
     setattr(call_recorded, _MARK, True)
     app_class.__call__ = call_recorded

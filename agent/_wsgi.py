@@ -13,12 +13,12 @@ from typing import Any
 
 from obs.agent._http_server import (
     REQUEST_KEY,
+    CapturedHeaders,
     ServerRequest,
     add_server_address,
     begin_safely,
     excluded_urls,
     extract_parent,
-    header_names,
     propagation_fields,
 )
 
@@ -33,7 +33,7 @@ class WsgiRecorder:
 
     def __init__(self, framework: str) -> None:
         self._excluded = excluded_urls(framework)
-        self._captured = header_names("REQUEST")
+        self._captured = CapturedHeaders()
         self._fields = tuple(
             (name, "HTTP_" + name.upper().replace("-", "_")) for name in propagation_fields()
         )
@@ -47,10 +47,14 @@ class WsgiRecorder:
             return app(environ, start_response)
         environ[REQUEST_KEY] = request
 
+        captured = self._captured
+
         def start_response_recorded(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             code = status[:3]
             if code.isdigit():
                 request.status = int(code)
+            if captured.response:
+                request.response_headers = captured.response_attributes(_joined(headers))
             return start_response(status, headers, *exc_info)
 
         try:
@@ -92,11 +96,21 @@ class WsgiRecorder:
         agent = environ.get("HTTP_USER_AGENT")
         if agent:
             attributes["user_agent.original"] = agent
-        for name in self._captured:
-            value = environ.get("HTTP_" + name.upper().replace("-", "_"))
-            if value is not None:
-                attributes[f"http.request.header.{name}"] = [value]
+        if self._captured.request:
+            sent = {key[5:].replace("_", "-"): value
+                    for key, value in environ.items() if key.startswith("HTTP_")}
+            attributes.update(self._captured.request_attributes(sent))
         return attributes
+
+
+def _joined(headers: list[tuple[str, str]]) -> dict[str, str]:
+    """Response headers by lower-case name, repeated ones joined with commas (as the contrib WSGI
+    middleware reports them)."""
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        name = name.lower()
+        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    return joined
 
 
 def _url(environ: dict[str, Any], scheme: str) -> str:

@@ -74,8 +74,14 @@ client = TestClient(app, raise_server_exceptions=False)
 
 SAME_REQUESTS = '''
 for path in ["/items/1", "/items/2?q=1", "/boom", "/nothere"]:
-    client.get(path, headers={"User-Agent": "spec"})
+    client.get(path, headers={"User-Agent": "spec", "X-Shop": "north", "X-Secret": "s3cret"})
 '''
+CAPTURED_HEADERS = {
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": "User-Agent,x-.*",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE": "content-type",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS": ".*secret",
+}
+"""Headers captured as span attributes: regexes, case-insensitive, a sensitive one redacted."""
 UNKNOWN_METHOD = {
     "flask": 'client.open("/items/1", method="FOO", headers={"User-Agent": "spec"})\n',
     "fastapi": 'client.request("FOO", "/items/1", headers={"User-Agent": "spec"})\n',
@@ -119,15 +125,15 @@ def test_spans_and_red_series_match_the_contrib_instrumentation(
 ) -> None:
     """The same requests (matched, with a query, failing with an exception, unmatched, an unknown method)
     give the same server spans and the same duration series under obs's middleware as under the contrib
-    one. Two differences are on purpose: an unmatched request is named by its method alone (the semantic
-    conventions' bounded span names; contrib Flask uses the raw path), and a span that failed with an
-    exception says which in its status message."""
+    one, captured request and response headers included. Two differences are on purpose: an unmatched
+    request is named by its method alone (the semantic conventions' bounded span names; contrib Flask uses
+    the raw path), and a span that failed with an exception says which in its status message."""
     code = APPS[framework] + SAME_REQUESTS + UNKNOWN_METHOD[framework]
-    _run(receiver, tmp_path, code, OBS_SERVER_MIDDLEWARE="contrib")
+    _run(receiver, tmp_path, code, OBS_SERVER_MIDDLEWARE="contrib", **CAPTURED_HEADERS)
     contrib_spans = sorted(_shape(span) for span in _servers(receiver))
     contrib_series = _series(receiver)
     receiver.clear()
-    _run(receiver, tmp_path, code)
+    _run(receiver, tmp_path, code, **CAPTURED_HEADERS)
     obs_servers = _servers(receiver)
     assert {span.scope for span in obs_servers} == {"obs.agent.http_server"}
     assert len(obs_servers) == 5
@@ -136,6 +142,10 @@ def test_spans_and_red_series_match_the_contrib_instrumentation(
         contrib_spans = sorted(("GET", *shape[1:]) if shape[0] == renamed else shape
                                for shape in contrib_spans)
     assert sorted(_shape(span) for span in obs_servers) == contrib_spans
+    item = next(span for span in obs_servers if span.attributes.get("url.path") == "/items/1")
+    assert item.attributes["http.request.header.x_shop"] == ["north"]
+    assert item.attributes["http.request.header.x_secret"] == ["[REDACTED]"]
+    assert item.attributes["http.response.header.content_type"] == ["application/json"]
     assert _series(receiver) == contrib_series
     assert sum(contrib_series.values()) == 5
 
