@@ -13,7 +13,6 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from obs.agent.settings import SettingsError
 from obs.errors import ObsError, UsageError
 
 __all__ = ["main"]
@@ -70,8 +69,20 @@ def report(error: Exception) -> None:
     print(_paint(f"obs: {type(error).__name__}: {error}"), file=sys.stderr)
 
 
+def _plain_run(args: Sequence[str]) -> bool:
+    """``obs run [--] CMD ...`` without options of its own: exec'd without argparse or the settings error
+    handling below (run checks the settings itself), a few milliseconds sooner on every start of the app."""
+    return len(args) >= 2 and args[0] == "run" and (args[1] == "--" or not args[1].startswith("-"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if _plain_run(args_list):
+        from obs.commands.run import main as run_main
+
+        return run_main(args_list[1:])
+    from obs.agent.settings import SettingsError
+
     try:
         parser = build_parser(_command_module(args_list))
         args = parser.parse_args(args_list)
