@@ -207,3 +207,19 @@ def test_nothing_loads_until_the_app_imports_something_to_observe(project: Path)
     code = ("import sqlite3, sys\n"
             "print('opentelemetry.sdk.trace' in sys.modules, type(sqlite3.connect).__name__)")
     assert python(code, clean_environment(), project).stdout.split() == ["True", "FunctionWrapper"]
+
+
+def test_exporting_over_otlp_http_never_loads_protobuf(project: Path) -> None:
+    """Spans, metrics and bridged logs are written to the wire directly: an app exporting over OTLP/HTTP does
+    not pay protobuf's import (about 12 ms, at start-up or at its first export, often its exit)."""
+    code = ("import logging, sys\n"
+            "from opentelemetry import trace\n"
+            "with trace.get_tracer('t').start_as_current_span('s'):\n"
+            "    logging.getLogger('app').warning('w')\n"
+            "from obs.agent._lifecycle import flush\n"
+            "flush()\n"
+            "print('opentelemetry.sdk.trace' in sys.modules, 'google.protobuf' in sys.modules)")
+    env = clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"})
+    ran = python(code, env, project)
+    assert ran.stdout.split() == ["True", "False"], ran.stderr
+    assert any("connection refused" in line for line in ran.obs_lines()), "it did try to export"
