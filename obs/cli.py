@@ -6,14 +6,17 @@ adds carries the function to run as its ``handler`` default. Errors the user can
 
 from __future__ import annotations
 
-import argparse
+import functools
 import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from obs.errors import ObsError, UsageError
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["main"]
 
@@ -21,11 +24,17 @@ COMMANDS = ("init", "run", "view", "up", "check", "dashboards")
 """Modules under obs.commands, in the order ``obs --help`` lists them."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of printing usage and exiting, so errors stay one line."""
+@functools.cache
+def _parser_class() -> type[argparse.ArgumentParser]:
+    """argparse that raises instead of printing usage and exiting, so errors stay one line. Made on first
+    use: plain ``obs run`` never imports argparse."""
+    import argparse
 
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+    return _Parser
 
 
 _ALIASES = {"down": "up", "status": "up"}
@@ -38,11 +47,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     `obs run` sits in front of the user's app on every start, so it must not pay for importing grafanalib,
     YAML writers and the other commands' machinery (about 100 ms).
     """
-    parser = _Parser(prog="obs", description="Logs, metrics and traces for a Python app on day one.")
+    parser_class = _parser_class()
+    parser = parser_class(prog="obs", description="Logs, metrics and traces for a Python app on day one.")
     from obs import __version__
 
     parser.add_argument("--version", action="version", version=f"obs {__version__}")
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=parser_class)
     for name in COMMANDS if only is None else (only,):
         module = importlib.import_module(f"obs.commands.{name}")
         module.register(subparsers)
