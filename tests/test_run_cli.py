@@ -223,3 +223,19 @@ def test_exporting_over_otlp_http_never_loads_protobuf(project: Path) -> None:
     ran = python(code, env, project)
     assert ran.stdout.split() == ["True", "False"], ran.stderr
     assert any("connection refused" in line for line in ran.obs_lines()), "it did try to export"
+
+
+def test_obs_run_loads_little_before_it_execs_the_app(project: Path) -> None:
+    """`obs run` sits in front of every start of the app: up to its exec it checks the settings but loads
+    neither argparse nor dataclasses (inspect) nor anything of OpenTelemetry."""
+    code = ("import os, sys\n"
+            "def execvpe(file, args, env):\n"
+            "    heavy = ('argparse', 'dataclasses', 'inspect', 'opentelemetry')\n"
+            "    print(sorted(name for name in sys.modules if name.split('.')[0] in heavy))\n"
+            "    print('PYTHONPATH' in env and 'OBS_RUN_PID' in env)\n"
+            "    sys.exit(0)\n"
+            "os.execvpe = execvpe\n"
+            "from obs.cli import main\n"
+            "main(['run', '--', 'true'])\n")
+    ran = python(code, clean_environment(), project, under_obs=False)
+    assert ran.stdout.split("\n")[:2] == ["[]", "True"], ran.stderr
