@@ -239,3 +239,13 @@ def test_obs_run_loads_little_before_it_execs_the_app(project: Path) -> None:
             "main(['run', '--', 'true'])\n")
     ran = python(code, clean_environment(), project, under_obs=False)
     assert ran.stdout.split("\n")[:2] == ["[]", "True"], ran.stderr
+
+
+def test_the_boot_leaves_the_garbage_collector_as_it_found_it(project: Path) -> None:
+    """The collector is paused while the agent boots inside the app's import, then on again; an app that
+    turned it off before keeps it off."""
+    code = "import gc, sys\nimport logging\nprint('opentelemetry.sdk.trace' in sys.modules, gc.isenabled())"
+    assert python(code, clean_environment(), project).stdout.split() == ["True", "True"]
+    code = ("import gc, sys\ngc.disable()\nimport logging\n"
+            "print('opentelemetry.sdk.trace' in sys.modules, gc.isenabled())")
+    assert python(code, clean_environment(), project).stdout.split() == ["True", "False"]
