@@ -137,6 +137,8 @@ def _headers(stream: BinaryIO) -> dict[str, str]:
 
 
 def _skip_exactly(stream: BinaryIO, size: int) -> None:
+    if size < 0:
+        raise ValueError(f"the answer has a negative length ({size})")
     if size and len(stream.read(size)) < size:
         raise _RemoteDisconnected("the server closed the connection in the middle of its answer")
 

@@ -184,17 +184,25 @@ def test_sender_reads_every_shape_of_answer(tmp_path: Path, answer: bytes, kept:
     assert [body for _, body in server.requests] == [b"payload-0", b"payload-1"]
 
 
-def test_sender_reports_an_answer_that_is_not_http(tmp_path: Path) -> None:
-    """Something else listening on the port: the post fails with a reason, nothing raises."""
-    server = _RawAnswers([b"SSH-2.0-OpenSSH\r\n" + _RawAnswers.CLOSE])
+@pytest.mark.parametrize(("answer", "detail"), [
+    (b"SSH-2.0-OpenSSH\r\n", "not an HTTP answer"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n", "negative length"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "in the middle of its answer"),
+])
+def test_sender_reports_a_broken_answer(tmp_path: Path, answer: bytes, detail: str) -> None:
+    """Something else listening on the port, or an answer that lies about its length: the post fails at
+    once with a reason, nothing raises."""
+    server = _RawAnswers([answer + _RawAnswers.CLOSE])
     sender = HttpSender(_route(tmp_path, server.url))
+    started = time.monotonic()
     try:
         reply = sender.post(b"payload", 5.0)
     finally:
         sender.close()
         server.stop()
     assert reply.status is None
-    assert "not an HTTP answer" in reply.detail
+    assert detail in reply.detail
+    assert time.monotonic() - started < 1.0
 
 
 def test_destination_never_retries_an_endpoint_that_never_answered(tmp_path: Path) -> None:
