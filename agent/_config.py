@@ -9,10 +9,9 @@ value is one clear line and an uninstrumented app, never a half-started agent. S
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from obs.agent._routes import Route, Signal, resolve_routes
-from obs.agent.settings import Settings, SettingsError
+from obs.agent.settings import Frozen, Settings, SettingsError
 
 __all__ = ["DEFAULT_SAMPLER", "SAMPLERS", "AgentConfig", "BatchLimits", "check"]
 
@@ -37,14 +36,24 @@ def positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-@dataclass(frozen=True)
-class BatchLimits:
+class BatchLimits(Frozen):
     """``OTEL_BSP_*``: delay between exports, queue and batch sizes, time one export may take (ms)."""
 
-    schedule_delay_ms: int = 5000
-    max_queue_size: int = 2048
-    max_export_batch_size: int = 512
-    export_timeout_ms: int = 30000
+    _fields = ("schedule_delay_ms", "max_queue_size", "max_export_batch_size", "export_timeout_ms")
+    schedule_delay_ms: int
+    max_queue_size: int
+    max_export_batch_size: int
+    export_timeout_ms: int
+
+    def __init__(
+        self,
+        schedule_delay_ms: int = 5000,
+        max_queue_size: int = 2048,
+        max_export_batch_size: int = 512,
+        export_timeout_ms: int = 30000,
+    ) -> None:
+        self._set(schedule_delay_ms=schedule_delay_ms, max_queue_size=max_queue_size,
+                  max_export_batch_size=max_export_batch_size, export_timeout_ms=export_timeout_ms)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> BatchLimits:
@@ -71,14 +80,21 @@ def sampler_name(settings: Settings) -> str:
     return name
 
 
-@dataclass(frozen=True)
-class AgentConfig:
+class AgentConfig(Frozen):
     """The checked extras: one route per signal, span batch limits, sampler name, metric export timeout."""
 
+    _fields = ("routes", "span_limits", "sampler", "metric_export_timeout_ms")
     routes: Mapping[Signal, Route]
     span_limits: BatchLimits
     sampler: str
     metric_export_timeout_ms: int
+
+    def __init__(
+        self, *, routes: Mapping[Signal, Route], span_limits: BatchLimits, sampler: str,
+        metric_export_timeout_ms: int,
+    ) -> None:
+        self._set(routes=routes, span_limits=span_limits, sampler=sampler,
+                  metric_export_timeout_ms=metric_export_timeout_ms)
 
 
 def check(settings: Settings, environ: Mapping[str, str]) -> AgentConfig:

@@ -4,8 +4,10 @@ A destination picks its sink (:mod:`obs.agent._sinks`) at its first delivery, on
 start-up: OTLP over HTTP or gRPC, an OTLP/JSON lines file (the Collector file exporter's format, under
 ``settings.telemetry_path()``), or stdout. With no endpoint configured and nothing answering at the default
 one, the file takes over and one line says so (:mod:`obs.agent._fallback`). Spans are encoded by
-:mod:`obs.agent._otlp_spans`, metrics and SDK log records by the SDK's protobuf encoders; the logs bridge may
-hand over requests it serialized itself (:meth:`LogExporter.export_serialized`).
+:mod:`obs.agent._otlp_spans`, metrics by :mod:`obs.agent._otlp_metrics`, SDK log records by the SDK's protobuf
+encoder; the logs bridge hands over requests it serialized itself (:meth:`LogExporter.export_serialized`).
+protobuf itself (about 12 ms to import) loads only when something needs messages: an SDK log record, or a
+file, console or gRPC sink.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from obs.agent._announce import announce
 from obs.agent._fallback import collector_answers
+from obs.agent._lazy import load
+from obs.agent._otlp_metrics import encode_metrics
 from obs.agent._otlp_spans import EncodedSpan, SpanEncoder
 from obs.agent._report import error_once
 from obs.agent._routes import Route
 from obs.agent._sinks import ConsoleSink, FileSink, GrpcSink, HttpSink, Sink, origin
 from obs.agent.settings import Settings
-from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
-from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
@@ -150,7 +152,8 @@ class SpanExporterToDestination(SpanExporter):
 
 
 class MetricExporterToDestination(MetricExporter):
-    """The SDK metric exporter interface (cumulative temporality, default aggregations)."""
+    """The SDK metric exporter interface (cumulative temporality, default aggregations), encoding straight
+    to protobuf bytes (:mod:`obs.agent._otlp_metrics`)."""
 
     def __init__(self, destination: Destination) -> None:
         super().__init__()
@@ -176,6 +179,7 @@ class LogExporter(LogRecordExporter):
         self.destination = destination
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        encode_logs = load("opentelemetry.exporter.otlp.proto.common._log_encoder").encode_logs
         delivered = self.destination.deliver(encode_logs(batch))
         return LogRecordExportResult.SUCCESS if delivered else LogRecordExportResult.FAILURE
 

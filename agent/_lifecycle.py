@@ -205,30 +205,46 @@ def _something_to_observe() -> bool:
 
 
 def _boot() -> None:
-    """Boot in this thread, or on a thread of its own if modules are half-imported here (lock held)."""
+    """Boot in this thread, or on a thread of its own if modules are half-imported here (lock held).
+
+    The garbage collector is paused meanwhile: what the boot makes (modules, classes, the SDK's registries)
+    lives as long as the process and is frozen at the end (:func:`_freeze_the_heap_so_far`), and the 40 or
+    so collections its imports would set off cost about 4 ms for very little: the few cycles the imports
+    leave behind (about 500 objects, 90 kB, measured with the SDK 1.45 boot) are frozen with the rest
+    instead. An app that turned the collector off keeps it off. A boot on its own thread does not pause it
+    (the app runs meanwhile).
+    """
+    import gc
+
     from obs.agent._imports import partially_imported
 
     state = _state
     if state.phase != "armed":
         return
     state.phase = "booting"  # first: the imports below must not boot again when they import logging
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        pipeline = _build()
-    except Exception as error:
-        culprits = partially_imported(error)
-        reported = state.watcher.in_progress if state.watcher is not None else set()
-        if culprits and culprits <= reported and state.deferrals < MAX_DEFERRALS:
-            state.deferrals += 1
-            state.waiting_for = culprits
-            state.phase = "armed"
-        elif culprits:
-            _boot_in_background()
-        else:
-            _failed(error)
-        return
-    if pipeline is not None:
-        _running(pipeline)
-        _drain()
+        try:
+            pipeline = _build()
+        except Exception as error:
+            culprits = partially_imported(error)
+            reported = state.watcher.in_progress if state.watcher is not None else set()
+            if culprits and culprits <= reported and state.deferrals < MAX_DEFERRALS:
+                state.deferrals += 1
+                state.waiting_for = culprits
+                state.phase = "armed"
+            elif culprits:
+                _boot_in_background()
+            else:
+                _failed(error)
+            return
+        if pipeline is not None:
+            _running(pipeline)
+            _drain()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _build() -> Pipeline | None:

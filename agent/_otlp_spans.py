@@ -16,14 +16,13 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Final, NamedTuple
 
-from obs.agent._logs.otlp import _field, _key_value, _varint
-from opentelemetry.exporter.otlp.proto.common._internal import _encode_instrumentation_scope, _encode_resource
+from obs.agent._logs.otlp import _field, _key_value, _varint, repeated_key_values, resource_message
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext
 
-__all__ = ["EncodedSpan", "SpanEncoder"]
+__all__ = ["EncodedSpan", "SpanEncoder", "scope_message"]
 
 _FIXED64: Final = struct.Struct("<Q").pack
 _FIXED32: Final = struct.Struct("<I").pack
@@ -62,6 +61,18 @@ def _attributes(tag: int, attributes: Mapping[str, object] | None) -> bytes:
             parts.append(_field(tag, _key_value(key, value)))
         except Exception:  # the SDK encoder skips such values too
             continue
+    return b"".join(parts)
+
+
+def scope_message(scope: InstrumentationScope) -> bytes:
+    """An InstrumentationScope message (common.proto), as the SDK's ``_encode_instrumentation_scope``
+    serializes it: name, version, attributes."""
+    parts = []
+    if scope.name:
+        parts.append(_field(0x0A, scope.name.encode("utf-8", "replace")))
+    if scope.version:
+        parts.append(_field(0x12, scope.version.encode("utf-8", "replace")))
+    parts.append(repeated_key_values(0x1A, scope.attributes))
     return b"".join(parts)
 
 
@@ -141,7 +152,7 @@ class SpanEncoder:
     def _resource(self, resource: Resource) -> tuple[Resource, bytes]:
         known = self._resources.get(id(resource))
         if known is None or known[0] is not resource:
-            encoded = _field(0x0A, _encode_resource(resource).SerializeToString())
+            encoded = _field(0x0A, resource_message(resource))
             if resource.schema_url:
                 encoded += _field(0x1A, resource.schema_url.encode())
             known = (resource, encoded)
@@ -153,7 +164,7 @@ class SpanEncoder:
         if known is None or known[0] is not scope:
             encoded = b""
             if scope is not None:
-                encoded = _field(0x0A, _encode_instrumentation_scope(scope).SerializeToString())
+                encoded = _field(0x0A, scope_message(scope))
                 if scope.schema_url:
                     encoded += _field(0x1A, scope.schema_url.encode())
             known = (scope, encoded)

@@ -201,7 +201,8 @@ def render(results: Results) -> str:
         "process tree) right after the measured load.",
         "- Start-up: wall time of `python -c pass`, and of `python -c 'import logging'` (obs run boots "
         "its agent on the first import worth observing), under each mode, agent start and shutdown "
-        f"included; {method['startup_rounds']} alternating rounds after one warm-up round, medians.",
+        f"included; obs's bytecode written first, as a wheel install has it; {method['startup_rounds']} "
+        "alternating rounds after one warm-up round, medians.",
         f"- Exit delay: bench/exit_app.py makes HTTP calls and logs for {method['exit_app_s']:.0f} s with no "
         f"collector; measured from its last line to the process's exit, {method['exit_rounds']} rounds.",
         "- loguru: bench/loguru_bench.py `measure()`: a burst of lines to a loguru file sink in a fresh "

@@ -109,6 +109,102 @@ def test_sender_retries_a_stale_connection_once(tmp_path: Path, scripted: list[_
     assert server.bodies == [b"first", b"second"]
 
 
+class _RawAnswers:
+    """A TCP server that reads each HTTP request (headers and Content-Length body) and writes the next of
+    the raw answers it is given, byte for byte; an answer ending in ``CLOSE`` is followed by closing."""
+
+    CLOSE = b"<close>"
+
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = answers
+        self.requests: list[tuple[bytes, bytes]] = []
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while self.answers:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with connection, connection.makefile("rb") as stream:
+                while self.answers:
+                    head = b""
+                    while not head.endswith(b"\r\n\r\n"):
+                        line = stream.readline()
+                        if not line:
+                            break
+                        head += line
+                    if not head:
+                        break
+                    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length:"))
+                    self.requests.append((head, stream.read(length)))
+                    answer = self.answers.pop(0)
+                    connection.sendall(answer.removesuffix(self.CLOSE))
+                    if answer.endswith(self.CLOSE):
+                        break
+
+    def stop(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize(("answer", "kept"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", True),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\n{}\r\n1\r\n!\r\n0\r\nT: v\r\n\r\n",
+     True),
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", True),
+    (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n" + _RawAnswers.CLOSE, False),
+    (b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n" + _RawAnswers.CLOSE, False),
+    (b"HTTP/1.1 200 OK\r\n\r\nbody until the end" + _RawAnswers.CLOSE, False),
+])
+def test_sender_reads_every_shape_of_answer(tmp_path: Path, answer: bytes, kept: bool) -> None:
+    """Content-Length, chunked (extensions, trailers), an interim 1xx, ``Connection: close``, HTTP/1.0 and a
+    body delimited by the end of the connection: each post gets its status, and the connection is kept alive
+    exactly when the server allows it."""
+    server = _RawAnswers([answer, answer])
+    sender = HttpSender(_route(tmp_path, server.url, OTEL_EXPORTER_OTLP_HEADERS="api-key=secret"))
+    try:
+        replies = [sender.post(b"payload-%d" % number, 5.0) for number in range(2)]
+    finally:
+        sender.close()
+        server.stop()
+    assert [reply.ok for reply in replies] == [True, True], replies
+    assert server.connections == (1 if kept else 2)
+    head = server.requests[0][0]
+    assert head.startswith(b"POST /v1/traces HTTP/1.1\r\n")
+    assert b"\r\napi-key: secret\r\n" in head
+    assert b"\r\nContent-Type: application/x-protobuf\r\n" in head
+    assert [body for _, body in server.requests] == [b"payload-0", b"payload-1"]
+
+
+@pytest.mark.parametrize(("answer", "detail"), [
+    (b"SSH-2.0-OpenSSH\r\n", "not an HTTP answer"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n", "negative length"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "in the middle of its answer"),
+])
+def test_sender_reports_a_broken_answer(tmp_path: Path, answer: bytes, detail: str) -> None:
+    """Something else listening on the port, or an answer that lies about its length: the post fails at
+    once with a reason, nothing raises."""
+    server = _RawAnswers([answer + _RawAnswers.CLOSE])
+    sender = HttpSender(_route(tmp_path, server.url))
+    started = time.monotonic()
+    try:
+        reply = sender.post(b"payload", 5.0)
+    finally:
+        sender.close()
+        server.stop()
+    assert reply.status is None
+    assert detail in reply.detail
+    assert time.monotonic() - started < 1.0
+
+
 def test_destination_never_retries_an_endpoint_that_never_answered(tmp_path: Path) -> None:
     """Connection refused from the start: one attempt per batch, no backoff (the export thread is free at
     once), counted as a failed batch."""

@@ -207,3 +207,45 @@ def test_nothing_loads_until_the_app_imports_something_to_observe(project: Path)
     code = ("import sqlite3, sys\n"
             "print('opentelemetry.sdk.trace' in sys.modules, type(sqlite3.connect).__name__)")
     assert python(code, clean_environment(), project).stdout.split() == ["True", "FunctionWrapper"]
+
+
+def test_exporting_over_otlp_http_never_loads_protobuf(project: Path) -> None:
+    """Spans, metrics and bridged logs are written to the wire directly: an app exporting over OTLP/HTTP does
+    not pay protobuf's import (about 12 ms, at start-up or at its first export, often its exit)."""
+    code = ("import logging, sys\n"
+            "from opentelemetry import trace\n"
+            "with trace.get_tracer('t').start_as_current_span('s'):\n"
+            "    logging.getLogger('app').warning('w')\n"
+            "from obs.agent._lifecycle import flush\n"
+            "flush()\n"
+            "print('opentelemetry.sdk.trace' in sys.modules, 'google.protobuf' in sys.modules)")
+    env = clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"})
+    ran = python(code, env, project)
+    assert ran.stdout.split() == ["True", "False"], ran.stderr
+    assert any("connection refused" in line for line in ran.obs_lines()), "it did try to export"
+
+
+def test_obs_run_loads_little_before_it_execs_the_app(project: Path) -> None:
+    """`obs run` sits in front of every start of the app: up to its exec it checks the settings but loads
+    neither argparse nor dataclasses (inspect) nor anything of OpenTelemetry."""
+    code = ("import os, sys\n"
+            "def execvpe(file, args, env):\n"
+            "    heavy = ('argparse', 'dataclasses', 'inspect', 'opentelemetry')\n"
+            "    print(sorted(name for name in sys.modules if name.split('.')[0] in heavy))\n"
+            "    print('PYTHONPATH' in env and 'OBS_RUN_PID' in env)\n"
+            "    sys.exit(0)\n"
+            "os.execvpe = execvpe\n"
+            "from obs.cli import main\n"
+            "main(['run', '--', 'true'])\n")
+    ran = python(code, clean_environment(), project, under_obs=False)
+    assert ran.stdout.split("\n")[:2] == ["[]", "True"], ran.stderr
+
+
+def test_the_boot_leaves_the_garbage_collector_as_it_found_it(project: Path) -> None:
+    """The collector is paused while the agent boots inside the app's import, then on again; an app that
+    turned it off before keeps it off."""
+    code = "import gc, sys\nimport logging\nprint('opentelemetry.sdk.trace' in sys.modules, gc.isenabled())"
+    assert python(code, clean_environment(), project).stdout.split() == ["True", "True"]
+    code = ("import gc, sys\ngc.disable()\nimport logging\n"
+            "print('opentelemetry.sdk.trace' in sys.modules, gc.isenabled())")
+    assert python(code, clean_environment(), project).stdout.split() == ["True", "False"]

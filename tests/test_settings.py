@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from obs.agent.settings import SettingsError, find_config_file, load_settings
+from obs.agent.settings import SETTINGS, Settings, SettingsError, find_config_file, load_settings
 
 
 def _project(folder: Path, tool_obs: str = "", *, name: str = "shop", version: str = "2.0.1") -> Path:
@@ -144,3 +144,16 @@ def test_search_stops_at_the_repository_root(tmp_path: Path) -> None:
     inner.mkdir()
     assert find_config_file(inner.resolve()) is None
     assert load_settings(environ={}, cwd=inner).environment == "development"
+
+
+def test_every_setting_is_a_declared_field_of_settings(tmp_path: Path) -> None:
+    """SETTINGS and the attributes Settings declares (what type checkers see) name the same settings, in the
+    same order; the resolved settings compare and hash by value, ``sources`` aside, and stay read-only."""
+    declared = [name for name in Settings.__annotations__ if not name.startswith("_")]
+    assert declared == [setting.name for setting in SETTINGS] + ["project_root", "config_file", "sources"]
+    first, second = load_settings(environ={}, cwd=tmp_path), load_settings(environ={}, cwd=tmp_path)
+    assert first == second and hash(first) == hash(second)
+    assert first.replace(log_level="debug") != first
+    assert first.replace(sources={"x": "y"}) == first
+    with pytest.raises(AttributeError):
+        first.log_level = "debug"

@@ -8,14 +8,16 @@ command runs without the agent, rather than not at all.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from obs.errors import UsageError
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["agent_environment", "bootstrap_dir", "main", "register", "run"]
 
@@ -27,6 +29,8 @@ def bootstrap_dir() -> Path:
 
 
 def register(subparsers: Any) -> None:
+    import argparse
+
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "run",
         help="run a command with traces, metrics and logs (e.g. obs run -- gunicorn app:app)",
@@ -83,7 +87,11 @@ def run(command: Sequence[str], environ: Mapping[str, str] | None = None) -> int
 
 
 def handle(args: argparse.Namespace) -> int:
-    command = list(args.command)
+    return _run_command(args.command)
+
+
+def _run_command(args: Sequence[str]) -> int:
+    command = list(args)
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
@@ -92,10 +100,11 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m obs.commands.run [--] CMD ...``: the same without loading the rest of the CLI."""
+    """``python -m obs.commands.run [--] CMD ...`` and plain ``obs run``: without argparse or the rest of the
+    CLI (this runs in front of every start of the app)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return handle(argparse.Namespace(command=args))
+        return _run_command(args)
     except UsageError as error:
         print(f"obs: UsageError: {error}", file=sys.stderr)
         return error.exit_code
