@@ -14,10 +14,10 @@ from pathlib import Path
 
 from obs.agent._lazy import load
 from obs.agent._report import say_once
+from obs.agent.bootstrap import RUN_ID_VARIABLE
 
 __all__ = ["RUN_ID_VARIABLE", "announce", "ensure_run_id", "reset_after_fork"]
 
-RUN_ID_VARIABLE = "OBS_RUN_ID"
 _MARKER_MAX_AGE_S = 86_400.0
 
 _announced: set[str] = set()

@@ -11,7 +11,6 @@ collector generators can read settings without loading the OpenTelemetry SDK.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -366,8 +365,77 @@ def find_config_file(start: Path) -> Path | None:
     return None
 
 
-def _read_file_table(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+CONFIG_CACHE_VARIABLE = "OBS_CONFIG_CACHE"
+"""Set by ``obs run`` for the app: the config file's two tables as JSON, with the file's path, size and
+modification time. The launcher has just parsed the file; the app's processes take the tables from here
+instead of importing tomllib and parsing it again (a few milliseconds of every start). A file changed since,
+or another file, is read as usual."""
+
+_PROJECT_KEYS_USED = ("name", "version")
+"""What the settings take from the project's own table (the service's default name and version)."""
+_CONFIG_CACHE_MAX = 16_384
+"""Longer than this, the file is read again rather than carried in the environment of every process."""
+_Tables = tuple[dict[str, Any], dict[str, Any]]
+_last_read: tuple[list[Any], _Tables] | None = None
+"""The tables of the config file read last, with its key (see :func:`_file_key`)."""
+
+
+def _file_key(path: Path) -> list[Any] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return [str(path), status.st_size, status.st_mtime_ns]
+
+
+def config_cache(path: Path) -> str | None:
+    """The value of :data:`CONFIG_CACHE_VARIABLE` for ``path`` once it was read; None when it was not, or
+    when its tables hold what JSON cannot (TOML dates)."""
+    import json
+
+    if _last_read is None or _last_read[0] != _file_key(path):
+        return None
+    key, (table, project) = _last_read
+    used = {name: project[name] for name in _PROJECT_KEYS_USED if name in project}
+    try:
+        value = json.dumps({"key": key, "obs": table, "project": used})
+    except (TypeError, ValueError):
+        return None
+    return value if len(value) <= _CONFIG_CACHE_MAX else None
+
+
+def _cached_tables(path: Path, environ: Mapping[str, str]) -> _Tables | None:
+    raw = environ.get(CONFIG_CACHE_VARIABLE)
+    if not raw:
+        return None
+    import json
+
+    try:
+        cached = json.loads(raw)
+        if cached["key"] == _file_key(path) and isinstance(cached["obs"], dict) and isinstance(
+                cached["project"], dict):
+            return cached["obs"], cached["project"]
+    except (ValueError, TypeError, KeyError):
+        pass
+    return None
+
+
+def _read_file_table(path: Path, environ: Mapping[str, str]) -> _Tables:
     """Return ``(obs table, [project] table)``. A broken file is a SettingsError, never a traceback."""
+    global _last_read
+    cached = _cached_tables(path, environ)
+    if cached is not None:
+        return cached
+    key = _file_key(path)
+    table, project = _parse_file_tables(path)
+    if key is not None:
+        _last_read = (key, (table, project))
+    return table, project
+
+
+def _parse_file_tables(path: Path) -> _Tables:
+    import tomllib
+
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
@@ -421,7 +489,7 @@ def load_settings(
     file_table: dict[str, Any] = {}
     project: dict[str, Any] = {}
     if config_file is not None:
-        file_table, project = _read_file_table(config_file)
+        file_table, project = _read_file_table(config_file, environ)
         unknown = sorted(key for key in file_table if key not in _BY_NAME)
         if unknown:
             raise SettingsError(unknown[0], _describe_file(config_file),

@@ -249,3 +249,23 @@ def test_the_boot_leaves_the_garbage_collector_as_it_found_it(project: Path) -> 
     code = ("import gc, sys\ngc.disable()\nimport logging\n"
             "print('opentelemetry.sdk.trace' in sys.modules, gc.isenabled())")
     assert python(code, clean_environment(), project).stdout.split() == ["True", "False"]
+
+
+def test_the_app_takes_the_config_file_from_obs_run_without_parsing_it_again(project: Path) -> None:
+    """`obs run` has parsed pyproject.toml to check the settings: the app's processes take its tables from
+    the environment (no tomllib import, no second parse), and a file changed since is read afresh."""
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "shop"\nversion = "1.2.3"\n\n[tool.obs]\nenvironment = "ci"\n')
+    code = ("import logging, sys\n"
+            "from obs.agent._lifecycle import _state\n"
+            "settings = _state.pipeline.settings\n"
+            "print(settings.service_name, settings.service_version, settings.environment,"
+            " 'tomllib' in sys.modules)\n")
+    ran = python(code, clean_environment(), project)
+    assert ran.stdout.split() == ["shop", "1.2.3", "ci", "False"], ran.stderr
+
+    changed = ("import pathlib\n"
+               "pathlib.Path('pyproject.toml').write_text("
+               "'[project]\\nname = \"till\"\\n\\n[tool.obs]\\nenvironment = \"staging\"\\n')\n" + code)
+    ran = python(changed, clean_environment(), project)
+    assert ran.stdout.split() == ["till", "None", "staging", "True"], ran.stderr

@@ -19,6 +19,8 @@ from obs.errors import UsageError
 if TYPE_CHECKING:
     import argparse
 
+    from obs.agent.settings import Settings
+
 __all__ = ["agent_environment", "bootstrap_dir", "main", "register", "run"]
 
 def bootstrap_dir() -> Path:
@@ -41,11 +43,18 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
-def agent_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """``environ`` plus what starts the agent in the command: the bootstrap first on PYTHONPATH, a run id."""
-    from obs.agent._announce import RUN_ID_VARIABLE
+def agent_environment(environ: Mapping[str, str], config_file: Path | None = None) -> dict[str, str]:
+    """``environ`` plus what starts the agent in the command: the bootstrap first on PYTHONPATH, a run id,
+    and the tables of ``config_file`` already read here (so the app need not parse it again)."""
+    from obs.agent.bootstrap import RUN_ID_VARIABLE
+    from obs.agent.settings import CONFIG_CACHE_VARIABLE, config_cache
 
     env = dict(environ)
+    cache = config_cache(config_file) if config_file is not None else None
+    if cache is not None:
+        env[CONFIG_CACHE_VARIABLE] = cache
+    else:
+        env.pop(CONFIG_CACHE_VARIABLE, None)
     existing = env.get("PYTHONPATH", "")
     bootstrap = str(bootstrap_dir())
     parts = [bootstrap] + [part for part in existing.split(os.pathsep) if part and part != bootstrap]
@@ -55,8 +64,8 @@ def agent_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def _agent_usable(environ: Mapping[str, str]) -> bool:
-    """False (after one line on stderr) when the settings or the environment are bad, or the agent is off."""
+def _usable_settings(environ: Mapping[str, str]) -> Settings | None:
+    """None (after one line on stderr) when the settings or the environment are bad, or the agent is off."""
     from obs.agent._config import check
     from obs.agent.settings import SettingsError, load_settings
 
@@ -65,14 +74,15 @@ def _agent_usable(environ: Mapping[str, str]) -> bool:
         check(settings, environ)
     except SettingsError as error:
         print(f"obs: {error}; the command runs without the agent", file=sys.stderr, flush=True)
-        return False
-    return not settings.disabled
+        return None
+    return None if settings.disabled else settings
 
 
 def run(command: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
     """Exec ``command`` with the agent; returns only when it could not be started (126/127, as shells do)."""
     environ = os.environ if environ is None else environ
-    env = agent_environment(environ) if _agent_usable(environ) else dict(environ)
+    settings = _usable_settings(environ)
+    env = dict(environ) if settings is None else agent_environment(environ, settings.config_file)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
