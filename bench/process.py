@@ -18,9 +18,23 @@ from bench.apps import ROOT, Mode, environment, free_port
 EXIT_APP = ROOT / "bench" / "exit_app.py"
 
 
-# What start-up is timed on: the bare interpreter, and one that imports logging (obs run boots its agent
-# lazily, on the first import worth observing: this is the start-up a real app sees).
-PROGRAMS = {"python -c pass": "pass", "python -c 'import logging'": "import logging"}
+# What start-up is timed on, by the name the report shows: the bare interpreter; one that imports logging (obs
+# run boots its agent lazily, on the first import worth observing); and each example app imported and
+# answering its first request in-process (the boot, the instrumentations its libraries bring, and the first
+# request's own set-up: the start-up a user of a real app sees).
+PROGRAMS = {
+    "`python -c pass`": "pass",
+    "`python -c 'import logging'`": "import logging",
+    "Flask example: import, first `/get`": (
+        "from examples.flask_app.app import app\n"
+        "assert app.test_client().get('/get').status_code == 200"
+    ),
+    "FastAPI example: import, first `/get`": (
+        "from fastapi.testclient import TestClient\n"
+        "from examples.fastapi_app.app import app\n"
+        "assert TestClient(app).get('/get').status_code == 200"
+    ),
+}
 
 
 def compile_obs() -> None:

@@ -91,7 +91,7 @@ def spy_server(app_name: str, mode_name: str, seconds: float, rate: int) -> tupl
 
     app = next(a for a in APPS if a.name == app_name)
     with Peer() as peer, tempfile.TemporaryDirectory() as folder:
-        mode = next(m for m in modes(peer.endpoint, obs_default_is_full=True) if m.name == mode_name)
+        mode = next(m for m in modes(peer.endpoint, obs_default_is_full=False) if m.name == mode_name)
         script = str(Path(folder) / "report.lua")
         Path(script).write_text(wrk.REPORT_LUA)
         with Running(app, mode, Path(folder) / "app.log") as server:
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     by_layer.add_argument("--layers", default=",".join(LAYERS))
     what = by_spy.add_mutually_exclusive_group(required=True)
     what.add_argument("--layer", choices=LAYERS)
-    what.add_argument("--mode", choices=("obs", "otel", "plain"))
+    what.add_argument("--mode", choices=("obs", "obs-full", "otel", "plain"))
     by_spy.add_argument("--seconds", type=float, default=10)
     by_spy.add_argument("--rate", type=int, default=250)
     by_spy.add_argument("--top", type=int, default=25)

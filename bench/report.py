@@ -83,7 +83,7 @@ def startup_section(results: Results) -> list[str]:
             continue
         added = added_ms(samples)
         rows += [
-            [f"`{program}`", results.modes.get(name, name), f"{median(values) * 1000:.0f}",
+            [program, results.modes.get(name, name), f"{median(values) * 1000:.0f}",
              f"{min(values) * 1000:.0f}", "-" if name == "plain" else f"{added[name]:+.0f}"]
             for name, values in samples.items()
         ]
@@ -154,7 +154,7 @@ def targets_section(results: Results) -> list[str]:
         added = added_ms(samples)
         for mode in obs_modes:
             if mode in added:
-                add(f"start-up added <= 100 ms: `{program}`", results.modes[mode], f"{added[mode]:.0f} ms",
+                add(f"start-up added <= 100 ms: {program}", results.modes[mode], f"{added[mode]:.0f} ms",
                     added[mode] <= 100)
     for name, values in results.exits.items():
         if name.startswith("obs"):
@@ -199,8 +199,9 @@ def render(results: Results) -> str:
         "medians of per-round ratios to the same round's plain run.",
         "- Worker RSS: psutil on the serving process (the one holding the listening socket deepest in the "
         "process tree) right after the measured load.",
-        "- Start-up: wall time of `python -c pass`, and of `python -c 'import logging'` (obs run boots "
-        "its agent on the first import worth observing), under each mode, agent start and shutdown "
+        "- Start-up: wall time of `python -c pass`, of `python -c 'import logging'` (obs run boots its "
+        "agent on the first import worth observing), and of each example app imported and answering its "
+        "first `/get` in-process (the start-up a real app sees), under each mode, agent start and shutdown "
         f"included; obs's bytecode written first, as a wheel install has it; {method['startup_rounds']} "
         "alternating rounds after one warm-up round, medians.",
         f"- Exit delay: bench/exit_app.py makes HTTP calls and logs for {method['exit_app_s']:.0f} s with no "
