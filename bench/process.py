@@ -50,6 +50,7 @@ def compile_obs() -> None:
     import obs.agent  # binds obs too
 
     for package in (obs, obs.agent):
+        assert package.__file__ is not None, "obs is a regular package"
         compileall.compile_dir(str(Path(package.__file__).parent), quiet=1)
 
 
