@@ -5,7 +5,9 @@ Importing this package is cheap: the OpenTelemetry SDK is loaded only when :func
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing stays unloaded: `obs run` imports this before each start of the app
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["init", "shutdown"]
 

@@ -9,14 +9,19 @@ variable. Standard library only, so ``obs run`` can check the environment before
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final, Literal
 from urllib.parse import unquote, urlsplit
 
 from obs.agent.settings import PROTOCOLS, Frozen, Settings, SettingsError
 
 __all__ = ["SIGNALS", "Route", "Signal", "resolve_routes"]
 
-Signal = Literal["traces", "metrics", "logs"]
+TYPE_CHECKING = False  # typing stays unloaded: `obs run` imports this before each start of the app
+if TYPE_CHECKING:
+    from typing import Final, Literal
+
+    Signal = Literal["traces", "metrics", "logs"]
+else:
+    Signal = str
 SIGNALS: Final[tuple[Signal, ...]] = ("traces", "metrics", "logs")
 _DEFAULT_HTTP: Final = "http://localhost:4318"
 _DEFAULT_GRPC: Final = "http://localhost:4317"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
 
 __all__ = [
     "EXPORTERS",
@@ -33,7 +32,12 @@ EXPORTERS = ("otlp", "file", "console", "none")
 PROTOCOLS = ("http/protobuf", "grpc")
 """OTLP transports. ``http/json`` is not offered by the Python SDK's exporters."""
 
-Source = Literal["argument", "environment", "file", "default"]
+TYPE_CHECKING = False  # typing stays unloaded: `obs run` imports this before each start of the app
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, Literal
+
+    Source = Literal["argument", "environment", "file", "default"]
+    _Tables = tuple[dict[str, Any], dict[str, Any]]
 
 
 class Frozen:
@@ -365,75 +369,11 @@ def find_config_file(start: Path) -> Path | None:
     return None
 
 
-CONFIG_CACHE_VARIABLE = "OBS_CONFIG_CACHE"
-"""Set by ``obs run`` for the app: the config file's two tables as JSON, with the file's path, size and
-modification time. The launcher has just parsed the file; the app's processes take the tables from here
-instead of importing tomllib and parsing it again (a few milliseconds of every start). A file changed since,
-or another file, is read as usual."""
+def _read_file_table(path: Path) -> _Tables:
+    """Return ``(obs table, [project] table)``. A broken file is a SettingsError, never a traceback.
 
-_PROJECT_KEYS_USED = ("name", "version")
-"""What the settings take from the project's own table (the service's default name and version)."""
-_CONFIG_CACHE_MAX = 16_384
-"""Longer than this, the file is read again rather than carried in the environment of every process."""
-_Tables = tuple[dict[str, Any], dict[str, Any]]
-_last_read: tuple[list[Any], _Tables] | None = None
-"""The tables of the config file read last, with its key (see :func:`_file_key`)."""
-
-
-def _file_key(path: Path) -> list[Any] | None:
-    try:
-        status = path.stat()
-    except OSError:
-        return None
-    return [str(path), status.st_size, status.st_mtime_ns]
-
-
-def config_cache(path: Path) -> str | None:
-    """The value of :data:`CONFIG_CACHE_VARIABLE` for ``path`` once it was read; None when it was not, or
-    when its tables hold what JSON cannot (TOML dates)."""
-    import json
-
-    if _last_read is None or _last_read[0] != _file_key(path):
-        return None
-    key, (table, project) = _last_read
-    used = {name: project[name] for name in _PROJECT_KEYS_USED if name in project}
-    try:
-        value = json.dumps({"key": key, "obs": table, "project": used})
-    except (TypeError, ValueError):
-        return None
-    return value if len(value) <= _CONFIG_CACHE_MAX else None
-
-
-def _cached_tables(path: Path, environ: Mapping[str, str]) -> _Tables | None:
-    raw = environ.get(CONFIG_CACHE_VARIABLE)
-    if not raw:
-        return None
-    import json
-
-    try:
-        cached = json.loads(raw)
-        if cached["key"] == _file_key(path) and isinstance(cached["obs"], dict) and isinstance(
-                cached["project"], dict):
-            return cached["obs"], cached["project"]
-    except (ValueError, TypeError, KeyError):
-        pass
-    return None
-
-
-def _read_file_table(path: Path, environ: Mapping[str, str]) -> _Tables:
-    """Return ``(obs table, [project] table)``. A broken file is a SettingsError, never a traceback."""
-    global _last_read
-    cached = _cached_tables(path, environ)
-    if cached is not None:
-        return cached
-    key = _file_key(path)
-    table, project = _parse_file_tables(path)
-    if key is not None:
-        _last_read = (key, (table, project))
-    return table, project
-
-
-def _parse_file_tables(path: Path) -> _Tables:
+    tomllib is imported here, not with this module: ``obs run`` checks the environment's settings before it
+    starts the app and leaves the file to the app (see :func:`load_settings`), so it never needs it."""
     import tomllib
 
     try:
@@ -476,8 +416,12 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    read_file: bool = True,
 ) -> Settings:
-    """Resolve every setting; raise SettingsError naming the first bad one and where it came from."""
+    """Resolve every setting; raise SettingsError naming the first bad one and where it came from.
+
+    ``read_file=False`` leaves out ``[tool.obs]``/``obs.toml``: ``obs run`` checks only the environment in
+    front of the app, whose agent reads and checks the file itself when it boots."""
     environ = os.environ if environ is None else environ
     overrides = dict(overrides or {})
     unknown_overrides = sorted(set(overrides) - set(_BY_NAME))
@@ -485,11 +429,11 @@ def load_settings(
         raise SettingsError(unknown_overrides[0], "obs.init() arguments",
                             f"unknown setting; known ones are {', '.join(_BY_NAME)}")
     start = (cwd or Path.cwd()).resolve()
-    config_file = find_config_file(start)
+    config_file = find_config_file(start) if read_file else None
     file_table: dict[str, Any] = {}
     project: dict[str, Any] = {}
     if config_file is not None:
-        file_table, project = _read_file_table(config_file, environ)
+        file_table, project = _read_file_table(config_file)
         unknown = sorted(key for key in file_table if key not in _BY_NAME)
         if unknown:
             raise SettingsError(unknown[0], _describe_file(config_file),

@@ -11,12 +11,13 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NoReturn
 
 from obs.errors import ObsError, UsageError
 
+TYPE_CHECKING = False  # typing stays unloaded: `obs run` imports this before each start of the app
 if TYPE_CHECKING:
     import argparse
+    from typing import NoReturn
 
 __all__ = ["main"]
 

@@ -2,8 +2,9 @@
 
 The command replaces this process (exec): signals reach it directly and its exit code is ours. The agent
 starts through a ``sitecustomize`` on ``PYTHONPATH`` (obs/agent/bootstrap), which chains to the user's own.
-The settings and the ``OTEL_*`` environment are checked here first: a bad value is one line on stderr and the
-command runs without the agent, rather than not at all.
+The ``OTEL_*``/``OBS_*`` environment is checked here first: a bad value is one line on stderr and the command
+runs without the agent, rather than not at all. A bad value in the config file is the agent's to report, in
+one line for the whole run, when it boots in the app.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from obs.errors import UsageError
 
+TYPE_CHECKING = False  # typing stays unloaded: `obs run` imports this before each start of the app
 if TYPE_CHECKING:
     import argparse
-
-    from obs.agent.settings import Settings
+    from typing import Any
 
 __all__ = ["agent_environment", "bootstrap_dir", "main", "register", "run"]
 
@@ -43,18 +43,11 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
-def agent_environment(environ: Mapping[str, str], config_file: Path | None = None) -> dict[str, str]:
-    """``environ`` plus what starts the agent in the command: the bootstrap first on PYTHONPATH, a run id,
-    and the tables of ``config_file`` already read here (so the app need not parse it again)."""
+def agent_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` plus what starts the agent in the command: the bootstrap first on PYTHONPATH, a run id."""
     from obs.agent.bootstrap import RUN_ID_VARIABLE
-    from obs.agent.settings import CONFIG_CACHE_VARIABLE, config_cache
 
     env = dict(environ)
-    cache = config_cache(config_file) if config_file is not None else None
-    if cache is not None:
-        env[CONFIG_CACHE_VARIABLE] = cache
-    else:
-        env.pop(CONFIG_CACHE_VARIABLE, None)
     existing = env.get("PYTHONPATH", "")
     bootstrap = str(bootstrap_dir())
     parts = [bootstrap] + [part for part in existing.split(os.pathsep) if part and part != bootstrap]
@@ -64,25 +57,27 @@ def agent_environment(environ: Mapping[str, str], config_file: Path | None = Non
     return env
 
 
-def _usable_settings(environ: Mapping[str, str]) -> Settings | None:
-    """None (after one line on stderr) when the settings or the environment are bad, or the agent is off."""
+def _agent_usable(environ: Mapping[str, str]) -> bool:
+    """False (after one line on stderr) when the environment's settings are bad, or the agent is off.
+
+    The config file is the agent's to read when it boots in the app (one line there too, once for the whole
+    run): parsing it here as well would add tomllib to every start of the app for no other gain."""
     from obs.agent._config import check
     from obs.agent.settings import SettingsError, load_settings
 
     try:
-        settings = load_settings(environ=environ)
+        settings = load_settings(environ=environ, read_file=False)
         check(settings, environ)
     except SettingsError as error:
         print(f"obs: {error}; the command runs without the agent", file=sys.stderr, flush=True)
-        return None
-    return None if settings.disabled else settings
+        return False
+    return not settings.disabled
 
 
 def run(command: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
     """Exec ``command`` with the agent; returns only when it could not be started (126/127, as shells do)."""
     environ = os.environ if environ is None else environ
-    settings = _usable_settings(environ)
-    env = dict(environ) if settings is None else agent_environment(environ, settings.config_file)
+    env = agent_environment(environ) if _agent_usable(environ) else dict(environ)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
