@@ -14,6 +14,7 @@ Run: ``python -m bench.profile layers [--app flask|fastapi] [--requests 4000] [-
      ``python -m bench.profile spy --app flask (--layer logs | --mode obs) [--seconds 10]``
      ``python -m bench.profile micro``
      ``python -m bench.profile batch --app flask`` (where the anchor's p99 comes from)
+     ``python -m bench.profile boot [--rounds 15]`` (the agent's boot and shutdown, the boot's imports)
 """
 
 from __future__ import annotations
@@ -211,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     by_batch.add_argument("--app", choices=sorted(TARGETS), default="flask")
     by_batch.add_argument("--rounds", type=int, default=2)
     by_batch.add_argument("--seconds", type=float, default=8)
+    by_boot = sub.add_parser("boot", help="the agent's boot and shutdown, and the imports of its boot")
+    by_boot.add_argument("--rounds", type=int, default=15)
     for command in (by_layer, by_spy):
         command.add_argument("--app", choices=sorted(TARGETS), default="flask")
         command.add_argument("--target", help="KIND:MODULE:ATTR:PATH of another app, e.g. "
@@ -233,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "batch":
         batch_sizes(args.app, args.rounds, args.seconds)
+        return 0
+    if args.command == "boot":
+        from bench import boot
+
+        boot.report(args.rounds)
         return 0
     if args.command == "micro":
         for operation, us in measure():
