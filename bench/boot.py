@@ -55,12 +55,17 @@ print(json.dumps(spent))
 """
 
 
+def _without_telemetry_settings() -> dict[str, str]:
+    """This environment less any OTEL_*/OBS_* variable, so every round measures obs's defaults."""
+    return {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "OBS_"))}
+
+
 def boot_and_shutdown(rounds: int) -> tuple[float, float]:
     """Median milliseconds of the boot and of the shutdown, under ``obs run`` exporting to a peer."""
     boots: list[float] = []
     shutdowns: list[float] = []
     with Peer() as peer:
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "OBS_"))}
+        env = _without_telemetry_settings()
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = peer.endpoint
         for _ in range(rounds + 1):
             done = subprocess.run([str(BIN / "obs"), "run", "--", sys.executable, "-c", BOOT_AND_SHUTDOWN],
@@ -76,7 +81,7 @@ def boot_and_shutdown(rounds: int) -> tuple[float, float]:
 def import_groups(rounds: int) -> list[tuple[str, float]]:
     """Median milliseconds of each group of :data:`IMPORT_GROUPS`, in a plain interpreter each round."""
     code = IMPORTS_TIMED.format(codes=[statement for _, statement in IMPORT_GROUPS])
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "OBS_"))}
+    env = _without_telemetry_settings()
     spent: list[list[float]] = []
     for _ in range(rounds + 1):
         done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
