@@ -4,7 +4,8 @@ A destination picks its sink (:mod:`obs.agent._sinks`) at its first delivery, on
 start-up: OTLP over HTTP or gRPC, an OTLP/JSON lines file (the Collector file exporter's format, under
 ``settings.telemetry_path()``), or stdout. With no endpoint configured and nothing answering at the default
 one, the file takes over and one line says so (:mod:`obs.agent._fallback`). Spans are encoded by
-:mod:`obs.agent._otlp_spans`, metrics by :mod:`obs.agent._otlp_metrics`, SDK log records by the SDK's protobuf
+:mod:`obs.agent._otlp_spans`, metrics by :mod:`obs.agent._otlp_metrics` (their exporter is in
+:mod:`obs.agent._metrics`, loaded with the metrics SDK), SDK log records by the SDK's protobuf
 encoder; the logs bridge hands over requests it serialized itself (:meth:`LogExporter.export_serialized`).
 protobuf itself (about 12 ms to import) loads only when something needs messages: an SDK log record, or a
 file, console or gRPC sink.
@@ -16,12 +17,11 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from obs.agent._announce import announce
 from obs.agent._fallback import collector_answers
 from obs.agent._lazy import load
-from obs.agent._otlp_metrics import encode_metrics
 from obs.agent._otlp_spans import EncodedSpan, SpanEncoder
 from obs.agent._report import error_once
 from obs.agent._routes import Route
@@ -29,14 +29,13 @@ from obs.agent._sinks import ConsoleSink, FileSink, GrpcSink, HttpSink, Sink, or
 from obs.agent.settings import Settings
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
 
-__all__ = ["Destination", "LogExporter", "MetricExporterToDestination", "SpanExporterToDestination"]
+__all__ = ["Destination", "LogExporter", "SpanExporterToDestination"]
 
 
 class Destination:
@@ -149,27 +148,6 @@ class SpanExporterToDestination(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
-
-
-class MetricExporterToDestination(MetricExporter):
-    """The SDK metric exporter interface (cumulative temporality, default aggregations), encoding straight
-    to protobuf bytes (:mod:`obs.agent._otlp_metrics`)."""
-
-    def __init__(self, destination: Destination) -> None:
-        super().__init__()
-        self.destination = destination
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> MetricExportResult:
-        delivered = self.destination.deliver(encode_metrics(metrics_data), timeout_millis / 1000.0)
-        return MetricExportResult.SUCCESS if delivered else MetricExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self.destination.close()
 
 
 class LogExporter(LogRecordExporter):

@@ -13,14 +13,16 @@ import importlib
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
-__all__ = ["load"]
+__all__ = ["late_imports", "load"]
 
 _FORK_WAIT_S = 2.0
 """How long a fork waits for a late import; past it the fork goes ahead rather than hang the app."""
 
-_guard = threading.Lock()
+_guard = threading.RLock()
 _held_for_fork = False
 
 
@@ -31,6 +33,13 @@ def load(name: str) -> ModuleType:
         return module
     with _guard:
         return importlib.import_module(name)
+
+
+@contextmanager
+def late_imports() -> Iterator[None]:
+    """Hold the guard a fork waits for while a block imports (and builds) late: the metrics SDK's build."""
+    with _guard:
+        yield
 
 
 def _before_fork() -> None:
@@ -47,7 +56,7 @@ def _after_fork_in_parent() -> None:
 
 def _after_fork_in_child() -> None:
     global _guard, _held_for_fork
-    _guard = threading.Lock()
+    _guard = threading.RLock()
     _held_for_fork = False
 
 

@@ -1,4 +1,5 @@
-"""Metrics: the meter provider, a fork-safe periodic reader, and histogram views taken from the catalog.
+"""Metrics: the meter provider, a fork-safe periodic reader, the exporter, and histogram views taken from the
+catalog. Loaded when the metrics SDK is built (:mod:`obs.agent._meters`).
 
 Every duration histogram in :mod:`obs.agent.catalog` gets the catalog's bucket bounds, whatever an
 instrumentation advises, so the dashboards' ``histogram_quantile`` always sees the same ``le`` labels.
@@ -19,14 +20,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from obs.agent import catalog
+from obs.agent._export import Destination
 from obs.agent._forkhooks import at_fork_weakly
+from obs.agent._otlp_metrics import encode_metrics
 from obs.agent._report import error_once
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, MetricsData
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
-__all__ = ["PeriodicReader", "build_meter_provider", "catalog_views"]
+__all__ = ["MetricExporterToDestination", "PeriodicReader", "build_meter_provider", "catalog_views"]
 
 _FORK_WAIT_S = 2.0
 """How long a fork waits for a collection in progress (collections take milliseconds)."""
@@ -142,3 +145,24 @@ def build_meter_provider(resource: Resource, readers: Sequence[MetricReader]) ->
     return MeterProvider(
         metric_readers=list(readers), resource=resource, views=catalog_views(), shutdown_on_exit=False
     )
+
+
+class MetricExporterToDestination(MetricExporter):
+    """The SDK metric exporter interface (cumulative temporality, default aggregations), encoding straight
+    to protobuf bytes (:mod:`obs.agent._otlp_metrics`)."""
+
+    def __init__(self, destination: Destination) -> None:
+        super().__init__()
+        self.destination = destination
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        delivered = self.destination.deliver(encode_metrics(metrics_data), timeout_millis / 1000.0)
+        return MetricExportResult.SUCCESS if delivered else MetricExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self.destination.close()

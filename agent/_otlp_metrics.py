@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from obs.agent._logs.otlp import _field, _varint, repeated_key_values, resource_message
 from obs.agent._otlp_spans import scope_message
-from opentelemetry.sdk.metrics.export import (
-    ExponentialHistogram,
-    Gauge,
-    Histogram,
-    MetricsData,
-    Sum,
-)
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricsData
 
 __all__ = ["encode_metrics"]
 
@@ -33,7 +29,9 @@ _DOUBLE: Final = struct.Struct("<d").pack
 
 
 def encode_metrics(data: MetricsData) -> bytes:
-    """The serialized ExportMetricsServiceRequest for ``data``."""
+    """The serialized ExportMetricsServiceRequest for ``data``: the SDK's, or objects shaped like it (the kind
+    of a metric's data is told by its class name, ``Sum``, ``Gauge``...: this module imports no SDK, so that
+    :mod:`obs.agent._process_snapshot` can use it in a process that never loaded the metrics SDK)."""
     parts = []
     for resource_metrics in data.resource_metrics:
         resource = resource_metrics.resource
@@ -62,16 +60,17 @@ def _metric(metric: Any) -> bytes:
     points = data.data_points
     if not points:
         return head
-    if isinstance(data, Gauge):
+    kind = type(data).__name__
+    if kind == "Gauge":
         return head + _field(0x2A, b"".join(_field(0x0A, _number(point, False)) for point in points))
-    if isinstance(data, Sum):
+    if kind == "Sum":
         body = b"".join(_field(0x0A, _number(point, True)) for point in points)
         body += _enum(0x10, data.aggregation_temporality) + (b"\x18\x01" if data.is_monotonic else b"")
         return head + _field(0x3A, body)
-    if isinstance(data, Histogram):
+    if kind == "Histogram":
         body = b"".join(_field(0x0A, _histogram_point(point)) for point in points)
         return head + _field(0x4A, body + _enum(0x10, data.aggregation_temporality))
-    if isinstance(data, ExponentialHistogram):
+    if kind == "ExponentialHistogram":
         body = b"".join(_field(0x0A, _exponential_point(point)) for point in points)
         return head + _field(0x52, body + _enum(0x10, data.aggregation_temporality))
     return head  # the SDK encoder skips an unknown kind of data too

@@ -1,5 +1,7 @@
 """The running agent: providers, queues and exporters for the three signals, built and stopped as one.
 
+The metrics SDK is the exception: :mod:`obs.agent._meters` builds it at its first need, not here.
+
 :meth:`Pipeline.build` creates everything without touching global state, so a failure (a bad ``OTEL_BLRP_*``
 found by the logs bridge) leaves nothing behind; :meth:`Pipeline.install` then makes the providers global.
 :meth:`Pipeline.shutdown` shares one time budget among the signals: each gets an equal part of what is left,
@@ -8,7 +10,6 @@ so one slow signal cannot take the others' time.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,27 +18,23 @@ from typing import Any
 from obs.agent import _http_server as http_server
 from obs.agent import catalog
 from obs.agent._config import AgentConfig
-from obs.agent._export import (
-    Destination,
-    LogExporter,
-    MetricExporterToDestination,
-    SpanExporterToDestination,
-)
+from obs.agent._export import Destination, LogExporter, SpanExporterToDestination
 from obs.agent._fork import on_fork_in_child
 from obs.agent._instrument import use_own_middleware
 from obs.agent._logs import LogsHandle, start_logs
-from obs.agent._metrics import PeriodicReader, build_meter_provider
-from obs.agent._process_metrics import ProcessMetrics
-from obs.agent._red import attach_to_reader
+from obs.agent._meters import LazyMetrics
+from obs.agent._meters import install as install_metrics
 from obs.agent._report import error_once, say_once
 from obs.agent._resource import build_resource, process_facts
 from obs.agent._traces import SpanQueue, build_sampler
 from obs.agent.settings import Settings
 from opentelemetry.sdk._logs.export import LogRecordExporter
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+TYPE_CHECKING = False  # the metrics SDK is not imported at boot
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricReader
 
 __all__ = ["Outputs", "Pipeline"]
 
@@ -47,7 +44,7 @@ class Outputs:
     """Where the pipeline sends things: built from the routes, or in-memory ones from the test fixture."""
 
     span_processor: SpanProcessor | None = None
-    metric_exporter: MetricExporter | None = None
+    metric_destination: Destination | None = None
     metric_readers: Sequence[MetricReader] = ()
     log_exporter: LogRecordExporter | None = None
     destinations: list[Destination] = field(default_factory=list)
@@ -65,7 +62,7 @@ class Outputs:
         if routes["metrics"].exporter != "none":
             metrics = Destination(routes["metrics"], settings)
             outputs.destinations.append(metrics)
-            outputs.metric_exporter = MetricExporterToDestination(metrics)
+            outputs.metric_destination = metrics
         if routes["logs"].exporter != "none":
             logs = Destination(routes["logs"], settings)
             outputs.destinations.append(logs)
@@ -78,8 +75,7 @@ class Pipeline:
     settings: Settings
     resource: Resource
     tracer_provider: TracerProvider
-    meter_provider: MeterProvider
-    readers: list[MetricReader]
+    metrics: LazyMetrics
     outputs: Outputs
     logs: LogsHandle | None = None
     _stopped: bool = False
@@ -88,37 +84,30 @@ class Pipeline:
     def build(cls, settings: Settings, config: AgentConfig, outputs: Outputs) -> Pipeline:
         """Create everything, install nothing global. SettingsError from the logs bridge undoes the rest."""
         resource = build_resource(settings)
-        readers = list(outputs.metric_readers)
-        if outputs.metric_exporter is not None:
-            readers.append(PeriodicReader(
-                outputs.metric_exporter, settings.metric_export_interval, config.metric_export_timeout_ms
-            ))
-        meter_provider = build_meter_provider(resource, readers)
-        for reader in readers:
-            attach_to_reader(reader, functools.partial(_current_resource, meter_provider, resource))
-        meter = meter_provider.get_meter("obs.agent")
         tracing = outputs.span_processor is not None
         tracer_provider = TracerProvider(
             sampler=build_sampler(config.sampler if tracing else "always_off", settings.traces_sampler_arg),
             resource=resource,
             shutdown_on_exit=False,
         )
+        metrics = LazyMetrics(settings, config.metric_export_timeout_ms, lambda: tracer_provider.resource,
+                              outputs.metric_destination, outputs.metric_readers)
         if outputs.span_processor is not None:
             tracer_provider.add_span_processor(outputs.span_processor)
             if isinstance(outputs.span_processor, SpanQueue):
-                dropped = meter.create_counter(catalog.SPANS_DROPPED.name, unit=catalog.SPANS_DROPPED.unit,
-                                               description=catalog.SPANS_DROPPED.description)
+                dropped = metrics.counter(catalog.SPANS_DROPPED.name, catalog.SPANS_DROPPED.unit,
+                                          catalog.SPANS_DROPPED.description)
                 outputs.span_processor.count_drops_with(dropped.add)
-        pipeline = cls(settings, resource, tracer_provider, meter_provider, readers, outputs)
+        pipeline = cls(settings, resource, tracer_provider, metrics, outputs)
         try:
-            pipeline.logs = start_logs(settings, resource, outputs.log_exporter, meter)
+            logs_dropped = metrics.counter(catalog.LOGS_DROPPED.name, catalog.LOGS_DROPPED.unit,
+                                           catalog.LOGS_DROPPED.description)
+            pipeline.logs = start_logs(settings, resource, outputs.log_exporter, logs_dropped)
         except BaseException:
             for destination in outputs.destinations:
                 destination.close()
             pipeline.shutdown(0.0)
             raise
-        if settings.runtime_metrics:
-            ProcessMetrics().register(meter_provider.get_meter("obs.process"))
         return pipeline
 
     def install(self) -> None:
@@ -126,14 +115,15 @@ class Pipeline:
         from opentelemetry import metrics, trace
 
         trace.set_tracer_provider(self.tracer_provider)
-        metrics.set_meter_provider(self.meter_provider)
+        until_built = install_metrics(self.metrics)
+        metrics.set_meter_provider(self.metrics.built or until_built)
         http_server.configure(self.tracer_provider, self.outputs.span_processor)
         use_own_middleware(self.settings.server_middleware == "obs")
         on_fork_in_child(self.after_fork_in_child)
 
     def after_fork_in_child(self) -> None:
         facts = Resource(process_facts())
-        providers: list[Any] = [self.tracer_provider, self.meter_provider]
+        providers: list[Any] = [self.tracer_provider, self.metrics.built]
         try:
             from opentelemetry._logs import get_logger_provider
 
@@ -156,8 +146,15 @@ class Pipeline:
         processor = self.outputs.span_processor
         if processor is not None:
             processor.force_flush(int(_share(deadline, 2) * 1000))
-        if metrics:
-            self.meter_provider.force_flush(int(max(deadline - time.monotonic(), 0.0) * 1000))
+        if not metrics:
+            return
+        if self.metrics.needed_at_the_end():
+            self.metrics.provider()
+        provider = self.metrics.built
+        if provider is not None:
+            provider.force_flush(int(max(deadline - time.monotonic(), 0.0) * 1000))
+        else:
+            self.metrics.export_process_metrics_unbuilt(max(deadline - time.monotonic(), 0.0))
 
     def shutdown(self, budget_s: float) -> None:
         """Flush and stop everything within ``budget_s`` seconds. Idempotent."""
@@ -202,17 +199,19 @@ class Pipeline:
             self.logs.shutdown(_share(deadline, 2))
 
     def _stop_metrics(self, deadline: float) -> None:
-        """The readers' last collection and export, then the provider (which has nothing left to do)."""
-        for reader in self.readers:
+        """The readers' last collection and export, then the provider (which has nothing left to do).
+        Unbuilt, the metrics SDK is built now only for requests that the RED store holds; else the process
+        metrics go out without it."""
+        if self.metrics.needed_at_the_end():
+            self.metrics.provider()
+        self.metrics.close()
+        provider = self.metrics.built
+        if provider is None:
+            self.metrics.export_process_metrics_unbuilt(max(deadline - time.monotonic(), 0.0))
+            return
+        for reader in self.metrics.readers:
             reader.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.0) * 1000)
-        self.meter_provider.shutdown(timeout_millis=60_000)
-
-
-def _current_resource(provider: MeterProvider, built: Resource) -> Resource:
-    """The meter provider's resource as it is now (a forked worker's has its own pid and instance id)."""
-    config = getattr(provider, "_sdk_config", None)
-    resource = getattr(config, "resource", None)
-    return resource if isinstance(resource, Resource) else built
+        provider.shutdown(timeout_millis=60_000)
 
 
 def _share(deadline: float, parts: int) -> float:

@@ -3,7 +3,8 @@
 Each measurement describes the process that makes it: the psutil handle is taken at the first collection and
 taken again whenever the pid changed, so a forked gunicorn worker reports its own memory and CPU, never its
 master's (the trap of the stock system-metrics instrumentation, whose handle is taken in the master).
-psutil is imported on the metrics thread, at the first collection.
+psutil is imported on the metrics thread, at the first collection. The same readings feed the SDK's
+observable instruments and, in a process that never built the metrics SDK, :mod:`obs.agent._process_snapshot`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from obs.agent._lazy import load
 from obs.agent._report import error_once
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-__all__ = ["ProcessMetrics"]
+__all__ = ["SCOPE", "ProcessMetrics"]
+
+SCOPE = "obs.process"
+"""The meter (instrumentation scope) of the process metrics, with the SDK or without it."""
 
 
 class ProcessMetrics:
@@ -40,8 +44,10 @@ class ProcessMetrics:
             self._last_cpu = None
         return self._process
 
-    def register(self, meter: Meter) -> None:
-        callbacks: tuple[tuple[catalog.Instrument, Callable[[], Iterable[Observation]]], ...] = (
+    def readings(self) -> list[tuple[catalog.Instrument, Callable[[CallbackOptions], Iterable[Observation]]]]:
+        """Each catalog instrument with its callback, which reads this process now (a failure: said once,
+        no observations)."""
+        reads: tuple[tuple[catalog.Instrument, Callable[[], Iterable[Observation]]], ...] = (
             (catalog.PROCESS_CPU_TIME, self._cpu_time),
             (catalog.PROCESS_CPU_UTILIZATION, self._cpu_utilization),
             (catalog.PROCESS_MEMORY_USAGE, lambda: [Observation(self._current().memory_info().rss)]),
@@ -51,13 +57,16 @@ class ProcessMetrics:
             (catalog.PROCESS_CONTEXT_SWITCHES, self._context_switches),
             (catalog.GC_COLLECTIONS, self._gc_collections),
         )
-        for instrument, read in callbacks:
+        return [(instrument, _guarded(instrument.name, read)) for instrument, read in reads]
+
+    def register(self, meter: Meter) -> None:
+        for instrument, callback in self.readings():
             create = {
                 catalog.Kind.OBSERVABLE_COUNTER: meter.create_observable_counter,
                 catalog.Kind.OBSERVABLE_GAUGE: meter.create_observable_gauge,
                 catalog.Kind.OBSERVABLE_UP_DOWN_COUNTER: meter.create_observable_up_down_counter,
             }[instrument.kind]
-            create(instrument.name, callbacks=[_guarded(instrument.name, read)], unit=instrument.unit,
+            create(instrument.name, callbacks=[callback], unit=instrument.unit,
                    description=instrument.description)
 
     def _cpu_time(self) -> list[Observation]:

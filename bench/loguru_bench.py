@@ -67,7 +67,8 @@ def _setup(variant: str, endpoint: str, logger: Any) -> Any:
         from obs.agent.settings import load_settings
 
         settings = load_settings(environ={}, cwd=Path(tempfile.gettempdir()))
-        handle = start_logs(settings, resource, exporter, MeterProvider().get_meter("bench"))
+        dropped = MeterProvider().get_meter("bench").create_counter("obs.logs.dropped")
+        handle = start_logs(settings, resource, exporter, dropped)
 
         def finish_obs() -> int:
             handle.flush(120)

@@ -14,8 +14,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["OBS", "PYTHON", "ROOT", "Ran", "clean_environment", "obs_run", "python"]
+if TYPE_CHECKING:
+    from tests.otlp_receiver import OTLPReceiver
+
+__all__ = ["OBS", "PYTHON", "ROOT", "Ran", "clean_environment", "exporting_to", "obs_run", "python"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -39,6 +43,11 @@ def clean_environment(extra: Mapping[str, str] | None = None, *, fast: bool = Tr
         env.update(_FAST)
     env.update(extra or {})
     return env
+
+
+def exporting_to(receiver: OTLPReceiver, **extra: str) -> dict[str, str]:
+    """:func:`clean_environment` with the OTLP endpoint set to ``receiver``, plus ``extra``."""
+    return clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, **extra})
 
 
 @dataclass(frozen=True)

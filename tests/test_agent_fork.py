@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.agent_run import PYTHON, clean_environment, obs_run, python
 from tests.otlp_receiver import OTLPReceiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[OTLPReceiver]:
-    with OTLPReceiver() as running:
-        yield running
 
 
 def test_forked_child_reports_its_own_identity_and_memory(receiver: OTLPReceiver, tmp_path: Path) -> None:

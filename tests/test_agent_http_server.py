@@ -7,7 +7,6 @@ test client and reads what arrives at a real OTLP/HTTP receiver.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +87,6 @@ UNKNOWN_METHOD = {
 }
 
 APPS = {"flask": FLASK_APP, "fastapi": FASTAPI_APP}
-
-
-@pytest.fixture
-def receiver() -> Iterator[OTLPReceiver]:
-    with OTLPReceiver() as running:
-        yield running
 
 
 def _run(receiver: OTLPReceiver, tmp_path: Path, code: str, **env: str) -> str:

@@ -4,23 +4,10 @@ test receiver.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.agent_run import clean_environment, python
+from tests.agent_run import clean_environment, exporting_to, python
 from tests.otlp_receiver import OTLPReceiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[OTLPReceiver]:
-    with OTLPReceiver() as running:
-        yield running
-
-
-def _env(receiver: OTLPReceiver, **extra: str) -> dict[str, str]:
-    return clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, **extra})
 
 
 def test_init_is_idempotent(receiver: OTLPReceiver, tmp_path: Path) -> None:
@@ -32,7 +19,7 @@ def test_init_is_idempotent(receiver: OTLPReceiver, tmp_path: Path) -> None:
         "print(first, second, trace.get_tracer_provider() is provider)\n"
         "trace.get_tracer('t').start_span('once').end()\n"
     )
-    ran = python(code, _env(receiver), tmp_path, under_obs=False)
+    ran = python(code, exporting_to(receiver), tmp_path, under_obs=False)
     assert ran.stdout.split() == ["True", "True", "True"], ran.stderr
     (span,) = receiver.spans()
     assert span.resource["service.name"] == "billing"
@@ -49,7 +36,7 @@ def test_the_heap_at_start_is_frozen_and_later_garbage_is_still_collected(
         "class Node: pass\nnode = Node(); node.me = node; alive = weakref.ref(node); del node\n"
         "gc.collect()\nprint(before, frozen > 10_000, alive() is None)\n"
     )
-    ran = python(code, _env(receiver), tmp_path, under_obs=False)
+    ran = python(code, exporting_to(receiver), tmp_path, under_obs=False)
     assert ran.stdout.split() == ["0", "True", "True"], ran.stderr
 
 
@@ -61,7 +48,7 @@ def test_shutdown_flushes_and_the_agent_stays_off(receiver: OTLPReceiver, tmp_pa
         "trace.get_tracer('t').start_span('before-shutdown').end()\n"
         "obs.shutdown()\nprint(obs.init())\nos._exit(0)\n"
     )
-    ran = python(code, _env(receiver, OTEL_BSP_SCHEDULE_DELAY="60000"), tmp_path, under_obs=False)
+    ran = python(code, exporting_to(receiver, OTEL_BSP_SCHEDULE_DELAY="60000"), tmp_path, under_obs=False)
     assert ran.stdout.strip() == "False"
     assert [span.name for span in receiver.spans()] == ["before-shutdown"]
     assert receiver.metric_points("process.memory.usage")
@@ -74,7 +61,7 @@ def test_exit_flushes_what_is_queued(receiver: OTLPReceiver, tmp_path: Path) -> 
         "with trace.get_tracer('t').start_as_current_span('last'):\n"
         "    logging.getLogger('a').error('last words')\n"
     )
-    env = _env(receiver, OTEL_BSP_SCHEDULE_DELAY="60000", OTEL_BLRP_SCHEDULE_DELAY="60000",
+    env = exporting_to(receiver, OTEL_BSP_SCHEDULE_DELAY="60000", OTEL_BLRP_SCHEDULE_DELAY="60000",
                OTEL_METRIC_EXPORT_INTERVAL="60000")
     assert python(code, env, tmp_path).returncode == 0
     assert [span.name for span in receiver.spans()] == ["last"]
@@ -107,7 +94,7 @@ def test_boot_inside_a_half_done_import(receiver: OTLPReceiver, tmp_path: Path) 
         "print(type(sqlite3.connect).__name__)\n"
         "logging.getLogger('after').warning('after asyncio')\n"
     )
-    ran = python(code, _env(receiver), tmp_path)
+    ran = python(code, exporting_to(receiver), tmp_path)
     assert ran.stdout.strip() == "FunctionWrapper", ran.stderr
     assert [record.body for record in receiver.logs()] == ["after asyncio"]
     assert ran.obs_lines() == []
@@ -115,9 +102,11 @@ def test_boot_inside_a_half_done_import(receiver: OTLPReceiver, tmp_path: Path) 
 
 def test_importing_the_api_gives_the_sdk_providers(tmp_path: Path) -> None:
     """Under obs run, `from opentelemetry import trace` (which boots the agent while the API module is still
-    executing) returns with the SDK's providers in place, sampler and all."""
+    executing) returns with the SDK's providers in place, sampler and all (the meter provider is the SDK's
+    from the first meter on: tests/test_agent_meters.py)."""
     code = (
         "from opentelemetry import trace, metrics\n"
+        "metrics.get_meter('app')\n"
         "print(type(trace.get_tracer_provider()).__name__, type(metrics.get_meter_provider()).__name__)\n"
         "print(trace.get_tracer_provider().sampler.get_description().split('{')[0])\n"
     )

@@ -7,7 +7,6 @@ headers, and an OTLP/gRPC server built from the generated service stubs.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,12 +29,6 @@ with trace.get_tracer("work").start_as_current_span("job"):
     log.warning("inside the job")
 time.sleep(float(__import__("os").environ.get("WORK_SECONDS", "0.2")))
 """
-
-
-@pytest.fixture
-def receiver() -> Iterator[OTLPReceiver]:
-    with OTLPReceiver() as running:
-        yield running
 
 
 @pytest.fixture

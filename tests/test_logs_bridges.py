@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,7 +45,8 @@ PRELUDE = textwrap.dedent("""
         from obs.agent.settings import load_settings
         handle = start_logs(load_settings(environ=os.environ, cwd=Path.cwd()),
                             Resource.create({"service.name": "logs-test"}),
-                            OTLPLogExporter(endpoint=ENDPOINT + "/v1/logs"), meters.get_meter("obs"))
+                            OTLPLogExporter(endpoint=ENDPOINT + "/v1/logs"),
+                            meters.get_meter("obs").create_counter("obs.logs.dropped"))
 
     def finish():
         if handle is not None:
@@ -92,12 +92,6 @@ def printed(output: str, key: str) -> str:
     values = [line.split(" ", 1)[1] for line in output.splitlines() if line.startswith(f"{key} ")]
     assert len(values) == 1, f"expected one line starting with {key!r} in:\n{output}"
     return values[0]
-
-
-@pytest.fixture
-def receiver() -> Iterator[OTLPReceiver]:
-    with OTLPReceiver() as started:
-        yield started
 
 
 def test_stdlib_records_carry_span_context_severity_and_attributes(

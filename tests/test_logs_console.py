@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from obs.agent._logs.console import loguru_head_end, stdlib_head_end, with_trace_id
 
 from tests.otlp_receiver import OTLPReceiver
@@ -56,12 +54,6 @@ APP = """
     logger.info("loguru outside")
     finish()
 """
-
-
-@pytest.fixture
-def receiver() -> Iterator[OTLPReceiver]:
-    with OTLPReceiver() as started:
-        yield started
 
 
 def _lines(text: str, folder: Path) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -21,12 +21,6 @@ from opentelemetry.sdk.resources import Resource
 
 from tests.otlp_receiver import OTLPReceiver
 from tests.test_logs_bridges import run_app
-
-
-@pytest.fixture
-def receiver() -> Iterator[OTLPReceiver]:
-    with OTLPReceiver() as started:
-        yield started
 
 
 def _record(index: int) -> Record:

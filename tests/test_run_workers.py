@@ -10,7 +10,6 @@ import signal
 import subprocess
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,12 +22,6 @@ from tests.otlp_receiver import OTLPReceiver
 PATHS = ("/get", "/items/1", "/items/2")
 ROUNDS = 20
 SERVER_KIND = 2
-
-
-@pytest.fixture
-def receiver() -> Iterator[OTLPReceiver]:
-    with OTLPReceiver() as running:
-        yield running
 
 
 def _serve_and_load(

@@ -21,10 +21,9 @@ from obs.agent._logs.loguru_bridge import LoguruBridge
 from obs.agent._logs.processor import ErrorOnce, ExportQueue, Losses, QueueLimits
 from obs.agent._logs.records import Record
 from obs.agent._logs.stdlib import StdlibBridge
-from obs.agent.catalog import LOGS_DROPPED
 from obs.agent.settings import Settings
 from opentelemetry._logs import set_logger_provider
-from opentelemetry.metrics import Meter
+from opentelemetry.metrics import Counter
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
@@ -90,7 +89,7 @@ def start_logs(
     settings: Settings,
     resource: Resource,
     exporter: LogRecordExporter | None,
-    meter: Meter,
+    dropped_counter: Counter,
 ) -> LogsHandle:
     """Start the log pipeline and the bridges the settings ask for; ``exporter=None`` exports nothing.
 
@@ -107,10 +106,7 @@ def start_logs(
     parts: list[_Part] = []
     if exporter is not None:
         provider = sdk_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        counter = meter.create_counter(
-            LOGS_DROPPED.name, unit=LOGS_DROPPED.unit, description=LOGS_DROPPED.description
-        )
-        queue = ExportQueue(exporter, lambda: sdk_provider.resource, limits, counter, on_error)
+        queue = ExportQueue(exporter, lambda: sdk_provider.resource, limits, dropped_counter, on_error)
         provider.add_log_record_processor(queue)
         set_logger_provider(provider)
         if settings.capture_logging:

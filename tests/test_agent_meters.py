@@ -1,0 +1,120 @@
+"""The metrics SDK is built at its first need: a script that only logs never loads it, yet every metric still
+reaches the collector (process metrics, the app's own, the RED figures of a short-lived server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from obs.agent._process_metrics import SCOPE, ProcessMetrics
+from obs.agent._process_snapshot import process_metrics_request
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics as sdk_encode_metrics
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
+
+from tests.agent_run import exporting_to, python
+from tests.otlp_receiver import OTLPReceiver
+
+SDK_LOADED = "print('opentelemetry.sdk.metrics' in sys.modules)\n"
+NO_TICK = {"OTEL_METRIC_EXPORT_INTERVAL": "600000"}
+"""An export interval no test process lives to see: only the end of the process exports metrics."""
+
+
+def test_a_script_that_only_logs_never_loads_the_metrics_sdk_yet_sends_its_process_metrics(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    code = (
+        "import logging, sys, obs\nlogging.getLogger('job').warning('done')\n"
+        "obs.shutdown()\n" + SDK_LOADED
+    )
+    ran = python(code, exporting_to(receiver, **NO_TICK), tmp_path)
+    assert ran.stdout.split() == ["False"], ran.stderr
+    assert [record.body for record in receiver.logs()] == ["done"]
+    memory = receiver.latest_points("process.memory.usage")
+    assert len(memory) == 1 and memory[0].value > 1_000_000 and memory[0].kind == "sum"
+    assert memory[0].scope == "obs.process"
+    assert {point.attributes["cpu.mode"] for point in receiver.latest_points("process.cpu.time")} == {
+        "user", "system"}
+    generations = receiver.latest_points("cpython.gc.collections")
+    assert sorted(point.attributes["cpython.gc.generation"] for point in generations) == [0, 1, 2]
+
+
+def test_a_process_still_running_at_its_first_export_interval_builds_the_sdk_and_exports_on_time(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    """At 300 ms a second, a process that lives 1.5 s exports its process metrics before it ends."""
+    code = (
+        "import logging, sys, time, urllib.request\n"
+        "time.sleep(1.5)\n" + SDK_LOADED
+    )
+    ran = python(code, exporting_to(receiver, OTEL_METRIC_EXPORT_INTERVAL="300"), tmp_path)
+    assert ran.stdout.split() == ["True"], ran.stderr
+    exports = {point.time_ns for point in receiver.metric_points("process.memory.usage")}
+    assert len(exports) >= 3  # the first interval's, at least one more, and the one at exit
+
+
+def test_the_first_meter_the_app_asks_for_builds_the_sdk_and_its_measurements_are_exported(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    """Until then the API hands out obs's stand-in; afterwards, the SDK's own provider."""
+    code = (
+        "import sys\nfrom opentelemetry import metrics\n"
+        "print(type(metrics.get_meter_provider()).__name__)\n" + SDK_LOADED +
+        "orders = metrics.get_meter('shop').create_counter('orders')\norders.add(2, {'kind': 'book'})\n"
+        "print(type(metrics.get_meter_provider()).__name__, type(orders).__module__.split('.')[1])\n"
+    )
+    ran = python(code, exporting_to(receiver, **NO_TICK), tmp_path)
+    assert ran.stdout.split() == ["MeterProviderOnFirstUse", "False", "MeterProvider", "sdk"], ran.stderr
+    [orders] = receiver.latest_points("orders")
+    assert (orders.value, orders.attributes) == (2, {"kind": "book"})
+    assert receiver.latest_points("process.memory.usage")
+
+
+def test_a_short_lived_server_exports_its_red_metrics_at_exit(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """Installing obs's server middleware builds the SDK at import time; the requests are counted."""
+    code = (
+        "import sys\nimport flask\n" + SDK_LOADED +
+        "app = flask.Flask('shop')\n"
+        "@app.get('/items/<int:item>')\ndef item(item):\n    return {'item': item}\n"
+        "client = app.test_client()\n"
+        "for number in range(3):\n    assert client.get(f'/items/{number}').status_code == 200\n"
+    )
+    ran = python(code, exporting_to(receiver, **NO_TICK), tmp_path)
+    assert ran.stdout.split() == ["True"], ran.stderr
+    [requests] = receiver.latest_points("http.server.request.duration")
+    assert requests.count == 3 and requests.attributes["http.route"] == "/items/<int:item>"
+
+
+def _shape(request: ExportMetricsServiceRequest) -> dict[str, Any]:
+    """Everything but the values and times: scope, names, units, kinds, temporality, attribute sets."""
+    shape: dict[str, Any] = {}
+    for resource_metrics in request.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                data = getattr(metric, kind)
+                shape[metric.name] = (
+                    scope_metrics.scope.name, metric.unit, metric.description, kind,
+                    getattr(data, "aggregation_temporality", None), getattr(data, "is_monotonic", None),
+                    sorted(repr(sorted((kv.key, str(kv.value)) for kv in point.attributes))
+                           for point in data.data_points),
+                )
+    return shape
+
+
+def test_process_metrics_sent_without_the_sdk_are_shaped_as_the_sdk_shapes_them() -> None:
+    resource = Resource({"service.name": "shop"})
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
+    ProcessMetrics().register(provider.get_meter(SCOPE))
+    collected = reader.get_metrics_data()
+    provider.shutdown()
+    assert collected is not None
+    with_sdk = sdk_encode_metrics(collected)
+    without_sdk = ExportMetricsServiceRequest.FromString(process_metrics_request(resource, 1))
+    assert _shape(without_sdk) == _shape(with_sdk)
+    assert len(_shape(without_sdk)) == 8
+    assert [each.resource for each in without_sdk.resource_metrics] == [
+        each.resource for each in with_sdk.resource_metrics]
