@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 from obs.agent._lazy import load
 from obs.agent._report import say_once
@@ -33,10 +32,10 @@ def ensure_run_id() -> str:
     return run_id
 
 
-def _marker_dir() -> Path:
+def _marker_dir() -> str:
     tempfile = load("tempfile")
     uid = os.getuid() if hasattr(os, "getuid") else 0
-    return Path(tempfile.gettempdir()) / f"obs-{uid}" / "said"
+    return os.path.join(tempfile.gettempdir(), f"obs-{uid}", "said")
 
 
 def _first_in_run(key: str) -> bool:
@@ -48,8 +47,9 @@ def _first_in_run(key: str) -> bool:
     folder = _marker_dir()
     digest = hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(folder / f"{run_id}-{digest}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.makedirs(folder, exist_ok=True)
+        descriptor = os.open(os.path.join(folder, f"{run_id}-{digest}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY,
+                             0o600)
     except FileExistsError:
         return False
     except OSError:
@@ -59,7 +59,7 @@ def _first_in_run(key: str) -> bool:
     return True
 
 
-def _sweep(folder: Path) -> None:
+def _sweep(folder: str) -> None:
     """Markers of old runs go after a day."""
     contextlib, time = load("contextlib"), load("time")
     cutoff = time.time() - _MARKER_MAX_AGE_S

@@ -27,47 +27,27 @@ from typing import Any, Final, TypeVar
 
 from obs.agent._red import ActiveKey, server_requests
 from obs.agent._report import error_once
+from obs.agent._server_sinks import Sinks
 from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 __all__ = ["KNOWN_METHODS", "REQUEST_KEY", "CapturedHeaders", "ServerRequest", "add_server_address",
-           "begin_safely", "configure", "excluded_urls", "extract_parent"]
+           "begin_safely", "excluded_urls", "extract_parent"]
 
 KNOWN_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
 )
 """Methods kept as they are; any other becomes ``_OTHER`` (semantic conventions: bounded cardinality)."""
 
-SCOPE_NAME: Final = "obs.agent.http_server"
 REQUEST_KEY: Final = "obs.request"
 """Where the :class:`ServerRequest` waits in the WSGI environ or ASGI scope, for the framework's hooks
 (route, exception) and for an app mounted inside an instrumented one (one span a request)."""
 T = TypeVar("T")
 _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
-
-
-class _Sinks:
-    """Where requests go: set by the running pipeline, replaced after a restart."""
-
-    tracer: trace.Tracer = trace.NoOpTracer()
-    provider: TracerProvider | None = None
-    failed: SpanProcessor | None = None
-    scope: InstrumentationScope | None = None
-
-
-def configure(provider: TracerProvider, failed: SpanProcessor | None) -> None:
-    """Use ``provider``'s tracer; hand unsampled failed requests to ``failed`` (the span queue)."""
-    from obs import __version__
-
-    _Sinks.scope = InstrumentationScope(SCOPE_NAME, __version__)
-    _Sinks.tracer = provider.get_tracer(SCOPE_NAME, __version__)
-    _Sinks.provider = provider
-    _Sinks.failed = failed
 
 
 class CapturedHeaders:
@@ -174,7 +154,7 @@ class ServerRequest:
         self._active: ActiveKey = (self.method, scheme)
         server_requests().started(self._active)
         self._started = time.perf_counter()
-        self.span = span = _Sinks.tracer.start_span(self._name(), context=parent, kind=SpanKind.SERVER)
+        self.span = span = Sinks.tracer.start_span(self._name(), context=parent, kind=SpanKind.SERVER)
         if span.is_recording():
             span.set_attributes(self._request_attributes())
         self._token: object | None = context_api.attach(trace.set_span_in_context(self.span, parent))
@@ -219,7 +199,7 @@ class ServerRequest:
         sampled = span.is_recording()
         if sampled:
             self._finish_span(span, status, error_type, error)
-        elif error_type is not None and _Sinks.failed is not None:
+        elif error_type is not None and Sinks.failed is not None:
             self._keep_failed(span_context, seconds, status, error_type, error)
         server_requests().finished(
             self._active,
@@ -274,7 +254,7 @@ class ServerRequest:
     ) -> None:
         """The failed request as one sampled span with the trace and span ids its logs already carry."""
         end_ns = time.time_ns()
-        provider = _Sinks.provider
+        provider = Sinks.provider
         parent = self._parent if self._parent is not None and self._parent.is_valid else None
         attributes = self._request_attributes()
         attributes.update(self._end_attributes(status, error_type))
@@ -292,10 +272,10 @@ class ServerRequest:
             status=Status(StatusCode.ERROR, description),
             start_time=end_ns - int(seconds * 1e9),
             end_time=end_ns,
-            instrumentation_scope=_Sinks.scope,
+            instrumentation_scope=Sinks.scope,
         )
-        assert _Sinks.failed is not None
-        _Sinks.failed.on_end(kept)
+        assert Sinks.failed is not None
+        Sinks.failed.on_end(kept)
 
 
 def _qualified_name(error: BaseException) -> str:

@@ -13,23 +13,25 @@ import): code that runs inside an import hook can meet them, and must then run e
 
 from __future__ import annotations
 
-import contextlib
-import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from importlib.machinery import ModuleSpec
-from types import ModuleType
-from typing import Any
 
 from obs.agent._report import error_once
+
+TYPE_CHECKING = False  # loaded on every start: typing, re and contextlib wait until something needs them
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+    from typing import Any
 
 __all__ = ["ImportWatcher", "bind_to_parent", "initializing", "partially_imported"]
 
 _PARTIAL = (
-    re.compile(r"partially initialized module '([\w.]+)'"),
-    re.compile(r"cannot access submodule '(\w+)' of module '([\w.]+)'"),
+    r"partially initialized module '([\w.]+)'",
+    r"cannot access submodule '(\w+)' of module '([\w.]+)'",
 )
+"""How an import error names a module still executing (regular expressions, compiled when one is met)."""
 
 
 def initializing(name: str) -> bool:
@@ -49,13 +51,15 @@ def bind_to_parent(name: str, module: ModuleType) -> None:
 
 def partially_imported(error: BaseException) -> frozenset[str]:
     """The still-executing modules an ImportError/AttributeError (or its causes) ran into; empty if none."""
+    import re
+
     names: set[str] = set()
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, ImportError | AttributeError):
             text = str(seen)
             for pattern in _PARTIAL:
-                for match in pattern.finditer(text):
+                for match in re.finditer(pattern, text):
                     groups = match.groups()
                     names.add(groups[0] if len(groups) == 1 else f"{groups[1]}.{groups[0]}")
         seen = seen.__cause__ or seen.__context__
@@ -119,7 +123,9 @@ class ImportWatcher:
             sys.meta_path.insert(0, self)
 
     def uninstall(self) -> None:
-        with contextlib.suppress(ValueError):
+        import contextlib
+
+        with contextlib.suppress(ValueError):  # another thread may have removed it meanwhile
             sys.meta_path.remove(self)
 
     def find_spec(

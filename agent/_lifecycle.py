@@ -29,12 +29,14 @@ import os
 import sys
 import threading
 from collections.abc import Mapping
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
 
 from obs.agent._report import error_once
 
+TYPE_CHECKING = False  # typing (and the re it loads) stays unloaded in a process that never boots the agent
 if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any
+
     from obs.agent._config import AgentConfig
     from obs.agent._imports import ImportWatcher
     from obs.agent._instrument import Candidate

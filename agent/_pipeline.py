@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from obs.agent import _http_server as http_server
 from obs.agent import catalog
 from obs.agent._config import AgentConfig
 from obs.agent._export import Destination, LogExporter, SpanExporterToDestination
@@ -26,6 +25,7 @@ from obs.agent._meters import LazyMetrics
 from obs.agent._meters import install as install_metrics
 from obs.agent._report import error_once, say_once
 from obs.agent._resource import build_resource, process_facts
+from obs.agent._server_sinks import configure as send_server_requests_to
 from obs.agent._traces import SpanQueue, build_sampler
 from obs.agent.settings import Settings
 from opentelemetry.sdk._logs.export import LogRecordExporter
@@ -117,7 +117,7 @@ class Pipeline:
         trace.set_tracer_provider(self.tracer_provider)
         until_built = install_metrics(self.metrics)
         metrics.set_meter_provider(self.metrics.built or until_built)
-        http_server.configure(self.tracer_provider, self.outputs.span_processor)
+        send_server_requests_to(self.tracer_provider, self.outputs.span_processor)
         use_own_middleware(self.settings.server_middleware == "obs")
         on_fork_in_child(self.after_fork_in_child)
 

@@ -23,6 +23,19 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+"""Where the apps' commands come from (python, gunicorn, uvicorn, obs, opentelemetry-instrument): this
+interpreter's venv, unless :func:`serve_from` chose another (``bench.run`` uses :mod:`bench.installed`)."""
+
+
+def serve_from(bin_folder: Path) -> None:
+    """Launch the apps, and the wrappers, from ``bin_folder`` from now on."""
+    global BIN
+    BIN = bin_folder
+
+
+def app_python() -> str:
+    """The interpreter the apps run on: the one in :data:`BIN`."""
+    return str(BIN / "python")
 # The bench's own variables never reach the app; nor does any OTEL_*/OBS_* set in the caller's shell.
 _STRIPPED_PREFIXES = ("OTEL_", "OBS_", "BENCH_")
 

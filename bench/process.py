@@ -7,13 +7,12 @@ keep every sample; :mod:`bench.stats` takes the medians.
 from __future__ import annotations
 
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.apps import ROOT, Mode, environment, free_port
+from bench.apps import ROOT, Mode, app_python, environment, free_port
 
 EXIT_APP = ROOT / "bench" / "exit_app.py"
 
@@ -38,7 +37,7 @@ PROGRAMS = {
 
 
 def compile_obs() -> None:
-    """Write the bytecode of obs's own modules, as installing obs from a wheel does.
+    """Write the bytecode of obs's own modules, as installing obs from a wheel does (``BENCH_EDITABLE=1``).
 
     This checkout is installed in editable mode, and under ``PYTHONDONTWRITEBYTECODE`` (set in this
     machine's environment, and inherited by every mode) Python never caches its bytecode: every instrumented
@@ -57,17 +56,15 @@ def compile_obs() -> None:
 def startup_samples(modes: list[Mode], rounds: int) -> dict[str, dict[str, list[float]]]:
     """Wall seconds per program and mode: interpreter, agent start and agent shutdown.
 
-    obs's bytecode is written first (:func:`compile_obs`), then one discarded warm-up round, so the page
-    cache is warm for everyone.
+    One discarded warm-up round first, so the page cache is warm for everyone.
     """
-    compile_obs()
     samples: dict[str, dict[str, list[float]]] = {p: {mode.name: [] for mode in modes} for p in PROGRAMS}
     for index in range(rounds + 1):
         for program, code in PROGRAMS.items():
             for mode in modes:
                 started = time.perf_counter()
                 done = subprocess.run(
-                    [*mode.wrapper, sys.executable, "-c", code], env=environment(mode), cwd=ROOT,
+                    [*mode.wrapper, app_python(), "-c", code], env=environment(mode), cwd=ROOT,
                     capture_output=True, timeout=120, check=False,
                 )
                 elapsed = time.perf_counter() - started
@@ -110,7 +107,7 @@ def exit_samples(
 
 def _linger(case: ExitCase, env: dict[str, str], cwd: Path, app_seconds: float, limit: float) -> float:
     process = subprocess.Popen(
-        [*case.mode.wrapper, sys.executable, str(EXIT_APP), str(app_seconds)],
+        [*case.mode.wrapper, app_python(), str(EXIT_APP), str(app_seconds)],
         env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert process.stdout is not None

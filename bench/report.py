@@ -173,6 +173,18 @@ def targets_section(results: Results) -> list[str]:
             *_table(["target", "where", "measured", "verdict"], rows), ""]
 
 
+def _installation(method: dict[str, Any]) -> str:
+    """How obs was installed for the apps (older results, without the field, ran on the editable checkout)."""
+    if method.get("editable", True):
+        return ("- Installation: this checkout's `.venv`, obs in editable mode (`BENCH_EDITABLE=1`), its "
+                "bytecode written first as a wheel install has it.")
+    return ("- Installation: the apps run from `.bench-venv`, made by bench/installed.py: "
+            "`pip install .[examples]`, so obs is built into a wheel and installed with its bytecode, as "
+            "from a package index, and refreshed from the checkout at each run. The checkout's `.venv` "
+            "(obs editable, dev tools' `.pth` hooks) starts each interpreter about 17 ms slower, which "
+            "`obs run`, starting one interpreter more than the plain app, would pay twice.")
+
+
 def render(results: Results) -> str:
     """The generated part of docs/benchmarks.md."""
     method = results.method
@@ -189,6 +201,7 @@ def render(results: Results) -> str:
         "",
         f"- Apps: {'; '.join(results.apps.values()) or 'none found'}. Modes: "
         f"{'; '.join(results.modes.values())}.",
+        _installation(method),
         "- The instrumented modes export traces, metrics and logs over OTLP/HTTP protobuf to one peer "
         "process that answers 200 and drops (bench/peer.py); opentelemetry-instrument uses the same SDK "
         "release, all installed instrumentations, the stable HTTP/DB semantic conventions and its default "
@@ -202,7 +215,7 @@ def render(results: Results) -> str:
         "- Start-up: wall time of `python -c pass`, of `python -c 'import logging'` (obs run boots its "
         "agent on the first import worth observing), and of each example app imported and answering its "
         "first `/get` in-process (the start-up a real app sees), under each mode, agent start and shutdown "
-        f"included; obs's bytecode written first, as a wheel install has it; {method['startup_rounds']} "
+        f"included; {method['startup_rounds']} "
         "alternating rounds after one warm-up round, medians.",
         f"- Exit delay: bench/exit_app.py makes HTTP calls and logs for {method['exit_app_s']:.0f} s with no "
         f"collector; measured from its last line to the process's exit, {method['exit_rounds']} rounds.",

@@ -6,6 +6,8 @@ Environment:
     BENCH_SECONDS=S      measured load per round (default 10)
     BENCH_ONLY=a,b       only these parts: load, startup, exit, loguru
     BENCH_DOCS=0|1       write docs/benchmarks.md (default: 1 unless quick)
+    BENCH_EDITABLE=1     serve the apps from this checkout's .venv (obs editable) instead of .bench-venv,
+                         where obs is installed from its wheel as users get it (bench/installed.py)
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import loguru_bench, report, wrk
-from bench.apps import ROOT, App, Mode, Running, environment, gunicorn, modes, uvicorn
+from bench import installed, loguru_bench, report, wrk
+from bench.apps import ROOT, App, Mode, Running, app_python, environment, gunicorn, modes, serve_from, uvicorn
 from bench.peer import OTLP_PATHS, Peer
-from bench.process import ExitCase, exit_samples, startup_samples
+from bench.process import ExitCase, compile_obs, exit_samples, startup_samples
 from bench.stats import Round, samples_everything, summarize
 
 PARTS = ("load", "startup", "exit", "loguru")
@@ -56,6 +58,7 @@ class Plan:
     loguru_rounds: int
     parts: tuple[str, ...]
     docs: bool
+    editable: bool
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Plan:
@@ -77,6 +80,7 @@ class Plan:
             loguru_rounds=1 if quick else 3,
             parts=parts,
             docs=env.get("BENCH_DOCS", "0" if quick else "1") not in ("", "0"),
+            editable=env.get("BENCH_EDITABLE", "") not in ("", "0"),
         )
 
 
@@ -95,7 +99,7 @@ def _probe_sampler(mode: Mode) -> tuple[str | None, str]:
         "print('SAMPLER', s.get_description() if s is not None else '-')\n"
     )
     done = subprocess.run(
-        [*mode.wrapper, sys.executable, "-c", code], env=environment(mode), cwd=ROOT,
+        [*mode.wrapper, app_python(), "-c", code], env=environment(mode), cwd=ROOT,
         capture_output=True, text=True, timeout=120, check=False,
     )
     for line in done.stdout.splitlines():
@@ -226,6 +230,11 @@ def main() -> int:
     command = " ".join([*(f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items())
                           if k.startswith("BENCH_")), "make bench"])
     started = time.perf_counter()
+    if plan.editable:
+        compile_obs()  # the editable checkout, under PYTHONDONTWRITEBYTECODE: no bytecode unless written
+    else:
+        _say(f"installing obs from its wheel into {installed.VENV.name}")
+        serve_from(installed.prepare())
     with Peer() as peer, tempfile.TemporaryDirectory(prefix="obs-bench-") as scratch:
         notes: list[str] = []
         all_modes = _choose_modes(peer, notes)

@@ -226,20 +226,25 @@ def test_exporting_over_otlp_http_never_loads_protobuf(project: Path) -> None:
 
 
 def test_obs_run_loads_little_before_it_execs_the_app(project: Path) -> None:
-    """`obs run` sits in front of every start of the app: up to its exec it checks the environment's
-    settings but loads neither argparse, typing nor dataclasses (inspect) nor anything of OpenTelemetry,
-    and leaves the config file (tomllib) to the agent in the app."""
+    """`obs run` sits in front of every start of the app: up to its exec it loads neither argparse, typing
+    nor dataclasses (inspect), nothing of OpenTelemetry, and none of the agent's settings code (the agent
+    reads and checks the settings when it boots in the app)."""
     code = ("import os, sys\n"
             "def execvpe(file, args, env):\n"
             "    heavy = ('argparse', 'dataclasses', 'inspect', 'opentelemetry', 'tomllib', 'typing')\n"
             "    print(sorted(name for name in sys.modules if name.split('.')[0] in heavy))\n"
+            "    print(sorted(name for name in sys.modules if name.startswith('obs.')))\n"
             "    print('PYTHONPATH' in env and 'OBS_RUN_PID' in env)\n"
             "    sys.exit(0)\n"
             "os.execvpe = execvpe\n"
             "from obs.cli import main\n"
             "main(['run', '--', 'true'])\n")
     ran = python(code, clean_environment(), project, under_obs=False)
-    assert ran.stdout.split("\n")[:2] == ["[]", "True"], ran.stderr
+    heavy, own, environment_set = ran.stdout.split("\n")[:3]
+    assert heavy == "[]", ran.stderr
+    assert own == str(["obs.agent", "obs.agent.bootstrap", "obs.cli", "obs.commands", "obs.commands.run",
+                       "obs.errors"])
+    assert environment_set == "True"
 
 
 def test_the_boot_leaves_the_garbage_collector_as_it_found_it(project: Path) -> None:

@@ -18,13 +18,14 @@ def _chain() -> None:
     """Run the sitecustomize that would have been imported without ours, as the site module does."""
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        import importlib.util
         from importlib.machinery import PathFinder
 
         paths = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != here]
         spec = PathFinder.find_spec("sitecustomize", paths)
         if spec is None or spec.loader is None:
             return
+        import importlib.util  # only now: it loads contextlib and more, which most processes never need
+
         module = importlib.util.module_from_spec(spec)
         sys.modules["sitecustomize"] = module
         spec.loader.exec_module(module)

@@ -2,9 +2,9 @@
 
 The command replaces this process (exec): signals reach it directly and its exit code is ours. The agent
 starts through a ``sitecustomize`` on ``PYTHONPATH`` (obs/agent/bootstrap), which chains to the user's own.
-The ``OTEL_*``/``OBS_*`` environment is checked here first: a bad value is one line on stderr and the command
-runs without the agent, rather than not at all. A bad value in the config file is the agent's to report, in
-one line for the whole run, when it boots in the app.
+Nothing is checked here: this runs in front of every start of the app, and the agent reads and checks the
+settings (``OTEL_*``/``OBS_*`` and the config file) when it boots in the app anyway; a bad value is one line
+for the whole run there, and the app runs without the agent.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from obs.errors import UsageError
 
@@ -23,11 +22,13 @@ if TYPE_CHECKING:
 
 __all__ = ["agent_environment", "bootstrap_dir", "main", "register", "run"]
 
-def bootstrap_dir() -> Path:
-    """The folder of the bootstrap ``sitecustomize`` (obs.agent.bootstrap; ``agent/bootstrap`` here)."""
+def bootstrap_dir() -> str:
+    """The folder of the bootstrap ``sitecustomize`` (obs.agent.bootstrap; ``agent/bootstrap`` here).
+    os.path, not pathlib: this runs in front of every start of the app, and pathlib costs about 5 ms to
+    import in a venv whose start-up has not loaded it already."""
     import obs.agent.bootstrap
 
-    return Path(obs.agent.bootstrap.__file__).resolve().parent
+    return os.path.dirname(os.path.realpath(obs.agent.bootstrap.__file__))
 
 
 def register(subparsers: Any) -> None:
@@ -49,7 +50,7 @@ def agent_environment(environ: Mapping[str, str]) -> dict[str, str]:
 
     env = dict(environ)
     existing = env.get("PYTHONPATH", "")
-    bootstrap = str(bootstrap_dir())
+    bootstrap = bootstrap_dir()
     parts = [bootstrap] + [part for part in existing.split(os.pathsep) if part and part != bootstrap]
     env["PYTHONPATH"] = os.pathsep.join(parts)
     env[RUN_ID_VARIABLE] = os.urandom(16).hex()
@@ -57,27 +58,10 @@ def agent_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def _agent_usable(environ: Mapping[str, str]) -> bool:
-    """False (after one line on stderr) when the environment's settings are bad, or the agent is off.
-
-    The config file is the agent's to read when it boots in the app (one line there too, once for the whole
-    run): parsing it here as well would add tomllib to every start of the app for no other gain."""
-    from obs.agent._config import check
-    from obs.agent.settings import SettingsError, load_settings
-
-    try:
-        settings = load_settings(environ=environ, read_file=False)
-        check(settings, environ)
-    except SettingsError as error:
-        print(f"obs: {error}; the command runs without the agent", file=sys.stderr, flush=True)
-        return False
-    return not settings.disabled
-
-
 def run(command: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
     """Exec ``command`` with the agent; returns only when it could not be started (126/127, as shells do)."""
     environ = os.environ if environ is None else environ
-    env = agent_environment(environ) if _agent_usable(environ) else dict(environ)
+    env = agent_environment(environ)
     sys.stdout.flush()
     sys.stderr.flush()
     try:

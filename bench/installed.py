@@ -1,0 +1,53 @@
+"""obs as a user installs it: a virtual environment of its own, obs from its wheel, the examples' libraries.
+
+Why: this checkout's ``.venv`` is a developer's. obs is installed there in editable mode, and every
+interpreter started in it runs setuptools' editable finder and the ``.pth`` hooks of the dev tools (about
+17 ms more than a plain venv's start on this machine). Plain and instrumented apps would pay that alike, but
+``obs run`` starts one interpreter more (its launcher) and would be charged it twice. The bench therefore
+serves the apps from ``.bench-venv``: ``pip install .[examples]`` (obs built into a wheel, installed with its
+bytecode, as from a package index), refreshed from the checkout at every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["VENV", "prepare"]
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".bench-venv"
+_STAMP = VENV / ".requirements"
+
+
+def _requirements_key() -> str:
+    """What the venv's libraries depend on: the project's metadata (dependencies and extras)."""
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def _pip(*arguments: str) -> None:
+    pip = [str(VENV / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    done = subprocess.run([*pip, *arguments], cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        said = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        raise SystemExit(f"bench: installing obs into {VENV.name} failed: {said}")
+
+
+def prepare() -> Path:
+    """The venv's ``bin`` folder, with the libraries installed (once per change of pyproject.toml) and obs
+    reinstalled from this checkout's current code."""
+    if not (VENV / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    key = _requirements_key()
+    if not _STAMP.exists() or _STAMP.read_text() != key:
+        _pip("install", ".[examples]")
+        _STAMP.write_text(key)
+    leftover = ROOT / "build"
+    had_build_folder = leftover.exists()
+    _pip("install", "--no-deps", "--force-reinstall", ".")
+    if not had_build_folder:
+        shutil.rmtree(leftover, ignore_errors=True)  # setuptools' in-tree build: stale copies of the code
+    return VENV / "bin"
