@@ -25,17 +25,25 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 """Where the apps' commands come from (python, gunicorn, uvicorn, obs, opentelemetry-instrument): this
 interpreter's venv, unless :func:`serve_from` chose another (``bench.run`` uses :mod:`bench.installed`)."""
+APP_DIR = ROOT
+"""The apps' working folder, from which ``examples`` imports (the checkout, unless :func:`serve_from` chose
+another: in the checkout, its ``obs`` source folder would shadow an installed obs)."""
 
 
-def serve_from(bin_folder: Path) -> None:
-    """Launch the apps, and the wrappers, from ``bin_folder`` from now on."""
-    global BIN
-    BIN = bin_folder
+def serve_from(bin_folder: Path, app_dir: Path) -> None:
+    """Launch the apps, and the wrappers, from ``bin_folder``, working in ``app_dir``, from now on."""
+    global BIN, APP_DIR
+    BIN, APP_DIR = bin_folder, app_dir
 
 
 def app_python() -> str:
     """The interpreter the apps run on: the one in :data:`BIN`."""
     return str(BIN / "python")
+
+
+def app_dir() -> Path:
+    """The apps' working folder (:data:`APP_DIR`)."""
+    return APP_DIR
 # The bench's own variables never reach the app; nor does any OTEL_*/OBS_* set in the caller's shell.
 _STRIPPED_PREFIXES = ("OTEL_", "OBS_", "BENCH_")
 
@@ -116,7 +124,7 @@ def environment(mode: Mode, base: Mapping[str, str] | None = None) -> dict[str, 
     """The caller's environment without telemetry settings, plus the mode's."""
     source = os.environ if base is None else base
     env = {key: value for key, value in source.items() if not key.startswith(_STRIPPED_PREFIXES)}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(APP_DIR)  # where ``examples`` imports from, whatever the working folder
     env.update(mode.env)
     return env
 
@@ -155,7 +163,7 @@ class Running:
         with self._log.open("wb") as sink:
             self._process = subprocess.Popen(
                 [*self.mode.wrapper, *self.app.serve(self.port)],
-                cwd=ROOT, env=self._environment(), stdout=sink, stderr=subprocess.STDOUT,
+                cwd=APP_DIR, env=self._environment(), stdout=sink, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
         try:

@@ -36,9 +36,10 @@ def _pip(*arguments: str) -> None:
         raise SystemExit(f"bench: installing obs into {VENV.name} failed: {said}")
 
 
-def prepare() -> Path:
+def prepare() -> tuple[Path, Path]:
     """The venv's ``bin`` folder, with the libraries installed (once per change of pyproject.toml) and obs
-    reinstalled from this checkout's current code."""
+    reinstalled from this checkout's current code; and the apps' working folder, where ``examples`` is the
+    checkout's (a link) and no ``obs`` source folder shadows the installed obs."""
     if not (VENV / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     key = _requirements_key()
@@ -50,4 +51,9 @@ def prepare() -> Path:
     _pip("install", "--no-deps", "--force-reinstall", ".")
     if not had_build_folder:
         shutil.rmtree(leftover, ignore_errors=True)  # setuptools' in-tree build: stale copies of the code
-    return VENV / "bin"
+    apps = VENV / "apps"
+    apps.mkdir(exist_ok=True)
+    examples = apps / "examples"
+    if not examples.is_symlink():
+        examples.symlink_to(ROOT / "examples", target_is_directory=True)
+    return VENV / "bin", apps

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.apps import ROOT, Mode, app_python, environment, free_port
+from bench.apps import ROOT, Mode, app_dir, app_python, environment, free_port
 
 EXIT_APP = ROOT / "bench" / "exit_app.py"
 
@@ -64,7 +64,7 @@ def startup_samples(modes: list[Mode], rounds: int) -> dict[str, dict[str, list[
             for mode in modes:
                 started = time.perf_counter()
                 done = subprocess.run(
-                    [*mode.wrapper, app_python(), "-c", code], env=environment(mode), cwd=ROOT,
+                    [*mode.wrapper, app_python(), "-c", code], env=environment(mode), cwd=app_dir(),
                     capture_output=True, timeout=120, check=False,
                 )
                 elapsed = time.perf_counter() - started

@@ -25,7 +25,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import installed, loguru_bench, report, wrk
-from bench.apps import ROOT, App, Mode, Running, app_python, environment, gunicorn, modes, serve_from, uvicorn
+from bench.apps import (
+    ROOT,
+    App,
+    Mode,
+    Running,
+    app_dir,
+    app_python,
+    environment,
+    gunicorn,
+    modes,
+    serve_from,
+    uvicorn,
+)
 from bench.peer import OTLP_PATHS, Peer
 from bench.process import ExitCase, compile_obs, exit_samples, startup_samples
 from bench.stats import Round, samples_everything, summarize
@@ -99,7 +111,7 @@ def _probe_sampler(mode: Mode) -> tuple[str | None, str]:
         "print('SAMPLER', s.get_description() if s is not None else '-')\n"
     )
     done = subprocess.run(
-        [*mode.wrapper, app_python(), "-c", code], env=environment(mode), cwd=ROOT,
+        [*mode.wrapper, app_python(), "-c", code], env=environment(mode), cwd=app_dir(),
         capture_output=True, text=True, timeout=120, check=False,
     )
     for line in done.stdout.splitlines():
@@ -234,7 +246,7 @@ def main() -> int:
         compile_obs()  # the editable checkout, under PYTHONDONTWRITEBYTECODE: no bytecode unless written
     else:
         _say(f"installing obs from its wheel into {installed.VENV.name}")
-        serve_from(installed.prepare())
+        serve_from(*installed.prepare())
     with Peer() as peer, tempfile.TemporaryDirectory(prefix="obs-bench-") as scratch:
         notes: list[str] = []
         all_modes = _choose_modes(peer, notes)
