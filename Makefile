@@ -46,4 +46,4 @@ bench: setup
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) .typecheck .tools .obs .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .bench-venv .typecheck .tools .obs .mypy_cache .pytest_cache .ruff_cache

@@ -21,7 +21,7 @@ from obs.agent._http_server import (
     extract_parent,
     propagation_fields,
 )
-from obs.agent._meters import need as need_metrics
+from obs.agent._meters import expect as expect_metrics
 
 __all__ = ["REQUEST_KEY", "AsgiRecorder"]
 
@@ -35,7 +35,7 @@ class AsgiRecorder:
     """Per framework family: the settings read once (captured headers, excluded URLs, propagation fields)."""
 
     def __init__(self, frameworks: tuple[str, ...], route_of: Callable[[Scope, str], str | None]) -> None:
-        need_metrics()  # RED metrics are coming: the metrics SDK is built now, not in a request
+        expect_metrics()  # RED metrics are coming (obs.agent._meters)
         self._excluded = excluded_urls(*frameworks)
         self._captured = CapturedHeaders()
         self._fields = frozenset(name.encode("latin-1") for name in propagation_fields())

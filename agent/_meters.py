@@ -4,17 +4,19 @@ Why: ``opentelemetry.sdk.metrics`` and obs's metrics modules take about 16 ms to
 machine, a fifth of what the boot took with them (``python -m bench.profile boot``), and a script that only
 logs has no use for them. What needs the SDK builds it, once, in the process that needs it:
 
-- a server middleware of obs being installed (its RED metrics): at the app's import time, not in a request;
-- the app or an instrumentation asking the global meter provider for a meter;
-- obs counting a drop of spans or log records;
+- the first measurement of an instrument (the app's, an instrumentation's, or obs's own drop counters):
+  meters handed out before are :class:`obs.agent._meter_on_first_use.MeterOnFirstUse`;
 - readers handed in (``obs.testing``): they are built at once;
-- the process still running at its first export interval (process metrics: CPU, memory, GC), on a thread
-  of its own, holding the late-import guard of :mod:`obs.agent._lazy` so that a fork waits for it;
-- a flush or the exit, when the RED store holds requests.
+- the process still running at its first export interval (process metrics: CPU, memory, GC; the RED
+  figures of a server), on a thread of its own, holding the late-import guard of :mod:`obs.agent._lazy` so
+  that a fork waits for it;
+- a fork, when metrics are expected (a meter was asked for, or a server middleware installed): a gunicorn
+  ``--preload`` master builds it once for all its workers;
+- a flush or the exit, when the RED store holds requests or observable instruments wait for it.
 
-A process that ends before its first export and recorded none of these sends no metrics: its process metrics
-would have been a single point, which gives no rate. Nothing recorded is lost: the RED store counts every
-request whether the SDK is built or not, and instruments are only made by a meter, which builds it.
+A process that ends before its first export having needed none of these still sends its process metrics, at
+exit, without the SDK (:mod:`obs.agent._process_snapshot`). Nothing recorded is lost: the RED store counts
+every request whether the SDK is built or not, and instruments are only made by a meter, which builds it.
 """
 
 from __future__ import annotations
@@ -27,20 +29,20 @@ from typing import TYPE_CHECKING, Any
 
 from obs.agent._forkhooks import at_fork_weakly
 from obs.agent._lazy import late_imports
+from obs.agent._meter_on_first_use import MeterOnFirstUse
 from obs.agent._red import server_requests
 from obs.agent._report import error_once
-from opentelemetry.metrics import Counter, Meter, MeterProvider, NoOpCounter, NoOpMeter
+from opentelemetry.metrics import Counter, Meter, MeterProvider, NoOpMeter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import Attributes
 
 if TYPE_CHECKING:
     from obs.agent._export import Destination
     from obs.agent.settings import Settings
-    from opentelemetry.context import Context
     from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
     from opentelemetry.sdk.metrics.export import MetricReader
 
-__all__ = ["LazyMetrics", "MeterProviderOnFirstUse", "need"]
+__all__ = ["LazyMetrics", "MeterProviderOnFirstUse", "expect"]
 
 _LAST_EXPORT_MIN_S = 0.02
 """Less time than this left at the end: no process metrics without the SDK (as the periodic reader skips its
@@ -66,8 +68,10 @@ class LazyMetrics:
         self._built: SdkMeterProvider | None = None
         self.readers: list[MetricReader] = []
         self._closed = False
+        self._expected = False
+        self._when_built: list[Callable[[SdkMeterProvider], object]] = []
         self._fresh_state()
-        at_fork_weakly(self, after_in_child="_after_fork_in_child")
+        at_fork_weakly(self, before="_before_fork", after_in_child="_after_fork_in_child")
         if self._given_readers:
             self.provider()
         elif destination is not None:
@@ -90,12 +94,13 @@ class LazyMetrics:
         built = self._built
         if built is not None or self._closed:
             return built
-        with self._lock:
+        # The import guard first, then this lock, always in that order: an import under the guard
+        # (obs.agent._lazy.load) may install a middleware, which comes here.
+        with late_imports(), self._lock:
             if self._built is None and not self._closed and not self._building:
                 self._building = True
                 try:
-                    with late_imports():
-                        self._built = self._build()
+                    self._built = self._build()
                 except Exception as error:
                     self._closed = True
                     error_once("building the metrics pipeline", error)
@@ -121,11 +126,50 @@ class LazyMetrics:
             ProcessMetrics().register(provider.get_meter(SCOPE))
         self.readers = readers
         _point_the_api_at(provider)
+        waiting, self._when_built = self._when_built, []
+        for register in waiting:
+            try:
+                register(provider)
+            except Exception as error:
+                error_once("making an observable instrument", error)
         return provider
 
+    def when_built(self, register: Callable[[SdkMeterProvider], object]) -> None:
+        """Call ``register`` with the SDK's provider as soon as it is built (now, if it is)."""
+        with late_imports(), self._lock:
+            if self._built is None:
+                self._when_built.append(register)
+                return
+        register(self._built)
+
+    def meter(self, name: str, version: str | None = None, schema_url: str | None = None,
+              attributes: Attributes | None = None) -> Meter:
+        """The SDK's meter once built; until then one whose first measurement builds it."""
+        built = self._built
+        if built is not None:
+            return built.get_meter(name, version, schema_url, attributes)
+        if self._closed:
+            return NoOpMeter(name, version=version, schema_url=schema_url)
+        self._expected = True
+
+        def real() -> Meter | None:
+            provider = self.provider()
+            return None if provider is None else provider.get_meter(name, version, schema_url, attributes)
+
+        def on_build(make: Callable[[Meter], object]) -> None:
+            self.when_built(lambda provider: make(provider.get_meter(name, version, schema_url, attributes)))
+
+        return MeterOnFirstUse(name, version, schema_url, real, on_build)
+
+    def expect(self) -> None:
+        """Metrics are coming (a server middleware was installed): build before a fork, so that the
+        workers share it; otherwise at the first export interval or at exit."""
+        self._expected = True
+
     def needed_at_the_end(self) -> bool:
-        """Whether a flush or the exit must build the SDK: the RED store holds requests to export."""
-        return self._built is None and server_requests().holds_requests()
+        """Whether a flush or the exit must build the SDK: the RED store holds requests to export, or
+        observable instruments wait for it."""
+        return self._built is None and (server_requests().holds_requests() or bool(self._when_built))
 
     def export_process_metrics_unbuilt(self, timeout_s: float) -> None:
         """Never built: send the process metrics anyway, without the SDK (:mod:`obs.agent._process_snapshot`);
@@ -139,9 +183,12 @@ class LazyMetrics:
         self._destination.deliver(process_metrics_request(self._resource(), self._started_ns), timeout_s)
 
     def counter(self, name: str, unit: str, description: str) -> Counter:
-        """A counter that builds the SDK at its first ``add`` (obs's drop counters: most processes never
-        drop anything)."""
-        return _CounterOnFirstUse(self, name, unit, description)
+        """obs's own counter (its drop counters), which builds the SDK at its first ``add``: most processes
+        never drop anything. Not marked as expected: a fork need not build for it."""
+        expected = self._expected
+        counter = self.meter("obs.agent").create_counter(name, unit=unit, description=description)
+        self._expected = expected
+        return counter
 
     def _start_timer(self) -> None:
         stop = self._stop_timer
@@ -159,6 +206,12 @@ class LazyMetrics:
             for reader in self.readers:
                 reader.force_flush(timeout_millis=self._export_timeout_ms)
 
+    def _before_fork(self) -> None:
+        """A process about to fork with metrics expected builds them now: the children inherit the SDK
+        (and share its memory) instead of each importing it."""
+        if self._expected and self._built is None and not self._closed:
+            self.provider()
+
     def _after_fork_in_child(self) -> None:
         """The parent's timer did not come along, and a build it had under way is the parent's."""
         self._fresh_state()
@@ -168,7 +221,7 @@ class LazyMetrics:
     def close(self) -> None:
         """No build from now on (the exit); a built provider is the pipeline's to shut down."""
         self._stop_timer.set()
-        with self._lock:
+        with late_imports(), self._lock:
             self._closed = True
 
 
@@ -181,11 +234,11 @@ def install(metrics: LazyMetrics) -> MeterProviderOnFirstUse:
     return MeterProviderOnFirstUse(metrics)
 
 
-def need() -> None:
-    """Build the metrics SDK now, if an agent is running (obs's server middlewares call this when they are
-    installed: RED metrics are coming)."""
+def expect() -> None:
+    """RED metrics are coming: obs's server middlewares call this when they are installed (see
+    :meth:`LazyMetrics.expect`)."""
     for metrics in _current:
-        metrics.provider()
+        metrics.expect()
 
 
 class MeterProviderOnFirstUse(MeterProvider):
@@ -201,10 +254,7 @@ class MeterProviderOnFirstUse(MeterProvider):
         schema_url: str | None = None,
         attributes: Attributes | None = None,
     ) -> Meter:
-        provider = self._metrics.provider()
-        if provider is None:
-            return NoOpMeter(name, version=version, schema_url=schema_url)
-        return provider.get_meter(name, version, schema_url, attributes)
+        return self._metrics.meter(name, version, schema_url, attributes)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         provider = self._metrics.built
@@ -217,31 +267,12 @@ class MeterProviderOnFirstUse(MeterProvider):
 
     def __getattr__(self, name: str) -> Any:
         """Anything else the SDK's provider has (code written against it), which builds it."""
-        if name.startswith("__"):
+        if name.startswith("__") or name == "_metrics":
             raise AttributeError(name)  # copy, pickle and the like probe for these: no reason to build
         provider = self._metrics.provider()
         if provider is None:
             raise AttributeError(name)
         return getattr(provider, name)
-
-
-class _CounterOnFirstUse(Counter):
-    def __init__(self, metrics: LazyMetrics, name: str, unit: str, description: str) -> None:
-        self._metrics = metrics
-        self._shape = (name, unit, description)
-        self._counter: Counter | None = None
-
-    def add(self, amount: int | float, attributes: Attributes | None = None, context: Context | None = None,
-            ) -> None:
-        counter = self._counter
-        if counter is None:
-            name, unit, description = self._shape
-            provider = self._metrics.provider()
-            counter = self._counter = (
-                provider.get_meter("obs.agent").create_counter(name, unit=unit, description=description)
-                if provider is not None else NoOpCounter(name)
-            )
-        counter.add(amount, attributes, context)
 
 
 def _point_the_api_at(provider: SdkMeterProvider) -> None:

@@ -21,7 +21,7 @@ from obs.agent._http_server import (
     extract_parent,
     propagation_fields,
 )
-from obs.agent._meters import need as need_metrics
+from obs.agent._meters import expect as expect_metrics
 
 __all__ = ["REQUEST_KEY", "WsgiRecorder"]
 
@@ -33,7 +33,7 @@ class WsgiRecorder:
     """Per framework: the settings read once (captured headers, excluded URLs, propagation fields)."""
 
     def __init__(self, framework: str) -> None:
-        need_metrics()  # RED metrics are coming: the metrics SDK is built now, not in a request
+        expect_metrics()  # RED metrics are coming (obs.agent._meters)
         self._excluded = excluded_urls(framework)
         self._captured = CapturedHeaders()
         self._fields = tuple(

@@ -103,10 +103,10 @@ def test_boot_inside_a_half_done_import(receiver: OTLPReceiver, tmp_path: Path) 
 def test_importing_the_api_gives_the_sdk_providers(tmp_path: Path) -> None:
     """Under obs run, `from opentelemetry import trace` (which boots the agent while the API module is still
     executing) returns with the SDK's providers in place, sampler and all (the meter provider is the SDK's
-    from the first meter on: tests/test_agent_meters.py)."""
+    from the first measurement on: tests/test_agent_meters.py)."""
     code = (
         "from opentelemetry import trace, metrics\n"
-        "metrics.get_meter('app')\n"
+        "metrics.get_meter('app').create_counter('started').add(1)\n"
         "print(type(trace.get_tracer_provider()).__name__, type(metrics.get_meter_provider()).__name__)\n"
         "print(trace.get_tracer_provider().sampler.get_description().split('{')[0])\n"
     )

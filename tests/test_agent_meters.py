@@ -14,7 +14,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 
-from tests.agent_run import exporting_to, python
+from tests.agent_run import PYTHON, exporting_to, obs_run, python
 from tests.otlp_receiver import OTLPReceiver
 
 SDK_LOADED = "print('opentelemetry.sdk.metrics' in sys.modules)\n"
@@ -55,34 +55,78 @@ def test_a_process_still_running_at_its_first_export_interval_builds_the_sdk_and
     assert len(exports) >= 3  # the first interval's, at least one more, and the one at exit
 
 
-def test_the_first_meter_the_app_asks_for_builds_the_sdk_and_its_measurements_are_exported(
+def test_the_first_measurement_builds_the_sdk_and_nothing_measured_is_lost(
     receiver: OTLPReceiver, tmp_path: Path
 ) -> None:
-    """Until then the API hands out obs's stand-in; afterwards, the SDK's own provider."""
+    """Meters and instruments made at import time (as instrumentations make theirs) do not load the SDK;
+    their first measurement does, and is exported. Until then the API hands out obs's stand-in provider,
+    afterwards the SDK's own."""
     code = (
         "import sys\nfrom opentelemetry import metrics\n"
-        "print(type(metrics.get_meter_provider()).__name__)\n" + SDK_LOADED +
-        "orders = metrics.get_meter('shop').create_counter('orders')\norders.add(2, {'kind': 'book'})\n"
-        "print(type(metrics.get_meter_provider()).__name__, type(orders).__module__.split('.')[1])\n"
+        "print(type(metrics.get_meter_provider()).__name__)\n"
+        "meter = metrics.get_meter('shop')\n"
+        "orders = meter.create_counter('orders')\n"
+        "latency = meter.create_histogram('checkout.duration', 's',\n"
+        "                                 explicit_bucket_boundaries_advisory=[1, 2])\n"
+        + SDK_LOADED +
+        "orders.add(2, {'kind': 'book'})\nlatency.record(1.5)\n" + SDK_LOADED +
+        "print(type(metrics.get_meter_provider()).__name__)\n"
     )
     ran = python(code, exporting_to(receiver, **NO_TICK), tmp_path)
-    assert ran.stdout.split() == ["MeterProviderOnFirstUse", "False", "MeterProvider", "sdk"], ran.stderr
+    assert ran.stdout.split() == ["MeterProviderOnFirstUse", "False", "True", "MeterProvider"], ran.stderr
     [orders] = receiver.latest_points("orders")
     assert (orders.value, orders.attributes) == (2, {"kind": "book"})
+    [latency] = receiver.latest_points("checkout.duration")
+    assert latency.count == 1 and latency.bounds[:2] == (1.0, 2.0)  # the advice reached the SDK
     assert receiver.latest_points("process.memory.usage")
 
 
-def test_a_short_lived_server_exports_its_red_metrics_at_exit(receiver: OTLPReceiver, tmp_path: Path) -> None:
-    """Installing obs's server middleware builds the SDK at import time; the requests are counted."""
+def test_an_observable_instrument_made_before_the_sdk_is_collected_at_exit(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
     code = (
-        "import sys\nimport flask\n" + SDK_LOADED +
+        "from opentelemetry import metrics\nfrom opentelemetry.metrics import Observation\n"
+        "metrics.get_meter('shop').create_observable_gauge(\n"
+        "    'queue.depth', callbacks=[lambda options: [Observation(7, {'queue': 'orders'})]])\n"
+    )
+    ran = python(code, exporting_to(receiver, **NO_TICK), tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    [depth] = receiver.latest_points("queue.depth")
+    assert (depth.value, depth.attributes, depth.kind) == (7, {"queue": "orders"}, "gauge")
+
+
+def test_a_process_that_forks_with_metrics_expected_builds_them_once_for_its_children(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    """As a gunicorn --preload master does: the app (and its instruments) are loaded, then workers fork.
+    The workers inherit the SDK; a process that expects no metrics forks without building it."""
+    code = (
+        "import os, sys\nimport logging\nfrom opentelemetry import metrics\n"
+        "if sys.argv[1] == 'expects':\n    metrics.get_meter('shop').create_counter('orders')\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n" + "    " + SDK_LOADED.replace("\n", "") + "\n    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+    )
+    for argument, loaded in (("expects", "True"), ("does-not", "False")):
+        script = tmp_path / "forks.py"
+        script.write_text(code)
+        ran = obs_run([PYTHON, str(script), argument], exporting_to(receiver, **NO_TICK), tmp_path)
+        assert ran.stdout.split() == [loaded], ran.stderr
+
+
+def test_a_short_lived_server_exports_its_red_metrics_at_exit(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """Installing obs's server middleware does not load the SDK (start-up); the requests it counts are
+    exported when the process ends."""
+    code = (
+        "import sys\nimport flask\n"
         "app = flask.Flask('shop')\n"
         "@app.get('/items/<int:item>')\ndef item(item):\n    return {'item': item}\n"
         "client = app.test_client()\n"
         "for number in range(3):\n    assert client.get(f'/items/{number}').status_code == 200\n"
+        + SDK_LOADED
     )
     ran = python(code, exporting_to(receiver, **NO_TICK), tmp_path)
-    assert ran.stdout.split() == ["True"], ran.stderr
+    assert ran.stdout.split() == ["False"], ran.stderr
     [requests] = receiver.latest_points("http.server.request.duration")
     assert requests.count == 3 and requests.attributes["http.route"] == "/items/<int:item>"
 
