@@ -12,11 +12,11 @@ logs has no use for them. What needs the SDK builds it, once, in the process tha
   that a fork waits for it;
 - a fork, when metrics are expected (a meter was asked for, or a server middleware installed): a gunicorn
   ``--preload`` master builds it once for all its workers;
-- a flush or the exit, when the RED store holds requests or observable instruments wait for it.
+- a flush or the exit, when observable instruments wait for it.
 
-A process that ends before its first export having needed none of these still sends its process metrics, at
-exit, without the SDK (:mod:`obs.agent._process_snapshot`). Nothing recorded is lost: the RED store counts
-every request whether the SDK is built or not, and instruments are only made by a meter, which builds it.
+A process that ends before its first export having needed none of these still sends its process metrics and
+RED figures, at exit, without the SDK (:mod:`obs.agent._final_metrics`). Nothing recorded is lost: the RED
+store counts every request whether the SDK is built or not, and an instrument's first measurement builds it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from obs.agent._forkhooks import at_fork_weakly
 from obs.agent._lazy import late_imports
 from obs.agent._meter_on_first_use import MeterOnFirstUse
-from obs.agent._red import server_requests
 from obs.agent._report import error_once
 from opentelemetry.metrics import Counter, Meter, MeterProvider, NoOpMeter
 from opentelemetry.sdk.resources import Resource
@@ -167,20 +166,23 @@ class LazyMetrics:
         self._expected = True
 
     def needed_at_the_end(self) -> bool:
-        """Whether a flush or the exit must build the SDK: the RED store holds requests to export, or
-        observable instruments wait for it."""
-        return self._built is None and (server_requests().holds_requests() or bool(self._when_built))
+        """Whether a flush or the exit must build the SDK: observable instruments wait for it (their
+        callbacks need it; the RED figures and process metrics go out without it)."""
+        return self._built is None and bool(self._when_built)
 
-    def export_process_metrics_unbuilt(self, timeout_s: float) -> None:
-        """Never built: send the process metrics anyway, without the SDK (:mod:`obs.agent._process_snapshot`);
-        a script that logs and ends still shows its memory and CPU."""
-        if self._built is not None or self._destination is None or not self._settings.runtime_metrics:
+    def export_without_sdk(self, timeout_s: float) -> None:
+        """Never built: send the process metrics and the RED figures anyway, without the SDK
+        (:mod:`obs.agent._final_metrics`); a script or a short-lived server still shows in the dashboards."""
+        if self._built is not None or self._destination is None:
             return
         if timeout_s < _LAST_EXPORT_MIN_S:
             return  # no time left to deliver it (a build that failed is undone with none)
-        from obs.agent._process_snapshot import process_metrics_request
+        from obs.agent._final_metrics import final_metrics_request
 
-        self._destination.deliver(process_metrics_request(self._resource(), self._started_ns), timeout_s)
+        request = final_metrics_request(self._resource(), self._started_ns,
+                                        process=self._settings.runtime_metrics)
+        if request is not None:
+            self._destination.deliver(request, timeout_s)
 
     def counter(self, name: str, unit: str, description: str) -> Counter:
         """obs's own counter (its drop counters), which builds the SDK at its first ``add``: most processes

@@ -31,7 +31,7 @@ _DOUBLE: Final = struct.Struct("<d").pack
 def encode_metrics(data: MetricsData) -> bytes:
     """The serialized ExportMetricsServiceRequest for ``data``: the SDK's, or objects shaped like it (the kind
     of a metric's data is told by its class name, ``Sum``, ``Gauge``...: this module imports no SDK, so that
-    :mod:`obs.agent._process_snapshot` can use it in a process that never loaded the metrics SDK)."""
+    :mod:`obs.agent._final_metrics` can use it in a process that never loaded the metrics SDK)."""
     parts = []
     for resource_metrics in data.resource_metrics:
         resource = resource_metrics.resource

@@ -154,7 +154,7 @@ class Pipeline:
         if provider is not None:
             provider.force_flush(int(max(deadline - time.monotonic(), 0.0) * 1000))
         else:
-            self.metrics.export_process_metrics_unbuilt(max(deadline - time.monotonic(), 0.0))
+            self.metrics.export_without_sdk(max(deadline - time.monotonic(), 0.0))
 
     def shutdown(self, budget_s: float) -> None:
         """Flush and stop everything within ``budget_s`` seconds. Idempotent."""
@@ -200,14 +200,14 @@ class Pipeline:
 
     def _stop_metrics(self, deadline: float) -> None:
         """The readers' last collection and export, then the provider (which has nothing left to do).
-        Unbuilt, the metrics SDK is built now only for requests that the RED store holds; else the process
-        metrics go out without it."""
+        Unbuilt, the metrics SDK is built now only for observable instruments that wait for it; else the
+        process metrics and RED figures go out without it."""
         if self.metrics.needed_at_the_end():
             self.metrics.provider()
         self.metrics.close()
         provider = self.metrics.built
         if provider is None:
-            self.metrics.export_process_metrics_unbuilt(max(deadline - time.monotonic(), 0.0))
+            self.metrics.export_without_sdk(max(deadline - time.monotonic(), 0.0))
             return
         for reader in self.metrics.readers:
             reader.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.0) * 1000)

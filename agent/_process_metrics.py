@@ -4,7 +4,7 @@ Each measurement describes the process that makes it: the psutil handle is taken
 taken again whenever the pid changed, so a forked gunicorn worker reports its own memory and CPU, never its
 master's (the trap of the stock system-metrics instrumentation, whose handle is taken in the master).
 psutil is imported on the metrics thread, at the first collection. The same readings feed the SDK's
-observable instruments and, in a process that never built the metrics SDK, :mod:`obs.agent._process_snapshot`.
+observable instruments and, in a process that never built the metrics SDK, :mod:`obs.agent._final_metrics`.
 """
 
 from __future__ import annotations

@@ -1,35 +1,29 @@
-"""The RED store's figures as SDK metric data, added to each metric reader's collections.
+"""The RED store's figures as metric data: added to each metric reader's collections once the metrics SDK is
+built, or encoded without it at the end of a process that never built it (:mod:`obs.agent._meters`).
 
-Loaded with the metrics SDK (:mod:`obs.agent._meters`), never at boot.
+The same points either way, made by one :class:`_ReaderView`: as the SDK's data classes for its readers, or
+as plain objects with the same fields, which :mod:`obs.agent._otlp_metrics` encodes alike. This module
+imports nothing of the SDK until a reader is attached.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from obs.agent import catalog
 from obs.agent._red import BOUNDS, ActiveKey, RequestKey, Series, ServerRequests, server_requests
 from obs.agent._report import error_once
-from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality,
-    Histogram,
-    HistogramDataPoint,
-    Metric,
-    MetricReader,
-    MetricsData,
-    NumberDataPoint,
-    ResourceMetrics,
-    ScopeMetrics,
-    Sum,
-)
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-__all__ = ["SCOPE", "attach_to_reader"]
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricReader, MetricsData
+    from opentelemetry.sdk.resources import Resource
 
-SCOPE = InstrumentationScope("obs.agent.http_server")
+__all__ = ["SCOPE_NAME", "attach_to_reader", "red_metrics_now"]
+
+SCOPE_NAME = "obs.agent.http_server"
 _DURATION = catalog.HTTP_SERVER_DURATION
 _ACTIVE = catalog.HTTP_SERVER_ACTIVE_REQUESTS
 
@@ -48,21 +42,79 @@ def _attributes(key: RequestKey) -> dict[str, Any]:
     return attributes
 
 
+class Shapes(NamedTuple):
+    """How the data is made: the SDK's classes, or plain objects with their fields (:data:`PLAIN`)."""
+
+    metric: Callable[..., Any]
+    histogram: Callable[..., Any]
+    sum: Callable[..., Any]
+    histogram_point: Callable[..., Any]
+    number_point: Callable[..., Any]
+    exemplar: Callable[..., Any]
+    cumulative: Any
+    delta: Any
+
+
+class Histogram(SimpleNamespace):
+    """``data_points``, ``aggregation_temporality``: as the SDK's ``Histogram``."""
+
+
+class Sum(SimpleNamespace):
+    """``data_points``, ``aggregation_temporality``, ``is_monotonic``: as the SDK's ``Sum``."""
+
+
+def _plain_exemplar(filtered_attributes: Any, value: float, time_unix_nano: int, span_id: int,
+                    trace_id: int) -> SimpleNamespace:
+    return SimpleNamespace(filtered_attributes=filtered_attributes, value=value,
+                           time_unix_nano=time_unix_nano, span_id=span_id, trace_id=trace_id)
+
+
+PLAIN = Shapes(
+    metric=lambda name, description, unit, data: SimpleNamespace(
+        name=name, description=description, unit=unit, data=data),
+    histogram=lambda points, temporality: Histogram(data_points=points, aggregation_temporality=temporality),
+    sum=lambda points, temporality, is_monotonic: Sum(
+        data_points=points, aggregation_temporality=temporality, is_monotonic=is_monotonic),
+    histogram_point=SimpleNamespace,
+    number_point=lambda **fields: SimpleNamespace(exemplars=(), **fields),
+    exemplar=_plain_exemplar,
+    cumulative=2,  # AggregationTemporality.CUMULATIVE's value on the wire
+    delta=1,
+)
+
+
+def _sdk_shapes() -> Shapes:
+    from opentelemetry.sdk.metrics import Exemplar
+    from opentelemetry.sdk.metrics.export import (
+        AggregationTemporality,
+        HistogramDataPoint,
+        Metric,
+        NumberDataPoint,
+    )
+    from opentelemetry.sdk.metrics.export import Histogram as SdkHistogram
+    from opentelemetry.sdk.metrics.export import Sum as SdkSum
+
+    return Shapes(Metric, SdkHistogram, SdkSum, HistogramDataPoint, NumberDataPoint, Exemplar,
+                  AggregationTemporality.CUMULATIVE, AggregationTemporality.DELTA)
+
+
 class _ReaderView:
     """What one reader has seen: its temporality, and for delta the values at its previous collection."""
 
-    def __init__(self, store: ServerRequests, temporality: AggregationTemporality) -> None:
+    def __init__(self, store: ServerRequests, delta: bool, shapes: Shapes) -> None:
         self._store = store
-        self._temporality = temporality
+        self._shapes = shapes
+        self._delta = delta
+        self._temporality = shapes.delta if delta else shapes.cumulative
         self._generation = 0
         self._seen: dict[RequestKey, Series] = {}
         self._seen_active: dict[ActiveKey, int] = {}
         self._last_ns = store.start_ns
 
-    def metrics(self) -> list[Metric]:
+    def metrics(self) -> list[Any]:
         generation, series, active = self._store.snapshot()
         now = time.time_ns()
-        delta = self._temporality is AggregationTemporality.DELTA
+        delta, shapes = self._delta, self._shapes
         if generation != self._generation:
             self._generation, self._seen, self._seen_active = generation, {}, {}
             self._last_ns = self._store.start_ns
@@ -72,28 +124,27 @@ class _ReaderView:
             if (point := self._duration_point(key, current, start, now, delta)) is not None
         ]
         actives = [
-            NumberDataPoint(attributes={"http.request.method": key[0], "url.scheme": key[1]},
-                            start_time_unix_nano=start, time_unix_nano=now,
-                            value=value - self._seen_active.get(key, 0) if delta else value)
+            shapes.number_point(attributes={"http.request.method": key[0], "url.scheme": key[1]},
+                                start_time_unix_nano=start, time_unix_nano=now,
+                                value=value - self._seen_active.get(key, 0) if delta else value)
             for key, value in active.items()
             if not delta or value != self._seen_active.get(key, 0)
         ]
         if delta:
             self._seen, self._seen_active, self._last_ns = series, active, now
-        metrics: list[Metric] = []
+        metrics: list[Any] = []
         if durations:
-            metrics.append(Metric(_DURATION.name, _DURATION.description, _DURATION.unit,
-                                  Histogram(durations, self._temporality)))
+            metrics.append(shapes.metric(_DURATION.name, _DURATION.description, _DURATION.unit,
+                                         shapes.histogram(durations, self._temporality)))
         if actives:
-            metrics.append(Metric(_ACTIVE.name, _ACTIVE.description, _ACTIVE.unit,
-                                  Sum(actives, self._temporality, is_monotonic=False)))
+            metrics.append(shapes.metric(_ACTIVE.name, _ACTIVE.description, _ACTIVE.unit,
+                                         shapes.sum(actives, self._temporality, is_monotonic=False)))
         return metrics
 
     def _duration_point(
         self, key: RequestKey, current: Series, start: int, now: int, delta: bool
-    ) -> HistogramDataPoint | None:
-        from opentelemetry.sdk.metrics import Exemplar
-
+    ) -> Any:
+        shapes = self._shapes
         previous = self._seen.get(key) if delta else None
         count = current.count - (previous.count if previous else 0)
         if delta and count == 0:
@@ -102,20 +153,29 @@ class _ReaderView:
             now - then for now, then in zip(current.buckets, previous.buckets, strict=True)
         ]
         exemplars = [
-            Exemplar({}, value, at_ns, span_id=span_id, trace_id=trace_id)
+            shapes.exemplar({}, value, at_ns, span_id=span_id, trace_id=trace_id)
             for value, at_ns, trace_id, span_id in current.exemplars.values()
         ]
-        return HistogramDataPoint(
+        return shapes.histogram_point(
             attributes=_attributes(key), start_time_unix_nano=start, time_unix_nano=now, count=count,
             sum=current.total - (previous.total if previous else 0.0), bucket_counts=buckets,
             explicit_bounds=BOUNDS, min=current.minimum, max=current.maximum, exemplars=exemplars,
         )
 
 
-def _merged(data: MetricsData | None, metrics: list[Metric], resource: Resource) -> MetricsData | None:
+def red_metrics_now(store: ServerRequests | None = None) -> list[Any]:
+    """The RED metrics as plain objects, cumulative since the store started: for the end of a process that
+    never built the SDK."""
+    return _ReaderView(store or server_requests(), False, PLAIN).metrics()
+
+
+def _merged(data: MetricsData | None, metrics: list[Any], resource: Resource) -> MetricsData | None:
+    from opentelemetry.sdk.metrics.export import MetricsData, ResourceMetrics, ScopeMetrics
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
     if not metrics:
         return data
-    scope = ScopeMetrics(SCOPE, metrics, "")
+    scope = ScopeMetrics(InstrumentationScope(SCOPE_NAME), metrics, "")
     if data is None or not data.resource_metrics:
         return MetricsData([ResourceMetrics(resource, [scope], resource.schema_url)])
     first, *rest = data.resource_metrics
@@ -137,11 +197,12 @@ def attach_to_reader(
         error_once("adding the HTTP server metrics to a metric reader",
                    TypeError(f"{type(reader).__name__} has no collect callback"))
         return False
+    shapes = _sdk_shapes()
     histogram_temporality = next(
         (chosen for kind, chosen in temporality.items() if getattr(kind, "__name__", "") == "_Histogram"),
-        AggregationTemporality.CUMULATIVE,
+        shapes.cumulative,
     )  # the reader keys its choices by the SDK's internal instrument classes
-    view = _ReaderView(store or server_requests(), histogram_temporality)
+    view = _ReaderView(store or server_requests(), histogram_temporality is shapes.delta, shapes)
 
     def collect_with_red(target: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
         data: MetricsData | None = collect(target, timeout_millis=timeout_millis)

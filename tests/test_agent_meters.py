@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from obs.agent._final_metrics import final_metrics_request
 from obs.agent._process_metrics import SCOPE, ProcessMetrics
-from obs.agent._process_snapshot import process_metrics_request
+from obs.agent._red import ServerRequests
+from obs.agent._red_reader import attach_to_reader
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics as sdk_encode_metrics
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -114,16 +116,18 @@ def test_a_process_that_forks_with_metrics_expected_builds_them_once_for_its_chi
         assert ran.stdout.split() == [loaded], ran.stderr
 
 
-def test_a_short_lived_server_exports_its_red_metrics_at_exit(receiver: OTLPReceiver, tmp_path: Path) -> None:
+def test_a_short_lived_server_exports_its_red_metrics_at_exit_without_the_sdk(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
     """Installing obs's server middleware does not load the SDK (start-up); the requests it counts are
-    exported when the process ends."""
+    exported when the process ends, still without it."""
     code = (
-        "import sys\nimport flask\n"
+        "import sys\nimport flask, obs\n"
         "app = flask.Flask('shop')\n"
         "@app.get('/items/<int:item>')\ndef item(item):\n    return {'item': item}\n"
         "client = app.test_client()\n"
         "for number in range(3):\n    assert client.get(f'/items/{number}').status_code == 200\n"
-        + SDK_LOADED
+        "obs.shutdown()\n" + SDK_LOADED
     )
     ran = python(code, exporting_to(receiver, **NO_TICK), tmp_path)
     assert ran.stdout.split() == ["False"], ran.stderr
@@ -157,8 +161,53 @@ def test_process_metrics_sent_without_the_sdk_are_shaped_as_the_sdk_shapes_them(
     provider.shutdown()
     assert collected is not None
     with_sdk = sdk_encode_metrics(collected)
-    without_sdk = ExportMetricsServiceRequest.FromString(process_metrics_request(resource, 1))
+    request = final_metrics_request(resource, 1, process=True, store=ServerRequests())
+    without_sdk = ExportMetricsServiceRequest.FromString(request or b"")
     assert _shape(without_sdk) == _shape(with_sdk)
     assert len(_shape(without_sdk)) == 8
     assert [each.resource for each in without_sdk.resource_metrics] == [
         each.resource for each in with_sdk.resource_metrics]
+
+
+def _served(store: ServerRequests) -> ServerRequests:
+    """Three requests, one failed, one with an exemplar, one still in flight."""
+    store.started(("GET", "http"))
+    store.finished(("GET", "http"), ("GET", "http", "1.1", 200, "/items", None), 0.004, (7, 9))
+    store.started(("GET", "http"))
+    store.finished(("GET", "http"), ("GET", "http", "1.1", 500, "/items", "500"), 0.3)
+    store.started(("POST", "http"))
+    return store
+
+
+def _without_times(request: ExportMetricsServiceRequest) -> ExportMetricsServiceRequest:
+    for resource_metrics in request.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                data = getattr(metric, metric.WhichOneof("data"))
+                for point in data.data_points:
+                    point.time_unix_nano = 0
+                    for exemplar in point.exemplars:
+                        exemplar.time_unix_nano = 0
+    return request
+
+
+def test_red_metrics_sent_without_the_sdk_are_what_the_sdk_readers_export() -> None:
+    resource = Resource({"service.name": "shop"})
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
+    sdk_store = _served(ServerRequests())
+    assert attach_to_reader(reader, lambda: resource, sdk_store)
+    collected = reader.get_metrics_data()
+    provider.shutdown()
+    assert collected is not None
+    with_sdk = _without_times(sdk_encode_metrics(collected))
+    plain_store = _served(ServerRequests())
+    plain_store.start_ns = sdk_store.start_ns
+    request = final_metrics_request(resource, 1, process=False, store=plain_store)
+    without_sdk = _without_times(ExportMetricsServiceRequest.FromString(request or b""))
+    assert without_sdk == with_sdk
+    [scope] = without_sdk.resource_metrics[0].scope_metrics
+    assert {metric.name for metric in scope.metrics} == {"http.server.request.duration",
+                                                        "http.server.active_requests"}
+    assert any(point.exemplars for metric in scope.metrics if metric.HasField("histogram")
+               for point in metric.histogram.data_points)
