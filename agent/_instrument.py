@@ -12,15 +12,16 @@ Which ones: ``settings.instrumentations`` when given, else every installed one e
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Final
 
 from obs.agent._report import error_once, say_once
 
+TYPE_CHECKING = False  # loaded at every start: typing (and the re it loads) waits for a process that needs it
 if TYPE_CHECKING:
+    from typing import Final
+
     from obs.agent.settings import Settings
 
 __all__ = ["KWARGS", "OWN_MIDDLEWARE", "Candidate", "activate", "discover", "instrument_kwargs", "select",
@@ -160,6 +161,8 @@ def activate(candidate: Candidate) -> bool:
         if candidate.name in _done:
             return False
         _done.add(candidate.name)
+    import importlib
+
     try:
         own = OWN_MIDDLEWARE.get(candidate.name) if _own_middleware[0] else None
         if own is not None:

@@ -9,13 +9,14 @@ import to finish (a few milliseconds), and the child starts with no import half-
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import ModuleType
+
+TYPE_CHECKING = False  # loaded at every start: no typing, contextlib or importlib until they are needed
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from types import ModuleType
 
 __all__ = ["late_imports", "load"]
 
@@ -31,15 +32,16 @@ def load(name: str) -> ModuleType:
     module = sys.modules.get(name)
     if module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False):
         return module
+    import importlib
+
     with _guard:
         return importlib.import_module(name)
 
 
-@contextmanager
-def late_imports() -> Iterator[None]:
-    """Hold the guard a fork waits for while a block imports (and builds) late: the metrics SDK's build."""
-    with _guard:
-        yield
+def late_imports() -> AbstractContextManager[bool]:
+    """The guard a fork waits for, to hold while a block imports (and builds) late, ``with
+    late_imports():`` (the metrics SDK's build). Re-entrant: such a block may call :func:`load`."""
+    return _guard
 
 
 def _before_fork() -> None:

@@ -22,6 +22,7 @@ store counts every request whether the SDK is built or not, and an instrument's 
 from __future__ import annotations
 
 import functools
+import gc
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -131,6 +132,8 @@ class LazyMetrics:
                 register(provider)
             except Exception as error:
                 error_once("making an observable instrument", error)
+        # as at boot (obs.agent._lifecycle): what the build made lives on; full collections skip it
+        gc.freeze()
         return provider
 
     def when_built(self, register: Callable[[SdkMeterProvider], object]) -> None:
