@@ -35,7 +35,7 @@ class AsgiRecorder:
     """Per framework family: the settings read once (captured headers, excluded URLs, propagation fields)."""
 
     def __init__(self, frameworks: tuple[str, ...], route_of: Callable[[Scope, str], str | None]) -> None:
-        expect_metrics()  # RED metrics are coming (obs.agent._meters)
+        expect_metrics(build_now=True)  # RED metrics are coming; why now: obs.agent._meters
         self._excluded = excluded_urls(*frameworks)
         self._captured = CapturedHeaders()
         self._fields = frozenset(name.encode("latin-1") for name in propagation_fields())

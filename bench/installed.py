@@ -20,40 +20,39 @@ __all__ = ["VENV", "prepare"]
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".bench-venv"
-_STAMP = VENV / ".requirements"
 
 
-def _requirements_key() -> str:
+def _requirements_key(source: Path) -> str:
     """What the venv's libraries depend on: the project's metadata (dependencies and extras)."""
-    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    return hashlib.sha256((source / "pyproject.toml").read_bytes()).hexdigest()
 
 
-def _pip(*arguments: str) -> None:
-    pip = [str(VENV / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    done = subprocess.run([*pip, *arguments], cwd=ROOT, capture_output=True, text=True, check=False)
+def _pip(venv: Path, source: Path, *arguments: str) -> None:
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    done = subprocess.run([*pip, *arguments], cwd=source, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         said = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-        raise SystemExit(f"bench: installing obs into {VENV.name} failed: {said}")
+        raise SystemExit(f"bench: installing obs into {venv.name} failed: {said}")
 
 
-def prepare() -> tuple[Path, Path]:
+def prepare(venv: Path = VENV, source: Path = ROOT) -> tuple[Path, Path]:
     """The venv's ``bin`` folder, with the libraries installed (once per change of pyproject.toml) and obs
-    reinstalled from this checkout's current code; and the apps' working folder, where ``examples`` is the
-    checkout's (a link) and no ``obs`` source folder shadows the installed obs."""
-    if not (VENV / "bin" / "python").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    key = _requirements_key()
-    if not _STAMP.exists() or _STAMP.read_text() != key:
-        _pip("install", ".[examples]")
-        _STAMP.write_text(key)
-    leftover = ROOT / "build"
+    reinstalled from ``source`` (this checkout's current code by default); and the apps' working folder,
+    where ``examples`` is this checkout's (a link) and no ``obs`` source folder shadows the installed obs."""
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    key, stamp = _requirements_key(source), venv / ".requirements"
+    if not stamp.exists() or stamp.read_text() != key:
+        _pip(venv, source, "install", ".[examples]")
+        stamp.write_text(key)
+    leftover = source / "build"
     had_build_folder = leftover.exists()
-    _pip("install", "--no-deps", "--force-reinstall", ".")
+    _pip(venv, source, "install", "--no-deps", "--force-reinstall", ".")
     if not had_build_folder:
         shutil.rmtree(leftover, ignore_errors=True)  # setuptools' in-tree build: stale copies of the code
-    apps = VENV / "apps"
+    apps = venv / "apps"
     apps.mkdir(exist_ok=True)
     examples = apps / "examples"
     if not examples.is_symlink():
         examples.symlink_to(ROOT / "examples", target_is_directory=True)
-    return VENV / "bin", apps
+    return venv / "bin", apps

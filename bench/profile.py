@@ -15,6 +15,7 @@ Run: ``python -m bench.profile layers [--app flask|fastapi] [--requests 4000] [-
      ``python -m bench.profile micro``
      ``python -m bench.profile batch --app flask`` (where the anchor's p99 comes from)
      ``python -m bench.profile boot [--rounds 15]`` (the agent's boot and shutdown, the boot's imports)
+     ``python -m bench.profile startup-ab --against REV`` (start-up added: this checkout against REV)
 """
 
 from __future__ import annotations
@@ -214,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     by_batch.add_argument("--seconds", type=float, default=8)
     by_boot = sub.add_parser("boot", help="the agent's boot and shutdown, and the imports of its boot")
     by_boot.add_argument("--rounds", type=int, default=15)
+    by_ab = sub.add_parser("startup-ab", help="start-up added: this checkout's obs against a revision's")
+    by_ab.add_argument("--against", required=True, help="a git revision, e.g. HEAD~3")
+    by_ab.add_argument("--rounds", type=int, default=10)
+    by_ab.add_argument("--programs", default="logging,flask,fastapi", help="of pass, logging, flask, fastapi")
     for command in (by_layer, by_spy):
         command.add_argument("--app", choices=sorted(TARGETS), default="flask")
         command.add_argument("--target", help="KIND:MODULE:ATTR:PATH of another app, e.g. "
@@ -241,6 +246,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench import boot
 
         boot.report(args.rounds)
+        return 0
+    if args.command == "startup-ab":
+        from bench import startup_ab
+
+        startup_ab.compare(args.against, args.rounds, [p for p in args.programs.split(",") if p])
         return 0
     if args.command == "micro":
         for operation, us in measure():
