@@ -16,6 +16,7 @@ Run: ``python -m bench.profile layers [--app flask|fastapi] [--requests 4000] [-
      ``python -m bench.profile batch --app flask`` (where the anchor's p99 comes from)
      ``python -m bench.profile boot [--rounds 15]`` (the agent's boot and shutdown, the boot's imports)
      ``python -m bench.profile startup-ab --against REV`` (start-up added: this checkout against REV)
+     ``python -m bench.profile load-ab --against REV --app fastapi`` (throughput: this checkout against REV)
 """
 
 from __future__ import annotations
@@ -219,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     by_ab.add_argument("--against", required=True, help="a git revision, e.g. HEAD~3")
     by_ab.add_argument("--rounds", type=int, default=10)
     by_ab.add_argument("--programs", default="logging,flask,fastapi", help="of pass, logging, flask, fastapi")
+    by_load_ab = sub.add_parser("load-ab", help="throughput under obs: this checkout against a revision")
+    by_load_ab.add_argument("--against", required=True, help="a git revision, e.g. HEAD~3")
+    by_load_ab.add_argument("--app", choices=sorted(TARGETS), default="fastapi")
+    by_load_ab.add_argument("--rounds", type=int, default=4)
+    by_load_ab.add_argument("--seconds", type=float, default=8)
     for command in (by_layer, by_spy):
         command.add_argument("--app", choices=sorted(TARGETS), default="flask")
         command.add_argument("--target", help="KIND:MODULE:ATTR:PATH of another app, e.g. "
@@ -251,6 +257,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench import startup_ab
 
         startup_ab.compare(args.against, args.rounds, [p for p in args.programs.split(",") if p])
+        return 0
+    if args.command == "load-ab":
+        from bench import load_ab
+
+        load_ab.compare(args.against, args.app, args.rounds, args.seconds)
         return 0
     if args.command == "micro":
         for operation, us in measure():

@@ -36,16 +36,21 @@ def _timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
     return time.perf_counter() - started
 
 
-def compare(against: str, rounds: int, programs: list[str]) -> None:
+def installed_sides(against: str) -> dict[str, tuple[Path, Path]]:
+    """Side name -> (bin folder, apps folder): this checkout in .bench-venv, ``against`` in .bench-venv-ab."""
     with tempfile.TemporaryDirectory(prefix="obs-ab-") as scratch:
         worktree = Path(scratch) / "ref"
         subprocess.run(["git", "worktree", "add", "--detach", str(worktree), against], cwd=ROOT, check=True,
                        capture_output=True)
         try:
-            sides = {"this checkout": installed.prepare(), against: installed.prepare(AB_VENV, worktree)}
+            return {"this checkout": installed.prepare(), against: installed.prepare(AB_VENV, worktree)}
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False,
                            capture_output=True)
+
+
+def compare(against: str, rounds: int, programs: list[str]) -> None:
+    sides = installed_sides(against)
     spent: dict[tuple[str, str, str], list[float]] = {}
     with Peer() as peer:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OBS_", "BENCH_"))}
