@@ -92,10 +92,6 @@ class ServerRequests:
             if exemplar is not None:
                 series.exemplars[index] = (seconds, time.time_ns(), exemplar[0], exemplar[1])
 
-    def holds_requests(self) -> bool:
-        """Whether any request was counted (or is in flight) since the start or the last fork."""
-        return bool(self._series or self._active)
-
     def snapshot(self) -> tuple[int, dict[RequestKey, Series], dict[ActiveKey, int]]:
         """``(generation, copies of the series, in-flight counts)``; exemplars move to the copies."""
         with self._lock:
