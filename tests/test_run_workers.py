@@ -84,7 +84,10 @@ def _check(receiver: OTLPReceiver, sent: int, main_pid: int, output: str, item_r
     workers = _worker_memory(receiver, main_pid)
     assert len(workers) == 2, "each worker has its own service.instance.id"
     assert len({pid for pid, _ in workers.values()}) == 2, "each worker's metrics carry its own pid"
-    assert len({memory for _, memory in workers.values()}) == 2, "each worker reports its own memory"
+    main = [point.value for point in receiver.latest_points("process.memory.usage")
+            if point.resource["process.pid"] == main_pid]
+    assert main, "the main process reports its memory too"
+    assert all(memory not in main for _, memory in workers.values()), "each worker reports its own memory"
     serving = {span.resource["service.instance.id"] for span in servers}
     counted = {point.resource["service.instance.id"]
                for point in receiver.latest_points("http.server.request.duration")}
