@@ -416,12 +416,8 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
-    read_file: bool = True,
 ) -> Settings:
-    """Resolve every setting; raise SettingsError naming the first bad one and where it came from.
-
-    ``read_file=False`` leaves out ``[tool.obs]``/``obs.toml``: ``obs run`` checks only the environment in
-    front of the app, whose agent reads and checks the file itself when it boots."""
+    """Resolve every setting; raise SettingsError naming the first bad one and where it came from."""
     environ = os.environ if environ is None else environ
     overrides = dict(overrides or {})
     unknown_overrides = sorted(set(overrides) - set(_BY_NAME))
@@ -429,7 +425,7 @@ def load_settings(
         raise SettingsError(unknown_overrides[0], "obs.init() arguments",
                             f"unknown setting; known ones are {', '.join(_BY_NAME)}")
     start = (cwd or Path.cwd()).resolve()
-    config_file = find_config_file(start) if read_file else None
+    config_file = find_config_file(start)
     file_table: dict[str, Any] = {}
     project: dict[str, Any] = {}
     if config_file is not None:
