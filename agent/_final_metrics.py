@@ -7,7 +7,7 @@ the same readings the SDK's observable instruments would have collected
 (:class:`obs.agent._process_metrics.ProcessMetrics`), and its RED figures from the RED store
 (:func:`obs.agent._red_reader.red_metrics_now`), as the same kinds of data (cumulative sums, monotonic or
 not, gauges and histograms), encoded by :mod:`obs.agent._otlp_metrics` from plain objects shaped like the
-SDK's data classes (the encoder tells a ``Sum`` from a ``Gauge`` by class name).
+SDK's data classes (the encoder's :class:`~obs.agent._otlp_metrics.Gauge` and the like).
 """
 
 from __future__ import annotations
@@ -16,19 +16,16 @@ import time
 from types import SimpleNamespace
 
 from obs.agent import catalog
-from obs.agent._otlp_metrics import encode_metrics
+from obs.agent._otlp_metrics import Gauge, encode_metrics
 from obs.agent._process_metrics import SCOPE, ProcessMetrics
 from obs.agent._red import ServerRequests
-from obs.agent._red_reader import PLAIN, SCOPE_NAME, red_metrics_now
+from obs.agent._red_reader import PLAIN, red_metrics_now
+from obs.agent._server_sinks import SCOPE_NAME
 from opentelemetry.metrics import CallbackOptions
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 __all__ = ["final_metrics_request", "process_metrics"]
-
-
-class Gauge(SimpleNamespace):
-    """``data_points``: as the SDK's ``Gauge``."""
 
 
 def process_metrics(start_time_ns: int) -> list[SimpleNamespace]:

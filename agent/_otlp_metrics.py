@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
 
 from obs.agent._logs.otlp import _field, _varint, repeated_key_values, resource_message
@@ -21,17 +22,30 @@ from obs.agent._otlp_spans import scope_message
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricsData
 
-__all__ = ["encode_metrics"]
+__all__ = ["Gauge", "Histogram", "Sum", "encode_metrics"]
 
 _FIXED64: Final = struct.Struct("<Q").pack
 _SFIXED64: Final = struct.Struct("<q").pack
 _DOUBLE: Final = struct.Struct("<d").pack
 
 
+class Gauge(SimpleNamespace):
+    """``data_points``: encoded as the SDK's ``Gauge`` (plain data, for a process without the SDK)."""
+
+
+class Histogram(SimpleNamespace):
+    """``data_points``, ``aggregation_temporality``: encoded as the SDK's ``Histogram``."""
+
+
+class Sum(SimpleNamespace):
+    """``data_points``, ``aggregation_temporality``, ``is_monotonic``: encoded as the SDK's ``Sum``."""
+
+
 def encode_metrics(data: MetricsData) -> bytes:
     """The serialized ExportMetricsServiceRequest for ``data``: the SDK's, or objects shaped like it (the kind
-    of a metric's data is told by its class name, ``Sum``, ``Gauge``...: this module imports no SDK, so that
-    :mod:`obs.agent._final_metrics` can use it in a process that never loaded the metrics SDK)."""
+    of a metric's data is told by its class name, as :class:`Gauge`, :class:`Histogram` and :class:`Sum` here
+    are named: this module imports no SDK, so that :mod:`obs.agent._final_metrics` can use it in a process
+    that never loaded the metrics SDK)."""
     parts = []
     for resource_metrics in data.resource_metrics:
         resource = resource_metrics.resource

@@ -14,16 +14,17 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from obs.agent import catalog
+from obs.agent._otlp_metrics import Histogram, Sum
 from obs.agent._red import BOUNDS, ActiveKey, RequestKey, Series, ServerRequests, server_requests
 from obs.agent._report import error_once
+from obs.agent._server_sinks import SCOPE_NAME
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricReader, MetricsData
     from opentelemetry.sdk.resources import Resource
 
-__all__ = ["SCOPE_NAME", "attach_to_reader", "red_metrics_now"]
+__all__ = ["PLAIN", "Shapes", "attach_to_reader", "red_metrics_now"]
 
-SCOPE_NAME = "obs.agent.http_server"
 _DURATION = catalog.HTTP_SERVER_DURATION
 _ACTIVE = catalog.HTTP_SERVER_ACTIVE_REQUESTS
 
@@ -53,14 +54,6 @@ class Shapes(NamedTuple):
     exemplar: Callable[..., Any]
     cumulative: Any
     delta: Any
-
-
-class Histogram(SimpleNamespace):
-    """``data_points``, ``aggregation_temporality``: as the SDK's ``Histogram``."""
-
-
-class Sum(SimpleNamespace):
-    """``data_points``, ``aggregation_temporality``, ``is_monotonic``: as the SDK's ``Sum``."""
 
 
 def _plain_exemplar(filtered_attributes: Any, value: float, time_unix_nano: int, span_id: int,
