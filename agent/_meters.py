@@ -148,14 +148,16 @@ class LazyMetrics:
         register(self._built)
 
     def meter(self, name: str, version: str | None = None, schema_url: str | None = None,
-              attributes: Attributes | None = None) -> Meter:
-        """The SDK's meter once built; until then one whose first measurement builds it."""
+              attributes: Attributes | None = None, *, expects: bool = True) -> Meter:
+        """The SDK's meter once built; until then one whose first measurement builds it. ``expects``: a
+        meter asked for means metrics are coming (:meth:`expect`)."""
         built = self._built
         if built is not None:
             return built.get_meter(name, version, schema_url, attributes)
         if self._closed:
             return NoOpMeter(name, version=version, schema_url=schema_url)
-        self._expected = True
+        if expects:
+            self._expected = True
 
         def real() -> Meter | None:
             provider = self.provider()
@@ -173,10 +175,13 @@ class LazyMetrics:
         if build_now:
             self.provider()
 
-    def needed_at_the_end(self) -> bool:
-        """Whether a flush or the exit must build the SDK: observable instruments wait for it (their
-        callbacks need it; the RED figures and process metrics go out without it)."""
-        return self._built is None and bool(self._when_built)
+    def for_the_end(self) -> SdkMeterProvider | None:
+        """The SDK's provider for a flush or the exit: built now if observable instruments wait for it
+        (their callbacks need it); None when the process metrics and RED figures are to go out without it
+        (:meth:`export_without_sdk`)."""
+        if self._built is None and self._when_built:
+            return self.provider()
+        return self._built
 
     def export_without_sdk(self, timeout_s: float) -> None:
         """Never built: send the process metrics and the RED figures anyway, without the SDK
@@ -195,10 +200,7 @@ class LazyMetrics:
     def counter(self, name: str, unit: str, description: str) -> Counter:
         """obs's own counter (its drop counters), which builds the SDK at its first ``add``: most processes
         never drop anything. Not marked as expected: a fork need not build for it."""
-        expected = self._expected
-        counter = self.meter("obs.agent").create_counter(name, unit=unit, description=description)
-        self._expected = expected
-        return counter
+        return self.meter("obs.agent", expects=False).create_counter(name, unit=unit, description=description)
 
     def _start_timer(self) -> None:
         stop = self._stop_timer
@@ -239,7 +241,7 @@ _current: list[LazyMetrics] = []
 
 
 def install(metrics: LazyMetrics) -> MeterProviderOnFirstUse:
-    """Make ``metrics`` the one :func:`need` builds; the returned provider is the API's global."""
+    """Make ``metrics`` the one :func:`expect` tells; the returned provider is the API's global."""
     _current[:] = [metrics]
     return MeterProviderOnFirstUse(metrics)
 

@@ -148,9 +148,7 @@ class Pipeline:
             processor.force_flush(int(_share(deadline, 2) * 1000))
         if not metrics:
             return
-        if self.metrics.needed_at_the_end():
-            self.metrics.provider()
-        provider = self.metrics.built
+        provider = self.metrics.for_the_end()
         if provider is not None:
             provider.force_flush(int(max(deadline - time.monotonic(), 0.0) * 1000))
         else:
@@ -202,10 +200,8 @@ class Pipeline:
         """The readers' last collection and export, then the provider (which has nothing left to do).
         Unbuilt, the metrics SDK is built now only for observable instruments that wait for it; else the
         process metrics and RED figures go out without it."""
-        if self.metrics.needed_at_the_end():
-            self.metrics.provider()
+        provider = self.metrics.for_the_end()
         self.metrics.close()
-        provider = self.metrics.built
         if provider is None:
             self.metrics.export_without_sdk(max(deadline - time.monotonic(), 0.0))
             return
