@@ -11,12 +11,11 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
 
-from bench.apps import BIN, ROOT
+from bench.apps import BIN, ROOT, Mode, environment
 from bench.peer import Peer
 
 BOOT_AND_SHUTDOWN = """
@@ -46,6 +45,10 @@ IMPORT_GROUPS = (
 """Each group imports what the ones before it left out: the first four are the boot, the SDK's floor then
 what obs adds on top; the last is what a process pays when it first needs the metrics SDK."""
 
+_DEFAULTS = Mode("defaults", "obs's defaults")
+"""No mode of its own: the bench's environment (no OTEL_*/OBS_* of the caller's), so each round measures
+obs's defaults."""
+
 IMPORTS_TIMED = """
 import json, time
 spent = []
@@ -57,17 +60,12 @@ print(json.dumps(spent))
 """
 
 
-def _without_telemetry_settings() -> dict[str, str]:
-    """This environment less any OTEL_*/OBS_* variable, so every round measures obs's defaults."""
-    return {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "OBS_"))}
-
-
 def boot_and_shutdown(rounds: int) -> tuple[float, float]:
     """Median milliseconds of the boot and of the shutdown, under ``obs run`` exporting to a peer."""
     boots: list[float] = []
     shutdowns: list[float] = []
     with Peer() as peer:
-        env = _without_telemetry_settings()
+        env = environment(_DEFAULTS)
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = peer.endpoint
         for _ in range(rounds + 1):
             done = subprocess.run([str(BIN / "obs"), "run", "--", sys.executable, "-c", BOOT_AND_SHUTDOWN],
@@ -83,7 +81,7 @@ def boot_and_shutdown(rounds: int) -> tuple[float, float]:
 def import_groups(rounds: int) -> list[tuple[str, float]]:
     """Median milliseconds of each group of :data:`IMPORT_GROUPS`, in a plain interpreter each round."""
     code = IMPORTS_TIMED.format(codes=[statement for _, statement in IMPORT_GROUPS])
-    env = _without_telemetry_settings()
+    env = environment(_DEFAULTS)
     spent: list[list[float]] = []
     for _ in range(rounds + 1):
         done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,

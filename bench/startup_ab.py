@@ -9,14 +9,13 @@ median of (obs run - plain) of the same round, its first quartile, and plain's m
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from bench import installed
+from bench import apps, installed
 from bench.apps import ROOT
 from bench.peer import Peer
 from bench.process import PROGRAMS
@@ -53,17 +52,17 @@ def compare(against: str, rounds: int, programs: list[str]) -> None:
     sides = installed_sides(against)
     spent: dict[tuple[str, str, str], list[float]] = {}
     with Peer() as peer:
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OBS_", "BENCH_"))}
-        base.update(OTEL_EXPORTER_OTLP_ENDPOINT=peer.endpoint, OTEL_SERVICE_NAME="bench")
         for index in range(rounds + 1):
             for program in programs:
                 code = PROGRAMS[SHORT_NAMES[program]]
-                for side, (bin_folder, apps) in sides.items():
-                    env = {**base, "PYTHONPATH": str(apps)}
-                    for mode, wrapper in (("plain", []), ("obs", [str(bin_folder / "obs"), "run", "--"])):
-                        elapsed = _timed([*wrapper, str(bin_folder / "python"), "-c", code], env, apps)
+                for side, (bin_folder, app_folder) in sides.items():
+                    apps.serve_from(bin_folder, app_folder)  # the bench's own modes, from this side's venv
+                    plain_mode, obs_mode = apps.modes(peer.endpoint, obs_default_is_full=True)[:2]
+                    for mode in (plain_mode, obs_mode):
+                        command = [*mode.wrapper, apps.app_python(), "-c", code]
+                        elapsed = _timed(command, apps.environment(mode), app_folder)
                         if index:  # the first round warms the page cache
-                            spent.setdefault((program, side, mode), []).append(elapsed)
+                            spent.setdefault((program, side, mode.name), []).append(elapsed)
     for program in programs:
         for side in sides:
             plain, under_obs = spent[(program, side, "plain")], spent[(program, side, "obs")]
