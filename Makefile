@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # Real backends for the tests (PromQL engine, promtool, docker client) unpacked from Debian packages into
-# .tools/, and wrk, the load generator that the bench harness's tests drive.
+# .tools/; PostgreSQL and Redis from the machine's Debian release (the tests start private instances);
+# and wrk, the load generator that the bench harness's tests drive.
 tools:
 	bash scripts/debian-tools.sh
+	bash scripts/servers.sh
 	bash scripts/bench-deps.sh
 
 lint: setup

@@ -7,10 +7,25 @@ from collections.abc import Iterator
 import pytest
 
 from tests.otlp_receiver import OTLPReceiver
+from tests.servers import PostgreSQL, Redis, postgresql_server, redis_server
 
 
 @pytest.fixture
 def receiver() -> Iterator[OTLPReceiver]:
     """A real OTLP/HTTP receiver on loopback, for the agent under test to export to."""
     with OTLPReceiver() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def postgresql() -> Iterator[PostgreSQL]:
+    """A private PostgreSQL server on loopback for the test module (tests/servers.py)."""
+    with postgresql_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[Redis]:
+    """A private Redis server on loopback for the test module (tests/servers.py)."""
+    with redis_server() as running:
         yield running

@@ -1,0 +1,180 @@
+"""Real database and broker servers for the tests: PostgreSQL and Redis from Debian's packages.
+
+Each server runs on a free loopback port with its data in a temporary folder of its own, started for the
+block and stopped after it (`make tools` installs the packages through scripts/servers.sh). PostgreSQL refuses
+to run as root, so under root its cluster belongs to ``nobody``. A missing server skips the test with the
+command that provides it, except under CI, where a missing one fails it (tests/tools.py's rule).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+__all__ = ["PostgreSQL", "Redis", "free_port", "postgresql_server", "redis_server"]
+
+_HINT = "run `make tools` (scripts/servers.sh)"
+_POSTGRES_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _missing(what: str) -> None:
+    message = f"{what} not found: {_HINT}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI installs it with `make tools`: a missing server there is a failure)")
+    pytest.skip(message)
+
+
+def _postgres_tool(name: str) -> str:
+    for folder in _POSTGRES_BIN:
+        if (folder / name).is_file():
+            return str(folder / name)
+    found = shutil.which(name)
+    if found is None:
+        _missing(f"PostgreSQL's {name}")
+        raise AssertionError("unreachable")
+    return found
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited with {process.returncode} before it listened") from None
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not listen on port {port} in {seconds:.0f} s") from None
+            time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@dataclass(frozen=True)
+class PostgreSQL:
+    """A running PostgreSQL: connect as ``user`` (trust authentication) to database ``database``."""
+
+    host: str
+    port: int
+    user: str
+    database: str
+
+    def url(self, driver: str = "postgresql") -> str:
+        """A SQLAlchemy-style URL: ``url("postgresql+psycopg")`` is ``postgresql+psycopg://obs@...``."""
+        return f"{driver}://{self.user}@{self.host}:{self.port}/{self.database}"
+
+    @property
+    def dsn(self) -> str:
+        """The libpq keyword DSN (psycopg, psycopg2)."""
+        return f"host={self.host} port={self.port} user={self.user} dbname={self.database}"
+
+
+@contextmanager
+def postgresql_server() -> Iterator[PostgreSQL]:
+    """A private PostgreSQL cluster on a free port, in a temporary folder, for the block."""
+    initdb, postgres = _postgres_tool("initdb"), _postgres_tool("postgres")
+    as_root = os.geteuid() == 0
+    owner = pwd.getpwnam("nobody") if as_root else pwd.getpwuid(os.geteuid())
+    folder = Path(tempfile.mkdtemp(prefix="obs-test-pg-"))
+    data, sockets = folder / "data", folder / "run"
+    sockets.mkdir()
+    if as_root:
+        for path in (folder, sockets):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+
+    def as_owner(argv: list[str]) -> list[str]:
+        return ["runuser", "-u", owner.pw_name, "--", *argv] if as_root else argv
+
+    port = free_port()
+    subprocess.run(
+        as_owner([initdb, "-D", str(data), "-U", "obs", "-A", "trust", "--no-sync", "-E", "UTF8"]),
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=folder,
+    )
+    process = subprocess.Popen(
+        as_owner([
+            postgres, "-D", str(data), "-p", str(port), "-h", "127.0.0.1", "-k", str(sockets),
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            "-c", "max_connections=200",
+        ]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder,
+    )
+    try:
+        _wait_for_port(port, process, "PostgreSQL")
+        server = PostgreSQL("127.0.0.1", port, "obs", "postgres")
+        _wait_until_accepting(server, process)
+        yield server
+    finally:
+        _stop(process)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wait_until_accepting(server: PostgreSQL, process: subprocess.Popen[bytes]) -> None:
+    """The port opens before recovery ends: wait for pg_isready's yes."""
+    ready = _postgres_tool("pg_isready")
+    deadline = time.monotonic() + 30
+    while subprocess.run(
+        [ready, "-h", server.host, "-p", str(server.port), "-U", server.user, "-q"], check=False,
+    ).returncode != 0:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("PostgreSQL did not accept connections")
+        time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class Redis:
+    """A running Redis, no persistence."""
+
+    host: str
+    port: int
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://{self.host}:{self.port}/{db}"
+
+
+@contextmanager
+def redis_server() -> Iterator[Redis]:
+    """A Redis on a free port with no persistence, in a temporary folder, for the block."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        _missing("redis-server")
+        raise AssertionError("unreachable")
+    folder = Path(tempfile.mkdtemp(prefix="obs-test-redis-"))
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder), "--daemonize", "no", "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder,
+    )
+    try:
+        _wait_for_port(port, process, "Redis")
+        yield Redis("127.0.0.1", port)
+    finally:
+        _stop(process)
+        shutil.rmtree(folder, ignore_errors=True)
