@@ -2,13 +2,15 @@
 
 :func:`render` returns every file of the project's ``observability/`` folder except the dashboards: the
 OpenTelemetry Collector config in three profiles, the local stack's ``compose.yaml`` and its backends'
-configs, Grafana provisioning, the alert rules and a README. Pure: settings in, file contents out, no I/O.
+configs, Grafana provisioning, the alert rules, Alertmanager's routing and a README. Pure: settings in,
+file contents out, no I/O.
 """
 
 from __future__ import annotations
 
 from obs.agent.settings import Settings
 from obs.collector._yaml import dump
+from obs.collector.alerting import ALERTMANAGER_CONFIG, ALERTMANAGER_HEADER, alertmanager_config
 from obs.collector.backends import loki_config, prometheus_config, tempo_config
 from obs.collector.compose import compose_file
 from obs.collector.config import PROFILES, collector_config, profile_path
@@ -35,6 +37,7 @@ def render(settings: Settings) -> dict[str, str]:
             "compose.yaml": dump(compose_file(service), header),
             "prometheus/prometheus.yml": dump(prometheus_config(), header),
             RULES_PATH: dump(alert_rules(service), header),
+            ALERTMANAGER_CONFIG: dump(alertmanager_config(), f"{header}\n{ALERTMANAGER_HEADER}"),
             "tempo/tempo.yaml": dump(tempo_config(), header),
             "loki/loki.yaml": dump(loki_config(), header),
             "grafana/provisioning/datasources/obs.yaml": dump(datasources(), header),

@@ -27,6 +27,8 @@ def prometheus_config() -> dict[str, Any]:
         # OTLP pushes can arrive late or out of order (retries, batching): accept them for a while.
         "storage": {"tsdb": {"out_of_order_time_window": "30m"}},
         "rule_files": ["rules/*.yaml"],
+        # Firing alerts go to Alertmanager, which notifies the receiver the user fills in.
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]},
         "scrape_configs": [
             {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
         ],

@@ -1,4 +1,5 @@
-"""``observability/compose.yaml``: the local stack (collector, Prometheus, Tempo, Loki, Grafana).
+"""``observability/compose.yaml``: the local stack (collector, Prometheus, Alertmanager, Tempo, Loki and
+Grafana).
 
 Pinned official images (:mod:`obs.collector.images`), ports published on 127.0.0.1 only (the stack has no
 authentication, and Grafana lets anonymous visitors in as admin), data in named volumes so that ``obs down``
@@ -10,20 +11,23 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from obs.collector.alerting import ALERTMANAGER_CONFIG, ALERTMANAGER_FILE
 from obs.collector.grafana import DASHBOARDS_MOUNT
 from obs.collector.images import IMAGES
 
-__all__ = ["GRAFANA_PORT", "PORTS", "compose_file", "project_name"]
+__all__ = ["ALERTMANAGER_PORT", "GRAFANA_PORT", "PORTS", "compose_file", "project_name"]
 
 GRAFANA_PORT: Final = 3000
+ALERTMANAGER_PORT: Final = 9093
 PORTS: Final[dict[str, tuple[int, ...]]] = {
     "collector": (4317, 4318, 13133),
     "prometheus": (9090,),
+    "alertmanager": (ALERTMANAGER_PORT,),
     "grafana": (GRAFANA_PORT,),
 }
 """Container ports published on the host (same number, 127.0.0.1 only)."""
 
-VOLUMES: Final = ("prometheus-data", "tempo-data", "loki-data", "grafana-data")
+VOLUMES: Final = ("prometheus-data", "tempo-data", "loki-data", "alertmanager-data", "grafana-data")
 
 
 def project_name(service_name: str) -> str:
@@ -61,24 +65,33 @@ def compose_file(service_name: str) -> dict[str, Any]:
             "ports": _ports("prometheus"),
             "restart": "unless-stopped",
         },
-        # Tempo runs as uid 10001 and its image has no /var/tempo: give the fresh volume to that user first.
-        "tempo-init": {
-            "image": IMAGES["tempo"],
-            "user": "root",
-            "entrypoint": ["chown", "10001:10001", "/var/tempo"],
-            "volumes": ["tempo-data:/var/tempo"],
-        },
+        # The Tempo image creates /var/tempo owned by its user (uid 10001), and a fresh named volume takes
+        # the owner of the folder it is mounted on: no one-shot chown container (`up --wait` fails when one
+        # exits, docker/compose#10596).
         "tempo": {
             "image": IMAGES["tempo"],
             "command": ["-config.file=/etc/tempo/tempo.yaml"],
             "volumes": ["./tempo/tempo.yaml:/etc/tempo/tempo.yaml:ro", "tempo-data:/var/tempo"],
-            "depends_on": {"tempo-init": {"condition": "service_completed_successfully"}},
             "restart": "unless-stopped",
         },
         "loki": {
             "image": IMAGES["loki"],
             "command": ["-config.file=/etc/loki/loki.yaml"],
             "volumes": ["./loki/loki.yaml:/etc/loki/loki.yaml:ro", "loki-data:/loki"],
+            "restart": "unless-stopped",
+        },
+        # Prometheus evaluates the alert rules and sends what fires here; its config says who to notify.
+        "alertmanager": {
+            "image": IMAGES["alertmanager"],
+            "command": [
+                f"--config.file=/etc/alertmanager/{ALERTMANAGER_FILE}",
+                "--storage.path=/alertmanager",
+            ],
+            "volumes": [
+                f"./{ALERTMANAGER_CONFIG}:/etc/alertmanager/{ALERTMANAGER_FILE}:ro",
+                "alertmanager-data:/alertmanager",
+            ],
+            "ports": _ports("alertmanager"),
             "restart": "unless-stopped",
         },
         "grafana": {

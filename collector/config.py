@@ -15,11 +15,25 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal
 
-__all__ = ["PIPELINE_PROCESSORS", "PROFILES", "Profile", "collector_config", "profile_path"]
+__all__ = [
+    "ENDPOINT_VARIABLES",
+    "PIPELINE_PROCESSORS",
+    "PROFILES",
+    "Profile",
+    "collector_config",
+    "profile_path",
+]
 
 Profile = Literal["local", "gateway", "otlp"]
 
 PROFILES: Final[tuple[Profile, ...]] = ("local", "gateway", "otlp")
+
+ENDPOINT_VARIABLES: Final[dict[Profile, str]] = {
+    "gateway": "OBS_GATEWAY_ENDPOINT",
+    "otlp": "OBS_OTLP_ENDPOINT",
+}
+"""The variable each remote profile reads its exporter endpoint from: the collector refuses to start
+(``requires a non-empty "endpoint"``) while it is unset or empty."""
 
 _SIGNALS = ("traces", "metrics", "logs")
 
@@ -99,7 +113,7 @@ def _exporters(profile: Profile) -> dict[str, dict[str, Any]]:
     if profile == "gateway":
         return {
             "otlp_grpc/gateway": {
-                "endpoint": "${env:OBS_GATEWAY_ENDPOINT}",
+                "endpoint": f"${{env:{ENDPOINT_VARIABLES['gateway']}}}",
                 "tls": {"insecure": "${env:OBS_GATEWAY_INSECURE:-false}"},
                 "sending_queue": {"enabled": True, "queue_size": 5000},
                 "retry_on_failure": {"enabled": True, "max_elapsed_time": "300s"},
@@ -107,7 +121,7 @@ def _exporters(profile: Profile) -> dict[str, dict[str, Any]]:
         }
     return {
         "otlp_http/vendor": {
-            "endpoint": "${env:OBS_OTLP_ENDPOINT}",
+            "endpoint": f"${{env:{ENDPOINT_VARIABLES['otlp']}}}",
             "headers": {"Authorization": "${env:OBS_OTLP_AUTHORIZATION}"},
             "sending_queue": {"enabled": True},
             "retry_on_failure": {"enabled": True},

@@ -13,19 +13,60 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from obs.agent.catalog import DATASOURCE_UIDS, label
+from obs.agent.catalog import DATASOURCE_UIDS, HTTP_SERVER_DURATION, label
 
-__all__ = ["DASHBOARDS_MOUNT", "dashboard_provider", "datasources"]
+__all__ = [
+    "ALERTMANAGER_UID",
+    "DASHBOARDS_MOUNT",
+    "EXEMPLAR_TRACE_ID_LABELS",
+    "dashboard_provider",
+    "datasources",
+    "traces_to_metrics_queries",
+]
 
 DASHBOARDS_MOUNT: Final = "/etc/obs/dashboards"
 """Where compose.yaml mounts observability/dashboards/ inside the Grafana container."""
 
 _METRICS, _TRACES, _LOGS = DATASOURCE_UIDS["metrics"], DATASOURCE_UIDS["traces"], DATASOURCE_UIDS["logs"]
 _SERVICE_TAG = [{"key": "service.name", "value": label("service.name")}]
+_SPAN_TAGS = [*_SERVICE_TAG, {"key": "http.route", "value": label("http.route")}]
+"""Span attributes -> metric labels: what ``$__tags`` in the span-to-metrics queries expands to."""
+
+ALERTMANAGER_UID: Final = "obs-alertmanager"
+
+EXEMPLAR_TRACE_ID_LABELS: Final = ("trace_id", "traceID")
+"""Exemplar labels that hold a trace id: the app's own histograms write ``trace_id``, the span metrics of
+Tempo's metrics generator ``traceID``. Each gets a link to Tempo."""
+
+_TAGS = "$$__tags"
+"""``$__tags`` once Grafana has expanded the provisioning file (``$$`` is its escape for ``$``)."""
+
+
+def traces_to_metrics_queries() -> list[dict[str, str]]:
+    """Request rate, error ratio and p95 latency of the span's service and route, from the app's histogram.
+
+    Grafana shows no span-to-metrics link unless queries are set; ``$__tags`` becomes the span's
+    ``service_name`` and ``http_route`` matchers.
+    """
+    count = HTTP_SERVER_DURATION.series("count")
+    bucket = HTTP_SERVER_DURATION.series("bucket")
+    status = label("http.response.status_code")
+    return [
+        {"name": "Request rate", "query": f"sum(rate({count}{{{_TAGS}}}[5m]))"},
+        {
+            "name": "Error ratio",
+            "query": f'sum(rate({count}{{{_TAGS}, {status}=~"5.."}}[5m]))'
+            f" / sum(rate({count}{{{_TAGS}}}[5m]))",
+        },
+        {
+            "name": "Latency p95",
+            "query": f"histogram_quantile(0.95, sum by (le) (rate({bucket}{{{_TAGS}}}[5m])))",
+        },
+    ]
 
 
 def datasources() -> dict[str, Any]:
-    """Prometheus (default), Tempo and Loki, each pointing at its compose service."""
+    """Prometheus (default), Tempo, Loki and Alertmanager, each pointing at its compose service."""
     return {
         "apiVersion": 1,
         "datasources": [
@@ -41,7 +82,8 @@ def datasources() -> dict[str, Any]:
                     "httpMethod": "POST",
                     "prometheusType": "Prometheus",
                     "exemplarTraceIdDestinations": [
-                        {"name": "trace_id", "datasourceUid": _TRACES, "urlDisplayLabel": "View trace"},
+                        {"name": name, "datasourceUid": _TRACES, "urlDisplayLabel": "View trace"}
+                        for name in EXEMPLAR_TRACE_ID_LABELS
                     ],
                 },
             },
@@ -62,7 +104,13 @@ def datasources() -> dict[str, Any]:
                         "customQuery": True,
                         "query": '{$${__tags}} | trace_id="$${__trace.traceId}"',
                     },
-                    "tracesToMetrics": {"datasourceUid": _METRICS, "tags": _SERVICE_TAG},
+                    "tracesToMetrics": {
+                        "datasourceUid": _METRICS,
+                        "spanStartTimeShift": "-15m",
+                        "spanEndTimeShift": "15m",
+                        "tags": _SPAN_TAGS,
+                        "queries": traces_to_metrics_queries(),
+                    },
                     "serviceMap": {"datasourceUid": _METRICS},
                     "nodeGraph": {"enabled": True},
                     "lokiSearch": {"datasourceUid": _LOGS},
@@ -87,6 +135,15 @@ def datasources() -> dict[str, Any]:
                         },
                     ],
                 },
+            },
+            {
+                "name": "Alertmanager",
+                "uid": ALERTMANAGER_UID,
+                "type": "alertmanager",
+                "access": "proxy",
+                "url": "http://alertmanager:9093",
+                "editable": False,
+                "jsonData": {"implementation": "prometheus", "handleGrafanaManagedAlerts": False},
             },
         ],
     }

@@ -3,6 +3,8 @@
 Each version was chosen so that the generated files use names and flags that version reads: the collector's
 component names depend on its release (see :mod:`obs.collector.components`), Prometheus 3 is needed for the
 OTLP receiver flag, and the Grafana release matches the dashboards' schema (grafana-foundation-sdk 11.6).
+Within a line, the newest patch: Grafana 11.6.0 has known CVEs (CVE-2025-2703 and CVE-2025-3260, fixed in
+11.6.1) and later 11.6 patches carry further security fixes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ IMAGES = {
     "prometheus": "prom/prometheus:v3.5.0",
     "tempo": "grafana/tempo:2.8.2",
     "loki": "grafana/loki:3.5.5",
-    "grafana": "grafana/grafana:11.6.0",
+    "grafana": "grafana/grafana:11.6.16",
+    "alertmanager": "prom/alertmanager:v0.34.1",
 }
 """Compose service name -> pinned official image."""

@@ -263,6 +263,9 @@ def lint(json_text: str) -> list[str]:
     """
     try:
         document = json.loads(json_text)
+        return [*structure_problems(document), *schema_problems(document)]
     except json.JSONDecodeError as error:
         return [f"not valid JSON ({error.msg} at line {error.lineno})"]
-    return [*structure_problems(document), *schema_problems(document)]
+    except RecursionError:
+        # Thousands of nested brackets overflow the parser (or the walk over what it returned).
+        return ["nested too deeply to read (brackets hundreds of levels deep)"]

@@ -12,6 +12,7 @@ import pytest
 from obs.checks import compose as compose_check
 from obs.checks import grafana as grafana_check
 from obs.cli import main
+from obs.collector import IMAGES
 from tests.observability_tree import make_settings, rendered_files, write_tree
 from tests.tools import docker_client, promtool
 
@@ -158,7 +159,7 @@ BROKEN_CASES: list[tuple[str, list[Edit], list[str]]] = [
         "port on every interface and an unpinned image",
         [
             ("compose.yaml", "127.0.0.1:3000:3000", "3000:3000", -1),
-            ("compose.yaml", "image: grafana/grafana:11.6.0", "image: grafana/grafana:latest", -1),
+            ("compose.yaml", f"image: {IMAGES['grafana']}", "image: grafana/grafana:latest", -1),
         ],
         [
             "compose.yaml: services.grafana.image `grafana/grafana:latest` is not pinned — "
@@ -243,12 +244,12 @@ def test_without_promtool_rules_are_checked_for_structure_and_a_note_says_so(
     ]
 
 
-def test_without_the_schema_docker_compose_config_validates(
+def test_docker_compose_config_adds_what_the_schema_does_not_catch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Where check-jsonschema is not installed, a Docker client (no engine needed) catches the bad key."""
+    """With a Docker client and its compose plugin (no engine needed), `compose config` runs after the schema."""
     docker, env = docker_client()
-    monkeypatch.setattr(compose_check, "_schema_errors", lambda document: None)
+    monkeypatch.setattr(compose_check, "_schema_errors", lambda document: [])
     monkeypatch.setenv("OBS_DOCKER", docker)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -266,19 +267,88 @@ def test_without_the_schema_docker_compose_config_validates(
     ]
 
 
-def test_without_schema_or_docker_the_compose_check_is_skipped_with_a_note(
+def test_a_docker_client_without_compose_counts_as_none(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No schema and no Docker: the run still works and says how to get the compose check."""
-    monkeypatch.setattr(compose_check, "_schema_errors", lambda document: None)
+    """Docker 28 without its compose plugin answers `unknown flag: --file`: no false problems, schema still runs.
+
+    The real client, with a DOCKER_CONFIG that holds no cli-plugins, is what a machine without the plugin has.
+    """
+    docker, _ = docker_client()
+    monkeypatch.setenv("OBS_DOCKER", docker)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-plugins"))
+    folder = _generate(tmp_path)
+    assert compose_check._docker_config_errors(folder / "compose.yaml") is None
+    code, out, err = _check(folder, capsys)
+    assert (code, out[:-1]) == (0, []), "\n".join(out) + err
+    _edit(folder / "compose.yaml", "    restart: unless-stopped\n  prometheus:", "    restrat: always\n  prometheus:")
+    code, out, _ = _check(folder, capsys)
+    assert code == 1
+    assert out == [
+        "compose.yaml: services.collector: Unevaluated properties are not allowed ('restrat' was "
+        "unexpected) — see the compose specification for the keys a service accepts"
+    ]
+
+
+def test_without_docker_the_compose_schema_check_still_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No Docker and no check-jsonschema: the schema shipped with obs still catches a bad key, nothing is skipped."""
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    monkeypatch.setitem(sys.modules, "check_jsonschema", None)  # as in an install without the dev extra
     folder = _generate(tmp_path)
     code, _, err = _check(folder, capsys)
     assert code == 0
-    assert (
-        "note: compose.yaml was not checked against the compose specification: install check-jsonschema"
-        in err
+    assert "compose.yaml was not checked" not in err
+    _edit(folder / "compose.yaml", "    restart: unless-stopped\n  prometheus:", "    restrat: always\n  prometheus:")
+    code, out, _ = _check(folder, capsys)
+    assert code == 1
+    assert len(out) == 1 and "'restrat' was unexpected" in out[0]
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n# and another\n"], ids=["empty", "blank", "comments"])
+def test_empty_or_comment_only_collector_config_fails_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    """A collector config with nothing in it would start no pipeline: one line naming the file, exit 1."""
+    folder = _generate(tmp_path)
+    (folder / "collector/gateway.yaml").write_text(text, encoding="utf-8")
+    code, out, _ = _check(folder, capsys)
+    assert code == 1
+    assert out == [
+        "collector/gateway.yaml: is empty (nothing but comments): the collector would have no pipeline to run "
+        "— regenerate it with `obs init`, or write receivers, exporters and service.pipelines"
+    ]
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("relative", "expected"),
+    [
+        (
+            "collector/config.yaml",
+            "collector/config.yaml: is nested too deeply to read (brackets or indentation hundreds of levels "
+            "deep) — flatten it, or regenerate it with `obs init`",
+        ),
+        ("dashboards/deep.json", "dashboards/deep.json: nested too deeply to read (brackets hundreds of levels deep)"),
+    ],
+    ids=["collector config", "dashboard"],
+)
+def test_deeply_nested_input_is_one_line_not_a_traceback(
+    tmp_path: Path, relative: str, expected: str
+) -> None:
+    """100,000 nested brackets overflow the parsers' recursion: one line for the file, no RecursionError."""
+    folder = _generate(tmp_path)
+    (folder / relative).write_text(DEEP, encoding="utf-8")
+    env = {**os.environ, "OBS_PROMTOOL": promtool()}
+    result = subprocess.run(
+        [sys.executable, "-m", "obs", "check", str(folder)], capture_output=True, text=True, env=env, timeout=120
     )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
+    assert result.stdout.splitlines() == [expected]
 
 
 def test_project_folder_and_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from obs.checks._report import Finding, Report
+from obs.checks.alerting import check_alerting
 from obs.checks.collector import check_collector
 from obs.checks.compose import check_compose
 from obs.checks.grafana import check_dashboards, check_provisioning
@@ -16,7 +17,7 @@ from obs.checks.rules import check_rules
 
 __all__ = ["Finding", "Report", "check_folder"]
 
-_CHECKS = (check_collector, check_compose, check_rules, check_provisioning, check_dashboards)
+_CHECKS = (check_collector, check_compose, check_rules, check_alerting, check_provisioning, check_dashboards)
 
 
 def check_folder(root: Path) -> Report:

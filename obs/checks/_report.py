@@ -8,7 +8,10 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Finding", "Report"]
+__all__ = ["TOO_DEEP", "Finding", "Report"]
+
+TOO_DEEP = "is nested too deeply to read (brackets or indentation hundreds of levels deep)"
+"""The one line for a document that would overflow the parser's recursion (JSON or YAML)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class Report:
             return None
         try:
             return yaml.safe_load(text)
+        except RecursionError:
+            self.add(path, TOO_DEEP, "flatten it, or regenerate it with `obs init`")
+            return None
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -5,6 +5,7 @@ outside a container, and secrets come from the environment.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from obs.checks._report import Report
 from obs.collector.components import KINDS, Kind, base_type, verdict
+from obs.endpointvars import compose_collector_configs, endpoint_variables, passed_variables
 
 __all__ = ["check_collector"]
 
@@ -180,9 +182,36 @@ def _check_values(report: Report, path: Path, config: Mapping[str, Any]) -> None
             )
 
 
+def _check_endpoint_variables(report: Report, path: Path, config: Mapping[str, Any]) -> None:
+    """Name the variables an exporter endpoint needs: unset, the collector stops at start."""
+    compose_file = report.root / "compose.yaml"
+    runs = {mounted.resolve(): service for mounted, service in compose_collector_configs(compose_file)}
+    service = runs.get(path.resolve())
+    for where, variable in endpoint_variables(config):
+        if service is not None and variable not in passed_variables(service):
+            report.add(
+                path,
+                f"{where} reads {variable}, which compose.yaml does not pass to the collector that runs "
+                "this file: it would stop at start (`requires a non-empty \"endpoint\"`)",
+                f"add `{variable}: ${{{variable}}}` under services.collector.environment and set it",
+            )
+        elif not os.environ.get(variable):
+            report.note(
+                f"{report.relative(path)} needs {variable} (its {where}) set and non-empty in the "
+                "collector's environment, or the collector stops at start; it is not set here"
+            )
+
+
 def _check_file(report: Report, path: Path) -> None:
+    before = len(report.findings)
     config = report.load_yaml(path)
     if config is None:
+        if len(report.findings) == before and path.exists():
+            report.add(
+                path,
+                "is empty (nothing but comments): the collector would have no pipeline to run",
+                "regenerate it with `obs init`, or write receivers, exporters and service.pipelines",
+            )
         return
     if not isinstance(config, Mapping):
         report.add(path, "is not a collector config (expected a mapping)", "regenerate it with `obs init`")
@@ -196,6 +225,7 @@ def _check_file(report: Report, path: Path) -> None:
     _check_pipelines(report, path, service, sections)
     _check_extensions(report, path, service, set(map(str, sections["extensions"])))
     _check_values(report, path, config)
+    _check_endpoint_variables(report, path, config)
 
 
 def check_collector(report: Report) -> None:

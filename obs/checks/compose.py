@@ -1,20 +1,26 @@
 """Checks of ``compose.yaml``: the compose-spec schema, ports on localhost only, pinned images, and bind
 mounts whose source exists.
 
-The schema is the one check-jsonschema vendors (``vendor.compose-spec``), validated in-process with
-jsonschema. Both are optional at run time: without them ``docker compose config`` does the job when a
-Docker client is there (it needs no engine), and otherwise the report says what was skipped.
+The schema check always runs, in-process: jsonschema is one of obs's dependencies and the compose-spec
+schema ships with obs (``compose-spec.json``, the copy check-jsonschema vendors, Apache-2.0). That costs
+one small library instead of check-jsonschema's command-line stack (click, requests, ruamel.yaml...), and
+the schema cannot change under a given obs release. Where a Docker client with the compose plugin is there,
+``docker compose config`` (which needs no engine) checks what the schema cannot, such as interpolation; a
+client that cannot run ``compose config`` (no plugin: ``unknown flag: --file``, ``unknown command``) counts
+as no client at all.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.resources
 import json
 import subprocess
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+import jsonschema
 
 from obs.checks._report import Report
 from obs.tools import find_tool
@@ -22,26 +28,29 @@ from obs.tools import find_tool
 __all__ = ["check_compose"]
 
 _SCHEMA_FIX = "see the compose specification for the keys a service accepts"
+_NO_COMPOSE = ("is not a docker command", "unknown flag: --file", "unknown command", "unknown shorthand flag")
+"""What a Docker client without the compose plugin answers (Docker 28: ``unknown flag: --file``)."""
 
 
-def _schema_errors(document: Any) -> list[tuple[str, str]] | None:
-    """(where, message) for each schema violation; None when the schema or jsonschema is not installed."""
-    try:
-        jsonschema = importlib.import_module("jsonschema")
-        vendored = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
-        schema = json.loads(vendored.joinpath("compose-spec.json").read_bytes())
-    except (ImportError, OSError, ValueError):
-        return None
-    validator = jsonschema.Draft202012Validator(schema)
+@cache
+def _validator() -> Any:
+    text = importlib.resources.files("obs.checks").joinpath("compose-spec.json").read_text(encoding="utf-8")
+    return jsonschema.Draft202012Validator(json.loads(text))
+
+
+def _schema_errors(document: Any) -> list[tuple[str, str]]:
+    """(where, message) for each violation of the compose specification's schema."""
     errors = []
-    for error in sorted(validator.iter_errors(document), key=lambda item: list(map(str, item.absolute_path))):
+    for error in sorted(
+        _validator().iter_errors(document), key=lambda item: list(map(str, item.absolute_path))
+    ):
         where = ".".join(str(part) for part in error.absolute_path) or "top level"
         errors.append((where, str(error.message)))
     return errors
 
 
 def _docker_config_errors(path: Path) -> list[str] | None:
-    """Messages of ``docker compose config --quiet``; None when no usable Docker client is there."""
+    """Messages of ``docker compose config --quiet``; None when no Docker client can run it."""
     docker = find_tool("docker")
     if docker is None:
         return None
@@ -58,25 +67,18 @@ def _docker_config_errors(path: Path) -> list[str] | None:
     if result.returncode == 0:
         return []
     lines = [line.strip() for line in (result.stderr or result.stdout).splitlines() if line.strip()]
-    if any("is not a docker command" in line for line in lines):
+    if not lines or any(marker in line for line in lines for marker in _NO_COMPOSE):
         return None
-    return lines or [f"docker compose config failed (exit {result.returncode})"]
+    return lines
 
 
 def _check_schema(report: Report, path: Path, document: Any) -> None:
     errors = _schema_errors(document)
-    if errors is not None:
-        for where, message in errors:
-            report.add(path, f"{where}: {message}", _SCHEMA_FIX)
-        return
-    messages = _docker_config_errors(path)
-    if messages is None:
-        report.note(
-            "compose.yaml was not checked against the compose specification: install check-jsonschema "
-            "(`pip install check-jsonschema`) or a Docker client with the compose plugin"
-        )
-        return
-    for message in messages:
+    for where, message in errors:
+        report.add(path, f"{where}: {message}", _SCHEMA_FIX)
+    if errors:
+        return  # docker compose would only say the same again, worded differently
+    for message in _docker_config_errors(path) or []:
         report.add(path, message.removeprefix(f"validating {path}: "), _SCHEMA_FIX)
 
 

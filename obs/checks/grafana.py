@@ -16,11 +16,11 @@ from types import ModuleType
 from typing import Any
 
 from obs.agent.catalog import DATASOURCE_UIDS
-from obs.checks._report import Report
+from obs.checks._report import TOO_DEEP, Report
 
 __all__ = ["check_dashboards", "check_provisioning"]
 
-_UNESCAPED_GRAFANA_VARIABLE = re.compile(r"(?<!\$)\$\{(__[^}]*)\}")
+_UNESCAPED_GRAFANA_VARIABLE = re.compile(r"(?<!\$)\$(?:\{(__[^}]*)\}|(__\w+))")
 _BUILTIN_UIDS = ("-- Grafana --", "-- Mixed --", "-- Dashboard --", "grafana")
 
 
@@ -40,10 +40,11 @@ def _check_datasources(report: Report, path: Path, document: Any) -> set[str]:
     uids = {str(item.get("uid")) for item in items or [] if isinstance(item, Mapping)}
     for text in _strings(document):
         for match in _UNESCAPED_GRAFANA_VARIABLE.finditer(text):
+            escaped = f"$${{{match.group(1)}}}" if match.group(1) else f"$${match.group(2)}"
             report.add(
                 path,
                 f"`{match.group(0)}` will be expanded by Grafana as an environment variable",
-                f"write `$${{{match.group(1)}}}`",
+                f"write `{escaped}`",
             )
     return uids
 
@@ -103,6 +104,8 @@ def _basic_problems(text: str) -> list[tuple[str, str]]:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         return [(f"is not valid JSON ({error.msg} at line {error.lineno})", "fix or regenerate it")]
+    except RecursionError:
+        return [(TOO_DEEP, "fix or regenerate it")]
     known = set(DATASOURCE_UIDS.values())
     return [
         (

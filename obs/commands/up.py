@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 from obs.collector.compose import GRAFANA_PORT
 from obs.docker import Compose, compose_for
+from obs.endpointvars import missing_for_up
 from obs.errors import DockerError
 from obs.stackdir import observability_dir
 
@@ -26,7 +28,12 @@ def _compose(args: argparse.Namespace) -> Compose:
 
 
 def _up(args: argparse.Namespace) -> int:
-    compose = _compose(args)
+    compose_file = observability_dir(args.dir) / "compose.yaml"
+    missing = missing_for_up(compose_file, os.environ) if compose_file.is_file() else []
+    if missing:
+        # Said before Docker is even looked for: the collector would stop at once and restart forever.
+        raise DockerError(missing[0] + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    compose = compose_for(compose_file)
     result = compose.run("up", "--detach", "--wait", "--wait-timeout", _WAIT_SECONDS)
     if result.returncode != 0:
         raise DockerError(
