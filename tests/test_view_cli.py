@@ -142,3 +142,50 @@ def test_notes_report_what_the_agent_dropped(tmp_path: Path) -> None:
     text = render(read_report(tmp_path, Options()), Style(width=200))
     assert "note: the agent dropped 120 log records (queue full; see obs.logs.dropped)" in text
     assert "spans (queue full" not in text
+
+
+DEEP_LINE = "[" * 100_000 + "]" * 100_000 + "\n"
+
+
+def _obs_view(directory: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OBS_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "obs", "view", "--dir", str(directory)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+
+
+def test_a_deeply_nested_line_is_skipped_and_counted(tmp_path: Path) -> None:
+    """A line of 100,000 nested brackets is one unreadable line among readable ones, not a RecursionError."""
+    _shop(tmp_path)
+    with (tmp_path / "traces.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(DEEP_LINE)
+    lines = sum(1 for _ in (tmp_path / "traces.jsonl").open(encoding="utf-8"))
+    result = _obs_view(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "GET /fail" in result.stdout
+    assert f"note: skipped 1 unreadable line(s), first traces.jsonl:{lines}: nested too deeply to read" in (
+        result.stdout
+    )
+
+
+def test_nothing_readable_and_no_filter_says_what_was_skipped(tmp_path: Path) -> None:
+    """Only unreadable lines and no --since/--service given: one line counting them, no advice to widen a filter."""
+    (tmp_path / "traces.jsonl").write_text(DEEP_LINE + "not json\n", encoding="utf-8")
+    result = _obs_view(tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"obs: NoTelemetry: no readable telemetry in {tmp_path} (2 unreadable lines skipped)"
+    ]
+
+
+def test_filters_that_leave_nothing_name_only_the_filters_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--service alone matched nothing: the advice names --service, not a --since nobody gave."""
+    _shop(tmp_path)
+    assert main(["view", "--dir", str(tmp_path), "--service", "billing"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().endswith("; widen or drop --service")

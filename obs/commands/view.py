@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     options = Options(since_ns=since_ns, service=args.service, traces=args.limit, logs=args.logs)
     report = read_report(directory, options)
     if report.empty:
-        raise NoTelemetry(_nothing_found(directory, args))
+        raise NoTelemetry(_nothing_found(directory, args, len(report.skipped)))
     encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
     width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 160
     sys.stdout.write(render(report, Style(width=max(60, width), unicode=encoding.startswith("utf"))))
@@ -77,15 +77,24 @@ def _default_dir() -> Path:
     return load_settings().telemetry_path()
 
 
-def _nothing_found(directory: Path, args: argparse.Namespace) -> str:
+def _nothing_found(directory: Path, args: argparse.Namespace, skipped: int) -> str:
     from obs.view.files import TelemetryDir
 
+    unreadable = f"{skipped} unreadable line{'s' * (skipped != 1)} skipped" if skipped else ""
     if TelemetryDir(directory).has_data():
-        scope = " ".join(part for part in (
+        given = [
             f"in the last {args.since}" if args.since else "",
             f"from service {args.service!r}" if args.service else "",
-        ) if part)
-        return f"no telemetry {scope} in {directory}; widen or drop --since/--service"
+        ]
+        scope = " ".join(part for part in given if part)
+        if not scope:
+            # No filter was given: the files hold nothing readable, and saying "widen --since" would mislead.
+            return f"no readable telemetry in {directory} ({unreadable or 'no complete line yet'})"
+        return (
+            f"no telemetry {scope} in {directory}{f' ({unreadable})' if unreadable else ''}; "
+            "widen or drop "
+            + "/".join(flag for flag, value in (("--since", args.since), ("--service", args.service)) if value)
+        )
     return (
         f"no telemetry in {directory} yet; run your app with `obs run -- <your command>` and send it a few "
         "requests (with no collector on localhost:4318, obs writes its telemetry there)"

@@ -35,15 +35,17 @@ def parse_line(line: str, message_type: type[M]) -> M:
     """One line as the request message; unknown fields (from newer OTLP versions) are ignored."""
     try:
         document = json.loads(line)
+        if not isinstance(document, dict):
+            raise LineError("not a JSON object")
+        message = message_type()
+        json_format.ParseDict(_ids_as_base64(document), message, ignore_unknown_fields=True)
     except json.JSONDecodeError as error:
         raise LineError(f"not JSON ({error.msg} at column {error.colno})") from None
-    if not isinstance(document, dict):
-        raise LineError("not a JSON object")
-    message = message_type()
-    try:
-        json_format.ParseDict(_ids_as_base64(document), message, ignore_unknown_fields=True)
     except json_format.ParseError as error:
         raise LineError(f"not an OTLP {message_type.__name__}: {error}") from None
+    except RecursionError:
+        # Thousands of nested brackets overflow the parser, or the walk over what it returned.
+        raise LineError("nested too deeply to read") from None
     return message
 
 
