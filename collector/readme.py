@@ -28,7 +28,8 @@ obs down      # stop it (data stays in the named volumes of project `{project_na
 ```
 
 Ports are published on 127.0.0.1 only: OTLP on 4317 (gRPC) and 4318 (HTTP), the collector's health check on
-13133, Prometheus on 9090, Alertmanager on {ALERTMANAGER_PORT}, Grafana on {GRAFANA_PORT}. The app exports to `http://localhost:4318` by default.
+13133, Prometheus on 9090, Alertmanager on {ALERTMANAGER_PORT}, Grafana on {GRAFANA_PORT}. The app exports to
+`http://localhost:4318` by default.
 
 Images (pinned):
 {images}

@@ -152,6 +152,8 @@ def _poetry_version(value: Any) -> str:
 def _edit_poetry(table: MutableMapping[str, Any], pins: tuple[Pin, ...], outcome: _Outcome) -> None:
     keys = {normalize(str(key)): str(key) for key in table}
     for pin in pins:
+        if pin.reference:
+            continue  # a direct reference is a table in Poetry ({git = ..., rev = ...}): left to the user
         wanted = f"=={pin.version}"
         key = keys.get(pin.name, pin.name)
         current = _poetry_version(table[key]) if key in table else None

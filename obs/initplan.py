@@ -37,6 +37,8 @@ class InitPlan:
     deps: DepsEdit
     pins: tuple[Pin, ...]
     unknown_instrumentations: tuple[str, ...]
+    own_pin_note: str | None
+    """Why obs-bootstrap itself is pinned by URL or not at all (installed from a checkout, a wheel...)."""
     settings: Settings
     out_dir: Path
     steps: tuple[Step, ...]
@@ -96,7 +98,7 @@ def build_plan(path: Path, *, service_name: str | None, out_dir: str | None, for
 
     config = config_of(project)
     settings = settings_from_table(config.table, config.path, project.root)
-    pins, unknown = pins_for(settings.instrumentations)
+    pins, unknown, own_note = pins_for(settings.instrumentations)
     deps = edit_dependencies(project, pins, force=force, previous=previous.packages)
     edited: list[Planned] = []
     if deps.path is not None and deps.text is not None:
@@ -110,4 +112,4 @@ def build_plan(path: Path, *, service_name: str | None, out_dir: str | None, for
     record = Manifest(files, config.recorded, deps.recorded)
     manifest = Planned(out / MANIFEST, record.render(f"obs {__version__}"), edited=True)
     steps += [*generated, plan_one(manifest, force=force)]
-    return InitPlan(project, detection, config, deps, pins, unknown, settings, out, tuple(steps))
+    return InitPlan(project, detection, config, deps, pins, unknown, own_note, settings, out, tuple(steps))

@@ -100,6 +100,8 @@ def describe_steps(steps: Sequence[Step], plan: InitPlan, relative: Callable[[Pa
             f"  conflict   {dependency.current} kept in {plan.deps.target} (obs pins {dependency.proposed}; "
             "--force replaces it)"
         )
+    if plan.own_pin_note:
+        lines.append(f"  note       {plan.own_pin_note}")
     for name in plan.unknown_instrumentations:
         lines.append(f"  note       no package known for instrumentation `{name}`: install it yourself")
     return lines

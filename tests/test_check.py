@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from obs.collector import IMAGES
 
 from obs.checks import compose as compose_check
 from obs.checks import grafana as grafana_check
 from obs.cli import main
-from obs.collector import IMAGES
 from tests.observability_tree import make_settings, rendered_files, write_tree
 from tests.tools import docker_client, promtool
 
@@ -244,10 +244,17 @@ def test_without_promtool_rules_are_checked_for_structure_and_a_note_says_so(
     ]
 
 
+RESTRAT = ("    restart: unless-stopped\n  prometheus:", "    restrat: always\n  prometheus:")
+"""A misspelt key in the collector service of compose.yaml."""
+
+
 def test_docker_compose_config_adds_what_the_schema_does_not_catch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With a Docker client and its compose plugin (no engine needed), `compose config` runs after the schema."""
+    """With a Docker client and its compose plugin (no engine needed), `compose config` runs after the schema.
+
+    (Here the schema is made to find nothing, to see what compose config adds.)
+    """
     docker, env = docker_client()
     monkeypatch.setattr(compose_check, "_schema_errors", lambda document: [])
     monkeypatch.setenv("OBS_DOCKER", docker)
@@ -270,9 +277,9 @@ def test_docker_compose_config_adds_what_the_schema_does_not_catch(
 def test_a_docker_client_without_compose_counts_as_none(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Docker 28 without its compose plugin answers `unknown flag: --file`: no false problems, schema still runs.
+    """Docker 28 without its compose plugin answers `unknown flag: --file`: no false problems; schema runs.
 
-    The real client, with a DOCKER_CONFIG that holds no cli-plugins, is what a machine without the plugin has.
+    The real client, with a DOCKER_CONFIG that holds no cli-plugins, is a machine without the plugin.
     """
     docker, _ = docker_client()
     monkeypatch.setenv("OBS_DOCKER", docker)
@@ -281,7 +288,7 @@ def test_a_docker_client_without_compose_counts_as_none(
     assert compose_check._docker_config_errors(folder / "compose.yaml") is None
     code, out, err = _check(folder, capsys)
     assert (code, out[:-1]) == (0, []), "\n".join(out) + err
-    _edit(folder / "compose.yaml", "    restart: unless-stopped\n  prometheus:", "    restrat: always\n  prometheus:")
+    _edit(folder / "compose.yaml", *RESTRAT)
     code, out, _ = _check(folder, capsys)
     assert code == 1
     assert out == [
@@ -293,20 +300,22 @@ def test_a_docker_client_without_compose_counts_as_none(
 def test_without_docker_the_compose_schema_check_still_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No Docker and no check-jsonschema: the schema shipped with obs still catches a bad key, nothing is skipped."""
+    """No Docker, no check-jsonschema: the schema shipped with obs catches a bad key; nothing skipped."""
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     monkeypatch.setitem(sys.modules, "check_jsonschema", None)  # as in an install without the dev extra
     folder = _generate(tmp_path)
     code, _, err = _check(folder, capsys)
     assert code == 0
     assert "compose.yaml was not checked" not in err
-    _edit(folder / "compose.yaml", "    restart: unless-stopped\n  prometheus:", "    restrat: always\n  prometheus:")
+    _edit(folder / "compose.yaml", *RESTRAT)
     code, out, _ = _check(folder, capsys)
     assert code == 1
     assert len(out) == 1 and "'restrat' was unexpected" in out[0]
 
 
-@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n# and another\n"], ids=["empty", "blank", "comments"])
+@pytest.mark.parametrize(
+    "text", ["", "\n", "# only a comment\n# and another\n"], ids=["empty", "blank", "comments"]
+)
 def test_empty_or_comment_only_collector_config_fails_naming_the_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
 ) -> None:
@@ -316,8 +325,8 @@ def test_empty_or_comment_only_collector_config_fails_naming_the_file(
     code, out, _ = _check(folder, capsys)
     assert code == 1
     assert out == [
-        "collector/gateway.yaml: is empty (nothing but comments): the collector would have no pipeline to run "
-        "— regenerate it with `obs init`, or write receivers, exporters and service.pipelines"
+        "collector/gateway.yaml: is empty (nothing but comments): the collector would have no pipeline to "
+        "run — regenerate it with `obs init`, or write receivers, exporters and service.pipelines"
     ]
 
 
@@ -332,7 +341,10 @@ DEEP = "[" * 100_000 + "]" * 100_000
             "collector/config.yaml: is nested too deeply to read (brackets or indentation hundreds of levels "
             "deep) — flatten it, or regenerate it with `obs init`",
         ),
-        ("dashboards/deep.json", "dashboards/deep.json: nested too deeply to read (brackets hundreds of levels deep)"),
+        (
+            "dashboards/deep.json",
+            "dashboards/deep.json: nested too deeply to read (brackets hundreds of levels deep)",
+        ),
     ],
     ids=["collector config", "dashboard"],
 )
@@ -344,7 +356,11 @@ def test_deeply_nested_input_is_one_line_not_a_traceback(
     (folder / relative).write_text(DEEP, encoding="utf-8")
     env = {**os.environ, "OBS_PROMTOOL": promtool()}
     result = subprocess.run(
-        [sys.executable, "-m", "obs", "check", str(folder)], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "obs", "check", str(folder)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr

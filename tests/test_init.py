@@ -9,7 +9,6 @@ import os
 import shutil
 import socket
 import sys
-import tempfile
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -60,7 +59,9 @@ def test_first_run_writes_settings_packages_and_stack(tmp_path: Path) -> None:
     dependencies = document["project"]["dependencies"]
     for name in ("flask", "requests", "sqlalchemy"):
         assert f"opentelemetry-instrumentation-{name}=={RELEASE}" in dependencies
-    assert f"obs-bootstrap=={metadata.version('obs-bootstrap')}" in dependencies
+    # The tests run obs from this checkout (an editable install): no index serves it, so it is not pinned.
+    assert not any(item.startswith("obs-bootstrap") for item in dependencies)
+    assert "note       obs-bootstrap is not pinned: it was installed from " in result.stdout
     assert not any("tortoiseorm" in item or "httpx" in item for item in dependencies)
     assert "tortoiseorm" not in result.stdout
     on_disk = {p.relative_to(root / "observability").as_posix() for p in (root / "observability").rglob("*")
@@ -205,7 +206,9 @@ def test_unwritable_target_is_refused_with_nothing_written(tmp_path: Path) -> No
 def test_unwritable_project_folder_is_refused_with_nothing_written(tmp_path: Path) -> None:
     """A project folder the user may not write to: one line naming it, before any file is touched.
 
-    As root (who may write anywhere) the command runs as `nobody` through setpriv.
+    As root (who may write anywhere) the command stays root but without CAP_DAC_OVERRIDE, through setpriv:
+    the mode bits then bind it, while the checkout it runs from stays readable wherever it lives (running
+    as `nobody` failed when the checkout was in a private folder).
     """
     prefix: list[str] = []
     base = tmp_path
@@ -213,9 +216,7 @@ def test_unwritable_project_folder_is_refused_with_nothing_written(tmp_path: Pat
         setpriv = shutil.which("setpriv")
         if setpriv is None:
             pytest.skip("running as root without setpriv: cannot take write permission away")
-        prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
-        base = Path(tempfile.mkdtemp(prefix="obs-init-perm-"))
-        base.chmod(0o755)
+        prefix = [setpriv, "--bounding-set=-dac_override", "--inh-caps=-dac_override"]
     try:
         root = copy_fixture("flask_shop", base)
         for path in (root, *root.rglob("*")):
@@ -228,8 +229,6 @@ def test_unwritable_project_folder_is_refused_with_nothing_written(tmp_path: Pat
     finally:
         for path in (base, *base.rglob("*")):
             path.chmod(0o755 if path.is_dir() else 0o644)
-        if base != tmp_path:
-            shutil.rmtree(base)
 
 
 def test_without_terminal_and_without_yes_it_refuses(tmp_path: Path) -> None:
@@ -256,10 +255,10 @@ def test_setup_py_project_gets_obs_toml_and_the_install_command(tmp_path: Path) 
     assert load_settings(environ={}, cwd=root).instrumentations == ("celery", "django", "psycopg2", "redis")
     edited = (root / "requirements.txt").read_text()
     assert edited.startswith(requirements) and _only_insertions(requirements, edited)
-    pip_line = next(line for line in result.stdout.splitlines() if "pip install obs-bootstrap" in line)
+    pip_line = next(line for line in result.stdout.splitlines() if "pip install opentelemetry-" in line)
     wanted = [f"opentelemetry-instrumentation-{name}=={RELEASE}" for name in table["instrumentations"]]
     command = pip_line[pip_line.index("pip install"):].split()
-    assert command[2:] == [f"obs-bootstrap=={metadata.version('obs-bootstrap')}", *wanted]
+    assert command[2:] == wanted
     for requirement in wanted:
         assert requirement in edited.splitlines()
 

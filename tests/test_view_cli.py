@@ -171,7 +171,7 @@ def test_a_deeply_nested_line_is_skipped_and_counted(tmp_path: Path) -> None:
 
 
 def test_nothing_readable_and_no_filter_says_what_was_skipped(tmp_path: Path) -> None:
-    """Only unreadable lines and no --since/--service given: one line counting them, no advice to widen a filter."""
+    """Only unreadable lines, no --since/--service given: one line counting them, no filter advice."""
     (tmp_path / "traces.jsonl").write_text(DEEP_LINE + "not json\n", encoding="utf-8")
     result = _obs_view(tmp_path)
     assert result.returncode == 1

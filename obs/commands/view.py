@@ -87,13 +87,14 @@ def _nothing_found(directory: Path, args: argparse.Namespace, skipped: int) -> s
             f"from service {args.service!r}" if args.service else "",
         ]
         scope = " ".join(part for part in given if part)
+        given_flags = (("--since", args.since), ("--service", args.service))
         if not scope:
             # No filter was given: the files hold nothing readable, and saying "widen --since" would mislead.
             return f"no readable telemetry in {directory} ({unreadable or 'no complete line yet'})"
         return (
             f"no telemetry {scope} in {directory}{f' ({unreadable})' if unreadable else ''}; "
             "widen or drop "
-            + "/".join(flag for flag, value in (("--since", args.since), ("--service", args.service)) if value)
+            + "/".join(flag for flag, value in given_flags if value)
         )
     return (
         f"no telemetry in {directory} yet; run your app with `obs run -- <your command>` and send it a few "
