@@ -9,8 +9,9 @@ import pytest
 import yaml
 from obs.agent.catalog import DATASOURCE_UIDS, HTTP_SERVER_DURATION, PROMOTED_RESOURCE_ATTRIBUTES
 from obs.collector import IMAGES, PROFILES, render
-from obs.collector.components import KNOWN, base_type
-from obs.collector.config import PIPELINE_PROCESSORS, profile_path
+from obs.collector.components import DEPRECATED, KNOWN, base_type, verdict
+from obs.collector.config import ENDPOINT_VARIABLES, PIPELINE_PROCESSORS, profile_path
+from obs.collector.grafana import ALERTMANAGER_UID
 
 from tests.observability_tree import make_settings
 
@@ -23,6 +24,7 @@ CONTRACT_PATHS = {
     "grafana/provisioning/dashboards/obs.yaml",
     "tempo/tempo.yaml",
     "loki/loki.yaml",
+    "alertmanager/alertmanager.yml",
     "README.md",
 }
 
@@ -137,7 +139,7 @@ def test_grafana_datasources_have_fixed_uids_and_are_linked(files: dict[str, str
         item["uid"]: item for item in _yaml(files, "grafana/provisioning/datasources/obs.yaml")["datasources"]
     }
     metrics, traces, logs = (DATASOURCE_UIDS[key] for key in ("metrics", "traces", "logs"))
-    assert set(sources) == {metrics, traces, logs}
+    assert set(sources) == {metrics, traces, logs, ALERTMANAGER_UID}
     assert sources[metrics]["jsonData"]["exemplarTraceIdDestinations"][0]["datasourceUid"] == traces
     assert sources[traces]["jsonData"]["tracesToLogsV2"]["datasourceUid"] == logs
     derived = sources[logs]["jsonData"]["derivedFields"][0]
@@ -177,3 +179,111 @@ def test_service_names_with_odd_characters_stay_valid(tmp_path: Path) -> None:
     files = render(make_settings(tmp_path, service_name='My "Shop" API'))
     assert yaml.safe_load(files["compose.yaml"])["name"] == "obs-my-shop-api"
     assert 'service_name="My \\"Shop\\" API"' in files["prometheus/rules/obs-alerts.yaml"]
+
+
+def test_exemplars_link_to_tempo_under_both_trace_id_labels(files: dict[str, str]) -> None:
+    """The app's histograms label exemplars `trace_id`, Tempo's span metrics `traceID`: both lead to Tempo."""
+    sources = {
+        item["uid"]: item for item in _yaml(files, "grafana/provisioning/datasources/obs.yaml")["datasources"]
+    }
+    destinations = sources[DATASOURCE_UIDS["metrics"]]["jsonData"]["exemplarTraceIdDestinations"]
+    assert {item["name"]: item["datasourceUid"] for item in destinations} == {
+        "trace_id": DATASOURCE_UIDS["traces"],
+        "traceID": DATASOURCE_UIDS["traces"],
+    }
+
+
+def test_span_to_metrics_links_have_queries_for_the_service_and_route(files: dict[str, str]) -> None:
+    """Grafana draws no span-to-metrics link without queries: rate, error ratio and latency, each filtered by
+    `$__tags` (written `$$__tags` in provisioning), which maps the span's service and route to labels."""
+    sources = {
+        item["uid"]: item for item in _yaml(files, "grafana/provisioning/datasources/obs.yaml")["datasources"]
+    }
+    links = sources[DATASOURCE_UIDS["traces"]]["jsonData"]["tracesToMetrics"]
+    assert links["datasourceUid"] == DATASOURCE_UIDS["metrics"]
+    assert {(tag["key"], tag["value"]) for tag in links["tags"]} == {
+        ("service.name", "service_name"),
+        ("http.route", "http_route"),
+    }
+    queries = {query["name"]: query["query"] for query in links["queries"]}
+    count, bucket = HTTP_SERVER_DURATION.series("count"), HTTP_SERVER_DURATION.series("bucket")
+    assert queries == {
+        "Request rate": f"sum(rate({count}{{$$__tags}}[5m]))",
+        "Error ratio": f'sum(rate({count}{{$$__tags, http_response_status_code=~"5.."}}[5m]))'
+        f" / sum(rate({count}{{$$__tags}}[5m]))",
+        "Latency p95": f"histogram_quantile(0.95, sum by (le) (rate({bucket}{{$$__tags}}[5m])))",
+    }
+
+
+def test_no_one_shot_container_under_up_wait(files: dict[str, str]) -> None:
+    """`docker compose up --wait` fails when a container exits: every service keeps running, no tempo-init."""
+    services = _yaml(files, "compose.yaml")["services"]
+    assert "tempo-init" not in services
+    assert all(service.get("restart") == "unless-stopped" for service in services.values())
+    assert "depends_on" not in services["tempo"]
+    assert "tempo-data:/var/tempo" in services["tempo"]["volumes"]
+
+
+def test_grafana_is_the_newest_11_6_patch_obs_knows_of(files: dict[str, str]) -> None:
+    """11.6.0 has CVE-2025-2703 and CVE-2025-3260 (fixed in 11.6.1): the pin is a later 11.6 patch."""
+    image = _yaml(files, "compose.yaml")["services"]["grafana"]["image"]
+    name, tag = image.split(":")
+    assert name == "grafana/grafana"
+    major, minor, patch = map(int, tag.split("."))
+    assert (major, minor) == (11, 6) and patch >= 16
+
+
+def test_alerts_go_from_prometheus_to_alertmanager_and_a_receiver_to_fill(files: dict[str, str]) -> None:
+    """Prometheus sends firing alerts to the stack's Alertmanager, which routes them to one receiver that
+    the file's header tells the user how to fill; Grafana can show Alertmanager's alerts and silences."""
+    prometheus = _yaml(files, "prometheus/prometheus.yml")
+    managers = prometheus["alerting"]["alertmanagers"]
+    assert managers == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
+    compose = _yaml(files, "compose.yaml")["services"]["alertmanager"]
+    assert compose["image"] == IMAGES["alertmanager"]
+    assert "./alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro" in compose["volumes"]
+    assert compose["ports"] == ["127.0.0.1:9093:9093"]
+    text = files["alertmanager/alertmanager.yml"]
+    config = yaml.safe_load(text)
+    assert config["route"]["receiver"] == "obs-team"
+    assert config["receivers"] == [{"name": "obs-team"}]
+    assert "# Alertmanager routes every alert to the receiver `obs-team`, which notifies nobody" in text
+    assert "#       webhook_configs:" in text
+    readme = files["README.md"]
+    assert "alertmanager/alertmanager.yml" in readme and "notifies nobody" in readme
+
+
+def test_readme_names_each_remote_profiles_endpoint_variable(files: dict[str, str]) -> None:
+    """The README says which variable each remote profile needs and what happens without it."""
+    readme = files["README.md"]
+    for variable in ENDPOINT_VARIABLES.values():
+        assert f"`{variable}`" in readme
+    assert 'requires a non-empty "endpoint"' in readme
+
+
+@pytest.mark.parametrize(
+    ("kind", "old", "new"),
+    [
+        ("processors", "resourcedetection", "resource_detection"),
+        ("processors", "k8sattributes", "k8s_attributes"),
+        ("exporters", "otlphttp", "otlp_http"),
+        ("exporters", "otlp", "otlp_grpc"),
+    ],
+)
+def test_renamed_components_accept_the_new_name_and_flag_the_deprecated_alias(
+    kind: str, old: str, new: str
+) -> None:
+    """Renames whose upstream pull request predates contrib 0.154.0: the new name is known, the old one loads
+    with a deprecation warning, so obs check names the new one."""
+    assert verdict(kind, f"{new}/x") is None  # type: ignore[arg-type]
+    assert DEPRECATED[(kind, old)] == new  # type: ignore[index]
+    problem = verdict(kind, old)  # type: ignore[arg-type]
+    assert problem is not None and problem[1] == f"rename it `{new}`"
+
+
+@pytest.mark.parametrize(("kind", "names"), [("processors", ("metricstransform", "metrics_transform")),
+                                              ("connectors", ("servicegraph", "service_graph"))])
+def test_renames_obs_cannot_date_accept_both_spellings(kind: str, names: tuple[str, str]) -> None:
+    """Where obs could not tell whether 0.154.0 already has the rename, both spellings pass without a word."""
+    for name in names:
+        assert verdict(kind, name) is None  # type: ignore[arg-type]

@@ -31,8 +31,9 @@ from tests.tools import flush, promql_engine
 ROUTE = {"http.request.method": "GET", "http.route": "/items"}
 
 
-def _export(otlp_url: str, service: str) -> None:
-    """80 fast and 20 slow successful requests and 10 fast failures, as the agent's histogram records them."""
+def _export(otlp_url: str, service: str, rounds: int = 1) -> None:
+    """80 fast and 20 slow successful requests and 10 fast failures, as the agent's histogram records them,
+    exported once per round (a second apart, so that a rate has two samples to work with)."""
     reader = PeriodicExportingMetricReader(
         OTLPMetricExporter(endpoint=otlp_url), export_interval_millis=3_600_000
     )
@@ -45,10 +46,13 @@ def _export(otlp_url: str, service: str) -> None:
     histogram = provider.get_meter("test").create_histogram(
         HTTP_SERVER_DURATION.name, unit=HTTP_SERVER_DURATION.unit
     )
-    for seconds, status, times in ((0.1, 200, 80), (1.0, 200, 20), (0.1, 500, 10)):
-        for _ in range(times):
-            histogram.record(seconds, {**ROUTE, "http.response.status_code": status})
-    assert provider.force_flush(timeout_millis=10_000)
+    for round_number in range(rounds):
+        if round_number:
+            time.sleep(1.5)
+        for seconds, status, times in ((0.1, 200, 80), (1.0, 200, 20), (0.1, 500, 10)):
+            for _ in range(times):
+                histogram.record(seconds, {**ROUTE, "http.response.status_code": status})
+        assert provider.force_flush(timeout_millis=10_000)
     provider.shutdown()
 
 
@@ -56,11 +60,18 @@ def _export(otlp_url: str, service: str) -> None:
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with promql_engine(tmp_path_factory.mktemp("engine")) as (query_url, otlp_url):
         _export(otlp_url, "shop")
-        flush(query_url)
+        _export(otlp_url, "cart", rounds=2)  # the span-to-metrics queries take rates: two samples
         deadline = time.monotonic() + 20
-        while not _query(query_url, f'{HTTP_SERVER_DURATION.series("count")}{{service_name="shop"}}'):
-            assert time.monotonic() < deadline, "the exported series never became queryable"
+        count = HTTP_SERVER_DURATION.series("count")
+        ready = (
+            f'{count}{{service_name="shop"}}',
+            f'count_over_time({count}{{service_name="cart", http_response_status_code="500"}}[5m]) >= 2',
+        )
+        flush(query_url)
+        while not all(_query(query_url, expression) for expression in ready):
+            assert time.monotonic() < deadline, "the exported samples never became queryable"
             time.sleep(0.2)
+            flush(query_url)
         yield query_url
 
 
@@ -108,3 +119,27 @@ def test_no_telemetry_expression_is_quiet_for_a_reporting_service(engine: str, t
     silent = re.sub(r'service_name="shop"', 'service_name="ghost"', expression)
     (fired,) = _query(engine, silent)
     assert fired["metric"] == {"service_name": "ghost"}
+
+
+def _as_grafana_runs(query: str, span_tags: dict[str, str]) -> str:
+    """A span-to-metrics query as Grafana runs it: provisioning turns `$$` into `$`, then the span link puts
+    the span's mapped tags where `$__tags` is."""
+    expanded = query.replace("$$", "$")
+    return expanded.replace("$__tags", ", ".join(f'{key}="{value}"' for key, value in span_tags.items()))
+
+
+def test_span_to_metrics_queries_answer_for_the_spans_service_and_route(engine: str, tmp_path: Path) -> None:
+    """The Tempo datasource's provisioned queries, filled in for a span of cart's GET /items, return that
+    route's request rate, its error ratio (10 of 110) and a p95 in the bucket of the slow requests."""
+    files = rendered_files(make_settings(tmp_path, service_name="cart"))
+    sources = yaml.safe_load(files["grafana/provisioning/datasources/obs.yaml"])["datasources"]
+    (tempo,) = [source for source in sources if source["type"] == "tempo"]
+    links = tempo["jsonData"]["tracesToMetrics"]
+    span = {"service.name": "cart", "http.route": ROUTE["http.route"]}
+    labels = {tag["value"]: span[tag["key"]] for tag in links["tags"]}
+    queries = {item["name"]: _as_grafana_runs(item["query"], labels) for item in links["queries"]}
+    assert _value(engine, queries["Request rate"]) > 0
+    assert _value(engine, queries["Error ratio"]) == pytest.approx(10 / 110)
+    assert 0.75 < _value(engine, queries["Latency p95"]) <= 1.0
+    other = {**labels, "http_route": "/elsewhere"}
+    assert _query(engine, _as_grafana_runs(links["queries"][0]["query"], other)) == []

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from obs.agent.catalog import DATASOURCE_UIDS
 from obs.agent.settings import load_settings
+from obs.collector.grafana import ALERTMANAGER_UID
 
 from obs.initplan import render_observability
 from obs.manifest import FILENAME as MANIFEST
@@ -104,7 +105,7 @@ def test_dashboards_use_only_provisioned_datasources(project: Path) -> None:
     folder, services = _stack(project)
     provisioned = _yaml(folder / "grafana/provisioning/datasources/obs.yaml")["datasources"]
     by_uid = {source["uid"]: source for source in provisioned}
-    assert set(by_uid) == set(DATASOURCE_UIDS.values())
+    assert set(by_uid) == {*DATASOURCE_UIDS.values(), ALERTMANAGER_UID}
     for source in provisioned:
         assert urlsplit(source["url"]).hostname in services
     for path in (folder / "dashboards").glob("*.json"):
