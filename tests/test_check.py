@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from obs.collector import IMAGES
 
 from obs.checks import compose as compose_check
@@ -430,3 +431,91 @@ def test_without_the_dashboards_lint_json_and_datasources_are_still_checked(
         "dashboards/stale.json: refers to datasource uid `prom-old`, which provisioning does not define — "
         "use one of obs-loki, obs-prometheus, obs-tempo",
     ]
+
+
+def test_a_remote_profile_names_its_endpoint_variable_when_it_is_not_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway and vendor profiles stop at start without their endpoint variable: a note names each one
+    while it is unset, none once it is set; the local stack's own config is unaffected (exit 0)."""
+    monkeypatch.delenv("OBS_GATEWAY_ENDPOINT", raising=False)
+    monkeypatch.delenv("OBS_OTLP_ENDPOINT", raising=False)
+    folder = _generate(tmp_path)
+    code, _, err = _check(folder, capsys)
+    assert code == 0
+    notes = [line for line in err.splitlines() if "endpoint)" in line]
+    assert notes == [
+        "note: collector/gateway.yaml needs OBS_GATEWAY_ENDPOINT (its exporters.otlp_grpc/gateway.endpoint) "
+        "set and non-empty in the collector's environment, or the collector stops at start; it is not set "
+        "here",
+        "note: collector/otlp.yaml needs OBS_OTLP_ENDPOINT (its exporters.otlp_http/vendor.endpoint) set and "
+        "non-empty in the collector's environment, or the collector stops at start; it is not set here",
+    ]
+    monkeypatch.setenv("OBS_GATEWAY_ENDPOINT", "central:4317")
+    monkeypatch.setenv("OBS_OTLP_ENDPOINT", "https://otlp.example.com")
+    code, _, err = _check(folder, capsys)
+    assert code == 0 and "endpoint)" not in err
+
+
+def test_the_config_compose_runs_must_get_its_endpoint_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gateway profile copied over collector/config.yaml: compose does not pass the variable to the
+    collector, so it would crash-loop under `obs up`; one finding names the variable and the fix."""
+    folder = _generate(tmp_path)
+    (folder / "collector/config.yaml").write_text(
+        (folder / "collector/gateway.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    code, out, _ = _check(folder, capsys)
+    assert code == 1
+    assert out == [
+        "collector/config.yaml: exporters.otlp_grpc/gateway.endpoint reads OBS_GATEWAY_ENDPOINT, which "
+        "compose.yaml does not pass to the collector that runs this file: it would stop at start (`requires "
+        'a non-empty "endpoint"`) — add `OBS_GATEWAY_ENDPOINT: ${OBS_GATEWAY_ENDPOINT}` under '
+        "services.collector.environment and set it"
+    ]
+
+
+def test_alerts_that_notify_nobody_are_noted_and_a_broken_route_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fresh tree passes with a note that receiver obs-team has no integration yet; filled in, the note
+    goes; a route to an undefined receiver, or a Prometheus that sends alerts nowhere, is a finding."""
+    folder = _generate(tmp_path)
+    config = folder / "alertmanager/alertmanager.yml"
+    code, _, err = _check(folder, capsys)
+    assert code == 0
+    assert "note: alertmanager/alertmanager.yml: no receiver has an integration, so alerts notify nobody" in (
+        err
+    )
+    filled = "  - name: obs-team\n    webhook_configs:\n      - url: http://127.0.0.1:9/hook\n"
+    _edit(config, "\n  - name: obs-team\n", "\n" + filled)
+    code, _, err = _check(folder, capsys)
+    assert code == 0 and "notify nobody" not in err
+    _edit(config, "  receiver: obs-team\n", "  receiver: obs-tema\n")
+    prometheus = folder / "prometheus/prometheus.yml"
+    document = yaml.safe_load(prometheus.read_text(encoding="utf-8"))
+    del document["alerting"]
+    prometheus.write_text(yaml.safe_dump(document), encoding="utf-8")
+    code, out, _ = _check(folder, capsys)
+    assert code == 1
+    assert out == [
+        "alertmanager/alertmanager.yml: route sends alerts to receiver `obs-tema`, which `receivers` does "
+        "not define — define it, or use one of: obs-team",
+        "prometheus/prometheus.yml: has no `alerting.alertmanagers`: alerts fire but are sent nowhere — add "
+        "`alerting: {alertmanagers: [{static_configs: [{targets: [alertmanager:9093]}]}]}`",
+    ]
+
+
+def test_unescaped_tags_variable_in_span_to_metrics_queries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`$__tags` without Grafana's `$$` escape would be replaced by an (empty) environment variable."""
+    folder = _generate(tmp_path)
+    _edit(folder / "grafana/provisioning/datasources/obs.yaml", "$$__tags", "$__tags")
+    code, out, _ = _check(folder, capsys)
+    assert code == 1
+    assert set(out) == {
+        "grafana/provisioning/datasources/obs.yaml: `$__tags` will be expanded by Grafana as an environment "
+        "variable — write `$$__tags`"
+    }

@@ -107,3 +107,55 @@ def test_status_reads_both_json_shapes_of_compose_ps() -> None:
         ]
     )
     assert _containers("") == []
+
+
+def _run_gateway_profile(folder: Path, environment: dict[str, str] | None) -> None:
+    """Mount the gateway profile where compose mounts the collector config (as the README describes)."""
+    compose = folder / "compose.yaml"
+    text = compose.read_text(encoding="utf-8").replace(
+        "./collector/config.yaml:/etc/otelcol-contrib/config.yaml:ro",
+        "./collector/gateway.yaml:/etc/otelcol-contrib/config.yaml:ro",
+    )
+    if environment is not None:
+        lines = "".join(f"      {key}: {value}\n" for key, value in environment.items())
+        text = text.replace("  collector:\n", f"  collector:\n    environment:\n{lines}", 1)
+    compose.write_text(text, encoding="utf-8")
+
+
+READS = "collector/gateway.yaml reads exporters.otlp_grpc/gateway.endpoint from OBS_GATEWAY_ENDPOINT"
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        (
+            None,
+            f"{READS}, which compose.yaml does not pass to the collector — add "
+            "`OBS_GATEWAY_ENDPOINT: ${OBS_GATEWAY_ENDPOINT}` under its `environment:` and set it",
+        ),
+        (
+            {"OBS_GATEWAY_ENDPOINT": "${OBS_GATEWAY_ENDPOINT}"},
+            f"{READS}, and OBS_GATEWAY_ENDPOINT is not set — set it (the collector refuses to start with an "
+            "empty endpoint)",
+        ),
+    ],
+    ids=["not passed by compose", "passed but unset"],
+)
+def test_up_names_the_endpoint_variable_the_collector_would_lack(
+    folder: Path, tmp_path: Path, environment: dict[str, str] | None, expected: str
+) -> None:
+    """A stack running the gateway profile without its endpoint: one line naming the variable, before Docker
+    is even looked for (the collector would otherwise stop at start and restart forever)."""
+    _run_gateway_profile(folder, environment)
+    result = _obs("up", str(folder), env=_base_env(tmp_path))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [f"obs: DockerError: {expected}"]
+
+
+def test_up_goes_on_once_the_endpoint_variable_is_set(folder: Path, tmp_path: Path) -> None:
+    """With the variable passed and set, the check is satisfied and `obs up` reaches Docker (absent here)."""
+    _run_gateway_profile(folder, {"OBS_GATEWAY_ENDPOINT": "${OBS_GATEWAY_ENDPOINT}"})
+    result = _obs("up", str(folder), env={**_base_env(tmp_path), "OBS_GATEWAY_ENDPOINT": "central:4317"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("obs: DockerError: Docker is not installed")
