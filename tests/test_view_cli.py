@@ -189,3 +189,4 @@ def test_filters_that_leave_nothing_name_only_the_filters_given(
     assert main(["view", "--dir", str(tmp_path), "--service", "billing"]) == 1
     err = capsys.readouterr().err
     assert err.strip().endswith("; widen or drop --service")
+    assert "--since" not in err

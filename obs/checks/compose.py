@@ -2,7 +2,7 @@
 mounts whose source exists.
 
 The schema check always runs, in-process: jsonschema is one of obs's dependencies and the compose-spec
-schema ships with obs (``compose-spec.json``, the copy check-jsonschema vendors, Apache-2.0). That costs
+schema ships with obs (``compose-spec.json``: check-jsonschema 0.39.0's vendored copy, Apache-2.0). That costs
 one small library instead of check-jsonschema's command-line stack (click, requests, ruamel.yaml...), and
 the schema cannot change under a given obs release. Where a Docker client with the compose plugin is there,
 ``docker compose config`` (which needs no engine) checks what the schema cannot, such as interpolation; a
