@@ -1,8 +1,8 @@
 """The RED store's figures as metric data: added to each metric reader's collections once the metrics SDK is
-built, or encoded without it at the end of a process that never built it (:mod:`obs.agent._meters`).
+built, or encoded without it at the end of a process that never built it (:mod:`obs.agent._metrics.lazy_sdk`).
 
 The same points either way, made by one :class:`_ReaderView`: as the SDK's data classes for its readers, or
-as plain objects with the same fields, which :mod:`obs.agent._otlp_metrics` encodes alike. This module
+as plain objects with the same fields, which :mod:`obs.agent._otlp.metrics` encodes alike. This module
 imports nothing of the SDK until a reader is attached.
 """
 
@@ -14,10 +14,17 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from obs.agent import catalog
-from obs.agent._otlp_metrics import Histogram, Sum
-from obs.agent._red import BOUNDS, ActiveKey, RequestKey, Series, ServerRequests, server_requests
-from obs.agent._report import error_once
-from obs.agent._server_sinks import SCOPE_NAME
+from obs.agent._metrics.red_store import (
+    BOUNDS,
+    ActiveKey,
+    RequestKey,
+    Series,
+    ServerRequests,
+    server_requests,
+)
+from obs.agent._otlp.metrics import Histogram, Sum
+from obs.agent._server.target import SCOPE_NAME
+from obs.agent._support.report import error_once
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricReader, MetricsData

@@ -5,8 +5,8 @@ a full queue only logs a (de-duplicated) warning, and its thread starts with the
 that never make a span. Here ``on_end`` appends to a deque or counts a drop (``obs.spans.dropped``); the
 export thread starts with the first span; flush and shutdown wait at most the time they are given. An
 exporter that can encode a span by itself (:class:`PreparingExporter`) does so in ``on_end``, so the export
-thread hardly needs the GIL (see obs.agent._otlp_spans.SpanEncoder for why that matters).
-``OTEL_BSP_*`` set the delay, queue and batch sizes and the export timeout (read in obs.agent._config).
+thread hardly needs the GIL (see obs.agent._otlp.spans.SpanEncoder for why that matters).
+``OTEL_BSP_*`` set the delay, queue and batch sizes and the export timeout (read in obs.agent._config.check).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from obs.agent._config import BatchLimits
-from obs.agent._forkhooks import at_fork_weakly
-from obs.agent._report import error_once
+from obs.agent._config.check import BatchLimits
+from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.report import error_once
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -38,8 +38,8 @@ class PreparingExporter(Protocol):
 
 
 def build_sampler(name: str, ratio: float | None) -> Sampler:
-    """The sampler for a checked ``OTEL_TRACES_SAMPLER`` name (see obs.agent._config.SAMPLERS), or obs's
-    default (obs.agent._sampling) for any other."""
+    """The sampler for a checked ``OTEL_TRACES_SAMPLER`` name (see obs.agent._config.check.SAMPLERS), or obs's
+    default (obs.agent._traces.sampling) for any other."""
     from opentelemetry.sdk.trace import sampling
 
     given = ratio
@@ -56,7 +56,7 @@ def build_sampler(name: str, ratio: float | None) -> Sampler:
         return sampling.ParentBased(sampling.TraceIdRatioBased(ratio))
     if name == "parentbased_always_on":
         return sampling.ParentBased(sampling.ALWAYS_ON)
-    from obs.agent._sampling import DEFAULT_RATIO, TracesPerSecondThenRatio
+    from obs.agent._traces.sampling import DEFAULT_RATIO, TracesPerSecondThenRatio
 
     return sampling.ParentBased(TracesPerSecondThenRatio(ratio=DEFAULT_RATIO if given is None else given))
 

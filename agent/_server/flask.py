@@ -3,7 +3,7 @@
 Three methods of the ``Flask`` class are wrapped, once, rather than each app object: an app created before
 the agent started (a module imported early, a late ``obs.init()``) is covered as well.
 
-- ``wsgi_app`` runs the request through :class:`obs.agent._wsgi.WsgiRecorder`;
+- ``wsgi_app`` runs the request through :class:`obs.agent._server.wsgi.WsgiRecorder`;
 - ``full_dispatch_request`` reads the matched rule (Flask has matched it by then: no route walk) and
   whether the response body is a generator (streamed);
 - ``handle_exception`` keeps the exception Flask turns into a 500, for the span's exception event.
@@ -15,7 +15,7 @@ import functools
 from types import GeneratorType
 from typing import Any
 
-from obs.agent._wsgi import REQUEST_KEY, StartResponse, WsgiRecorder
+from obs.agent._server.wsgi import REQUEST_KEY, StartResponse, WsgiRecorder
 
 __all__ = ["instrument"]
 

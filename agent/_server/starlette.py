@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from obs.agent._asgi import REQUEST_KEY, AsgiRecorder, Receive, Scope, Send
+from obs.agent._server.asgi import REQUEST_KEY, AsgiRecorder, Receive, Scope, Send
 
 __all__ = ["instrument", "instrument_fastapi", "route_of"]
 

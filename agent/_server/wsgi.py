@@ -11,7 +11,8 @@ import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from obs.agent._http_server import (
+from obs.agent._metrics.lazy_sdk import expect as expect_metrics
+from obs.agent._server.request import (
     REQUEST_KEY,
     CapturedHeaders,
     ServerRequest,
@@ -21,7 +22,6 @@ from obs.agent._http_server import (
     extract_parent,
     propagation_fields,
 )
-from obs.agent._meters import expect as expect_metrics
 
 __all__ = ["REQUEST_KEY", "WsgiRecorder"]
 
@@ -33,7 +33,7 @@ class WsgiRecorder:
     """Per framework: the settings read once (captured headers, excluded URLs, propagation fields)."""
 
     def __init__(self, framework: str) -> None:
-        expect_metrics()  # RED metrics are coming (obs.agent._meters)
+        expect_metrics()  # RED metrics are coming (obs.agent._metrics.lazy_sdk)
         self._excluded = excluded_urls(framework)
         self._captured = CapturedHeaders()
         self._fields = tuple(

@@ -1,9 +1,9 @@
 """Messages for the whole run: said by the first process of an ``obs run``, not by each of its workers.
 
-Every process of one run (gunicorn's master and its workers, uvicorn's spawned workers) shares
-``OBS_RUN_ID``; the first process to create the marker file of a message prints it. Without markers (no run
-id, a read-only temp folder) each process says it once. Imports beyond ``os`` wait until a message is due
-(this module is loaded on every start), through :mod:`obs.agent._lazy` as they may happen on export threads.
+Every process of one run (gunicorn's master and its workers, uvicorn's spawned workers) shares ``OBS_RUN_ID``;
+the first process to create the marker file of a message prints it. Without markers (no run id, a read-only
+temp folder) each process says it once. Imports beyond ``os`` wait until a message is due (this module is
+loaded on every start), through :mod:`obs.agent._support.late_imports` as they may happen on export threads.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import threading
 
-from obs.agent._lazy import load
-from obs.agent._report import say_once
+from obs.agent._support.late_imports import load
+from obs.agent._support.report import say_once
 from obs.agent.bootstrap import RUN_ID_VARIABLE
 
 __all__ = ["RUN_ID_VARIABLE", "announce", "ensure_run_id", "reset_after_fork"]

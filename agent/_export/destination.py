@@ -1,14 +1,14 @@
 """Exporters: the SDK's exporter interfaces in front of one :class:`Destination` per signal.
 
-A destination picks its sink (:mod:`obs.agent._sinks`) at its first delivery, on the export thread, never at
-start-up: OTLP over HTTP or gRPC, an OTLP/JSON lines file (the Collector file exporter's format, under
-``settings.telemetry_path()``), or stdout. With no endpoint configured and nothing answering at the default
-one, the file takes over and one line says so (:mod:`obs.agent._fallback`). Spans are encoded by
-:mod:`obs.agent._otlp_spans`, metrics by :mod:`obs.agent._otlp_metrics` (their exporter is in
-:mod:`obs.agent._metrics`, loaded with the metrics SDK), SDK log records by the SDK's protobuf
-encoder; the logs bridge hands over requests it serialized itself (:meth:`LogExporter.export_serialized`).
-protobuf itself (about 12 ms to import) loads only when something needs messages: an SDK log record, or a
-file, console or gRPC sink.
+A destination picks its sink (:mod:`obs.agent._export.sinks`) at its first delivery, on the export thread,
+never at start-up: OTLP over HTTP or gRPC, an OTLP/JSON lines file (the Collector file exporter's format,
+under ``settings.telemetry_path()``), or stdout. With no endpoint configured and nothing answering at the
+default one, the file takes over and one line says so (:mod:`obs.agent._export.fallback`). Spans are encoded
+by :mod:`obs.agent._otlp.spans`, metrics by :mod:`obs.agent._otlp.metrics` (their exporter is in
+:mod:`obs.agent._metrics.sdk`, loaded with the metrics SDK), SDK log records by the SDK's protobuf encoder;
+the logs bridge hands over requests it serialized itself (:meth:`LogExporter.export_serialized`). protobuf
+itself (about 12 ms to import) loads only when something needs messages: an SDK log record, or a file, console
+or gRPC sink.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from obs.agent._announce import announce
-from obs.agent._fallback import collector_answers
-from obs.agent._lazy import load
-from obs.agent._otlp_spans import EncodedSpan, SpanEncoder
-from obs.agent._report import error_once
-from obs.agent._routes import Route
-from obs.agent._sinks import ConsoleSink, FileSink, GrpcSink, HttpSink, Sink, origin
+from obs.agent._config.routes import Route
+from obs.agent._export.fallback import collector_answers
+from obs.agent._export.sinks import ConsoleSink, FileSink, GrpcSink, HttpSink, Sink, origin
+from obs.agent._otlp.spans import EncodedSpan, SpanEncoder
+from obs.agent._support.announce import announce
+from obs.agent._support.late_imports import load
+from obs.agent._support.report import error_once
 from obs.agent.settings import Settings
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -123,10 +123,10 @@ def _shown_path(path: Path) -> str:
 
 
 class SpanExporterToDestination(SpanExporter):
-    """The SDK span exporter interface, encoding straight to protobuf bytes (:mod:`obs.agent._otlp_spans`,
+    """The SDK span exporter interface, encoding straight to protobuf bytes (:mod:`obs.agent._otlp.spans`,
     five times cheaper than the SDK's encoder); one export (retries included) takes at most ``timeout_s``
-    (OTEL_BSP_EXPORT_TIMEOUT). :class:`obs.agent._traces.SpanQueue` calls :meth:`prepare` as each span ends
-    and :meth:`export_prepared` on its thread, which then only joins bytes and sends them."""
+    (OTEL_BSP_EXPORT_TIMEOUT). :class:`obs.agent._traces.span_queue.SpanQueue` calls :meth:`prepare` as each
+    span ends and :meth:`export_prepared` on its thread, which then only joins bytes and sends them."""
 
     def __init__(self, destination: Destination, timeout_s: float | None = None) -> None:
         self.destination = destination

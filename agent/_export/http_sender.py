@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
-from obs.agent._lazy import load
-from obs.agent._routes import Route
+from obs.agent._config.routes import Route
+from obs.agent._support.late_imports import load
 
 if TYPE_CHECKING:
     import ssl

@@ -5,11 +5,11 @@ machine, a fifth of what the boot took with them (``python -m bench.profile boot
 logs has no use for them. What needs the SDK builds it, once, in the process that needs it:
 
 - the first measurement of an instrument (the app's, an instrumentation's, or obs's own drop counters):
-  meters handed out before are :class:`obs.agent._meter_on_first_use.MeterOnFirstUse`;
+  meters handed out before are :class:`obs.agent._metrics.on_first_use.MeterOnFirstUse`;
 - readers handed in (``obs.testing``): they are built at once;
 - the process still running at its first export interval (process metrics: CPU, memory, GC; the RED
-  figures of a server), on a thread of its own, holding the late-import guard of :mod:`obs.agent._lazy` so
-  that a fork waits for it;
+  figures of a server), on a thread of its own, holding the late-import guard of
+  :mod:`obs.agent._support.late_imports` so that a fork waits for it;
 - a fork, when metrics are expected (a meter was asked for, or a server middleware installed): a gunicorn
   ``--preload`` master builds it once for all its workers;
 - an ASGI middleware of obs being installed (FastAPI, Starlette): measured, an SDK left to the first export
@@ -18,8 +18,9 @@ logs has no use for them. What needs the SDK builds it, once, in the process tha
 - a flush or the exit, when observable instruments wait for it.
 
 A process that ends before its first export having needed none of these still sends its process metrics and
-RED figures, at exit, without the SDK (:mod:`obs.agent._final_metrics`). Nothing recorded is lost: the RED
-store counts every request whether the SDK is built or not, and an instrument's first measurement builds it.
+RED figures, at exit, without the SDK (:mod:`obs.agent._metrics.without_sdk`). Nothing recorded is lost: the
+RED store counts every request whether the SDK is built or not, and an instrument's first measurement builds
+it.
 """
 
 from __future__ import annotations
@@ -31,16 +32,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from obs.agent._forkhooks import at_fork_weakly
-from obs.agent._lazy import late_imports
-from obs.agent._meter_on_first_use import MeterOnFirstUse
-from obs.agent._report import error_once
+from obs.agent._metrics.on_first_use import MeterOnFirstUse
+from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.late_imports import late_imports
+from obs.agent._support.report import error_once
 from opentelemetry.metrics import Counter, Meter, MeterProvider, NoOpMeter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import Attributes
 
 if TYPE_CHECKING:
-    from obs.agent._export import Destination
+    from obs.agent._export.destination import Destination
     from obs.agent.settings import Settings
     from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
     from opentelemetry.sdk.metrics.export import MetricReader
@@ -98,7 +99,7 @@ class LazyMetrics:
         if built is not None or self._closed:
             return built
         # The import guard first, then this lock, always in that order: an import under the guard
-        # (obs.agent._lazy.load) may install a middleware, which comes here.
+        # (obs.agent._support.late_imports.load) may install a middleware, which comes here.
         with late_imports(), self._lock:
             if self._built is None and not self._closed and not self._building:
                 self._building = True
@@ -112,9 +113,9 @@ class LazyMetrics:
             return self._built
 
     def _build(self) -> SdkMeterProvider:
-        from obs.agent._metrics import MetricExporterToDestination, PeriodicReader, build_meter_provider
-        from obs.agent._process_metrics import SCOPE, ProcessMetrics
-        from obs.agent._red_reader import attach_to_reader
+        from obs.agent._metrics.process import SCOPE, ProcessMetrics
+        from obs.agent._metrics.red_data import attach_to_reader
+        from obs.agent._metrics.sdk import MetricExporterToDestination, PeriodicReader, build_meter_provider
 
         readers = list(self._given_readers)
         if self._destination is not None:
@@ -185,12 +186,13 @@ class LazyMetrics:
 
     def export_without_sdk(self, timeout_s: float) -> None:
         """Never built: send the process metrics and the RED figures anyway, without the SDK
-        (:mod:`obs.agent._final_metrics`); a script or a short-lived server still shows in the dashboards."""
+        (:mod:`obs.agent._metrics.without_sdk`); a script or a short-lived server still shows in the
+        dashboards."""
         if self._built is not None or self._destination is None:
             return
         if timeout_s < _LAST_EXPORT_MIN_S:
             return  # no time left to deliver it (a build that failed is undone with none)
-        from obs.agent._final_metrics import final_metrics_request
+        from obs.agent._metrics.without_sdk import final_metrics_request
 
         request = final_metrics_request(self._resource(), self._started_ns,
                                         process=self._settings.runtime_metrics)

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
 
 from obs.agent._logs.otlp import _field, _varint, repeated_key_values, resource_message
-from obs.agent._otlp_spans import scope_message
+from obs.agent._otlp.spans import scope_message
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricsData
@@ -44,8 +44,8 @@ class Sum(SimpleNamespace):
 def encode_metrics(data: MetricsData) -> bytes:
     """The serialized ExportMetricsServiceRequest for ``data``: the SDK's, or objects shaped like it (the kind
     of a metric's data is told by its class name, as :class:`Gauge`, :class:`Histogram` and :class:`Sum` here
-    are named: this module imports no SDK, so that :mod:`obs.agent._final_metrics` can use it in a process
-    that never loaded the metrics SDK)."""
+    are named: this module imports no SDK, so that :mod:`obs.agent._metrics.without_sdk` can use it in a
+    process that never loaded the metrics SDK)."""
     parts = []
     for resource_metrics in data.resource_metrics:
         resource = resource_metrics.resource

@@ -1,5 +1,5 @@
 """Metrics: the meter provider, a fork-safe periodic reader, the exporter, and histogram views taken from the
-catalog. Loaded when the metrics SDK is built (:mod:`obs.agent._meters`).
+catalog. Loaded when the metrics SDK is built (:mod:`obs.agent._metrics.lazy_sdk`).
 
 Every duration histogram in :mod:`obs.agent.catalog` gets the catalog's bucket bounds, whatever an
 instrumentation advises, so the dashboards' ``histogram_quantile`` always sees the same ``le`` labels.
@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from obs.agent import catalog
-from obs.agent._export import Destination
-from obs.agent._forkhooks import at_fork_weakly
-from obs.agent._otlp_metrics import encode_metrics
-from obs.agent._report import error_once
+from obs.agent._export.destination import Destination
+from obs.agent._otlp.metrics import encode_metrics
+from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.report import error_once
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
@@ -149,7 +149,7 @@ def build_meter_provider(resource: Resource, readers: Sequence[MetricReader]) ->
 
 class MetricExporterToDestination(MetricExporter):
     """The SDK metric exporter interface (cumulative temporality, default aggregations), encoding straight
-    to protobuf bytes (:mod:`obs.agent._otlp_metrics`)."""
+    to protobuf bytes (:mod:`obs.agent._otlp.metrics`)."""
 
     def __init__(self, destination: Destination) -> None:
         super().__init__()

@@ -2,10 +2,10 @@
 
 Why: instrumentations ask for their meter and make their instruments when they are applied, at the app's
 import (``requests``, ``urllib``, ``httpx``...), and the app may do the same at module level. Building the SDK
-then would put its import (about 16 ms, :mod:`obs.agent._meters`) back into the start-up of every real app.
-Here a synchronous instrument becomes the SDK's at its first ``add``/``record``/``set``, so nothing it
-measures is lost; an observable instrument is made on the SDK's meter when the SDK is built, as its callbacks
-only run at a collection, which needs the SDK anyway.
+then would put its import (about 16 ms, :mod:`obs.agent._metrics.lazy_sdk`) back into the start-up of every
+real app. Here a synchronous instrument becomes the SDK's at its first ``add``/``record``/``set``, so nothing
+it measures is lost; an observable instrument is made on the SDK's meter when the SDK is built, as its
+callbacks only run at a collection, which needs the SDK anyway.
 
 Unlike the API's proxies (``opentelemetry.metrics._internal``), which drop what is measured before a provider
 is set, these never drop: the SDK exists before the first measurement reaches it.

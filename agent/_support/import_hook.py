@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
-from obs.agent._report import error_once
+from obs.agent._support.report import error_once
 
 TYPE_CHECKING = False  # loaded on every start: typing, re and contextlib wait until something needs them
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ counts it). An endpoint that has never answered is not retried (it is down: say 
 has answered before gets quiet retries with backoff within the deadline, cut short at shutdown. Nothing here
 logs per request. The HTTP client (``http.client`` loads ``ssl``: 10 ms), protobuf's JSON support (files,
 console: 13 ms) and grpc are imported at the first delivery that needs them, on the export thread, through
-:mod:`obs.agent._lazy`.
+:mod:`obs.agent._support.late_imports`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from obs.agent._announce import announce
-from obs.agent._lazy import load
-from obs.agent._report import error_once
-from obs.agent._routes import Route, Signal
+from obs.agent._config.routes import Route, Signal
+from obs.agent._support.announce import announce
+from obs.agent._support.late_imports import load
+from obs.agent._support.report import error_once
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -85,7 +85,7 @@ class FileSink(_LocalSink):
         self._path = path
 
     def deliver(self, request: Message | bytes, deadline: float) -> bool:
-        line = load("obs.agent._otlp_json").to_json_line(_as_message(self._signal, request))
+        line = load("obs.agent._otlp.json_lines").to_json_line(_as_message(self._signal, request))
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._rotate_if_full()
@@ -115,7 +115,7 @@ class ConsoleSink(_LocalSink):
 
     def deliver(self, request: Message | bytes, deadline: float) -> bool:
         try:
-            line = load("obs.agent._otlp_json").to_json_line(_as_message(self._signal, request))
+            line = load("obs.agent._otlp.json_lines").to_json_line(_as_message(self._signal, request))
             sys.stdout.write(line.decode("utf-8"))
             sys.stdout.flush()
         except (OSError, ValueError):
@@ -162,7 +162,7 @@ class _Retrying:
 
 class HttpSink:
     def __init__(self, route: Route, closing: threading.Event) -> None:
-        self._sender = load("obs.agent._http").HttpSender(route)
+        self._sender = load("obs.agent._export.http_sender").HttpSender(route)
         self._policy = _Retrying(route, closing)
 
     def deliver(self, request: Message | bytes, deadline: float) -> bool:

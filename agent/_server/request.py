@@ -10,7 +10,8 @@ them (compared attribute by attribute in ``tests/test_agent_http_server.py``):
 - the span, named ``METHOD route`` (``METHOD`` alone when nothing matched), with the request attributes at
   start (so a sampler sees them), ``http.route``, ``http.response.status_code`` and ``error.type`` at end,
   status ERROR for 5xx and exceptions, and the exception as an event;
-- ``http.server.request.duration`` and ``http.server.active_requests`` through :mod:`obs.agent._red`, with
+- ``http.server.request.duration`` and ``http.server.active_requests`` through
+:mod:`obs.agent._metrics.red_store`, with
   an exemplar pointing at the span when it was sampled.
 
 A request that fails (5xx, or an exception) in a trace the sampler dropped is still kept as one span, with
@@ -25,9 +26,9 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
-from obs.agent._red import ActiveKey, server_requests
-from obs.agent._report import error_once
-from obs.agent._server_sinks import Sinks
+from obs.agent._metrics.red_store import ActiveKey, server_requests
+from obs.agent._server.target import Target
+from obs.agent._support.report import error_once
 from opentelemetry import context as context_api
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -154,7 +155,7 @@ class ServerRequest:
         self._active: ActiveKey = (self.method, scheme)
         server_requests().started(self._active)
         self._started = time.perf_counter()
-        self.span = span = Sinks.tracer.start_span(self._name(), context=parent, kind=SpanKind.SERVER)
+        self.span = span = Target.tracer.start_span(self._name(), context=parent, kind=SpanKind.SERVER)
         if span.is_recording():
             span.set_attributes(self._request_attributes())
         self._token: object | None = context_api.attach(trace.set_span_in_context(self.span, parent))
@@ -199,7 +200,7 @@ class ServerRequest:
         sampled = span.is_recording()
         if sampled:
             self._finish_span(span, status, error_type, error)
-        elif error_type is not None and Sinks.failed is not None:
+        elif error_type is not None and Target.failed is not None:
             self._keep_failed(span_context, seconds, status, error_type, error)
         server_requests().finished(
             self._active,
@@ -254,7 +255,7 @@ class ServerRequest:
     ) -> None:
         """The failed request as one sampled span with the trace and span ids its logs already carry."""
         end_ns = time.time_ns()
-        provider = Sinks.provider
+        provider = Target.provider
         parent = self._parent if self._parent is not None and self._parent.is_valid else None
         attributes = self._request_attributes()
         attributes.update(self._end_attributes(status, error_type))
@@ -272,10 +273,10 @@ class ServerRequest:
             status=Status(StatusCode.ERROR, description),
             start_time=end_ns - int(seconds * 1e9),
             end_time=end_ns,
-            instrumentation_scope=Sinks.scope,
+            instrumentation_scope=Target.scope,
         )
-        assert Sinks.failed is not None
-        Sinks.failed.on_end(kept)
+        assert Target.failed is not None
+        Target.failed.on_end(kept)
 
 
 def _qualified_name(error: BaseException) -> str:

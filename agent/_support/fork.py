@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from obs.agent import _report
+from obs.agent._support import report as _report
 
 __all__ = ["on_fork_in_child"]
 
@@ -21,7 +21,7 @@ _callbacks: list[Callable[[], None]] = []
 _registered = False
 
 
-_RESETS = ("obs.agent._report", "obs.agent._announce", "obs.agent._fallback")
+_RESETS = ("obs.agent._support.report", "obs.agent._support.announce", "obs.agent._export.fallback")
 """Modules with a lock of their own to renew (only those already imported: this module loads at start)."""
 
 

@@ -4,7 +4,8 @@ Each measurement describes the process that makes it: the psutil handle is taken
 taken again whenever the pid changed, so a forked gunicorn worker reports its own memory and CPU, never its
 master's (the trap of the stock system-metrics instrumentation, whose handle is taken in the master).
 psutil is imported on the metrics thread, at the first collection. The same readings feed the SDK's
-observable instruments and, in a process that never built the metrics SDK, :mod:`obs.agent._final_metrics`.
+observable instruments and, in a process that never built the metrics SDK,
+:mod:`obs.agent._metrics.without_sdk`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from obs.agent import catalog
-from obs.agent._lazy import load
-from obs.agent._report import error_once
+from obs.agent._support.late_imports import load
+from obs.agent._support.report import error_once
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 __all__ = ["SCOPE", "ProcessMetrics"]

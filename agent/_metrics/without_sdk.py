@@ -1,13 +1,13 @@
 """The metrics of a process that never built the metrics SDK, encoded straight to OTLP at its end.
 
-Why: :mod:`obs.agent._meters` builds the SDK only when something needs it, and a script that logs and ends,
-or a server that answers a few requests and stops (a test, a health probe), may never need it. What it
-recorded still reaches the dashboards without the SDK's import: its process metrics (memory, CPU, GC), from
+Why: :mod:`obs.agent._metrics.lazy_sdk` builds the SDK only when something needs it, and a script that logs
+and ends, or a server that answers a few requests and stops (a test, a health probe), may never need it. What
+it recorded still reaches the dashboards without the SDK's import: its process metrics (memory, CPU, GC), from
 the same readings the SDK's observable instruments would have collected
-(:class:`obs.agent._process_metrics.ProcessMetrics`), and its RED figures from the RED store
-(:func:`obs.agent._red_reader.red_metrics_now`), as the same kinds of data (cumulative sums, monotonic or
-not, gauges and histograms), encoded by :mod:`obs.agent._otlp_metrics` from plain objects shaped like the
-SDK's data classes (the encoder's :class:`~obs.agent._otlp_metrics.Gauge` and the like).
+(:class:`obs.agent._metrics.process.ProcessMetrics`), and its RED figures from the RED store
+(:func:`obs.agent._metrics.red_data.red_metrics_now`), as the same kinds of data (cumulative sums, monotonic
+or not, gauges and histograms), encoded by :mod:`obs.agent._otlp.metrics` from plain objects shaped like the
+SDK's data classes (the encoder's :class:`~obs.agent._otlp.metrics.Gauge` and the like).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import time
 from types import SimpleNamespace
 
 from obs.agent import catalog
-from obs.agent._otlp_metrics import Gauge, encode_metrics
-from obs.agent._process_metrics import SCOPE, ProcessMetrics
-from obs.agent._red import ServerRequests
-from obs.agent._red_reader import PLAIN, red_metrics_now
-from obs.agent._server_sinks import SCOPE_NAME
+from obs.agent._metrics.process import SCOPE, ProcessMetrics
+from obs.agent._metrics.red_data import PLAIN, red_metrics_now
+from obs.agent._metrics.red_store import ServerRequests
+from obs.agent._otlp.metrics import Gauge, encode_metrics
+from obs.agent._server.target import SCOPE_NAME
 from opentelemetry.metrics import CallbackOptions
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from obs.agent._routes import Route, Signal, resolve_routes
+from obs.agent._config.routes import Route, Signal, resolve_routes
 from obs.agent.settings import Frozen, Settings, SettingsError
 
 __all__ = ["DEFAULT_SAMPLER", "SAMPLERS", "AgentConfig", "BatchLimits", "check"]
@@ -19,7 +19,7 @@ SAMPLERS = ("always_on", "always_off", "traceidratio", "parentbased_always_on", 
             "parentbased_traceidratio")
 """The ``OTEL_TRACES_SAMPLER`` values the Python SDK implements without extra packages."""
 DEFAULT_SAMPLER = "obs_default"
-"""No sampler named: obs's own (obs.agent._sampling), every trace up to 10 a second, 10% beyond."""
+"""No sampler named: obs's own (obs.agent._traces.sampling), every trace up to 10 a second, 10% beyond."""
 
 _BLRP = ("OTEL_BLRP_MAX_QUEUE_SIZE", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "OTEL_BLRP_SCHEDULE_DELAY",
          "OTEL_BLRP_EXPORT_TIMEOUT")

@@ -1,6 +1,6 @@
-"""HTTP server RED metrics kept in plain dicts; :mod:`obs.agent._red_reader` hands them to the metric readers
-as SDK data at collection. This module imports nothing of the metrics SDK: requests are counted from the
-first one, whether or not the SDK was built yet (:mod:`obs.agent._meters`).
+"""HTTP server RED metrics kept in plain dicts; :mod:`obs.agent._metrics.red_data` hands them to the metric
+readers as SDK data at collection. This module imports nothing of the metrics SDK: requests are counted from
+the first one, whether or not the SDK was built yet (:mod:`obs.agent._metrics.lazy_sdk`).
 
 Why not SDK instruments: a histogram ``record`` plus two up-down-counter ``add`` calls cost about 18 us a
 request on this project's 2-core machine (attribute sets hashed into frozensets, one lock per instrument and
@@ -21,7 +21,7 @@ import time
 from bisect import bisect_left
 
 from obs.agent import catalog
-from obs.agent._forkhooks import at_fork_weakly
+from obs.agent._support.forkhooks import at_fork_weakly
 
 __all__ = ["BOUNDS", "ActiveKey", "RequestKey", "Series", "ServerRequests", "server_requests"]
 

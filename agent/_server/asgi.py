@@ -11,7 +11,8 @@ import functools
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from obs.agent._http_server import (
+from obs.agent._metrics.lazy_sdk import expect as expect_metrics
+from obs.agent._server.request import (
     REQUEST_KEY,
     CapturedHeaders,
     ServerRequest,
@@ -21,7 +22,6 @@ from obs.agent._http_server import (
     extract_parent,
     propagation_fields,
 )
-from obs.agent._meters import expect as expect_metrics
 
 __all__ = ["REQUEST_KEY", "AsgiRecorder"]
 
@@ -35,7 +35,7 @@ class AsgiRecorder:
     """Per framework family: the settings read once (captured headers, excluded URLs, propagation fields)."""
 
     def __init__(self, frameworks: tuple[str, ...], route_of: Callable[[Scope, str], str | None]) -> None:
-        expect_metrics(build_now=True)  # RED metrics are coming; why now: obs.agent._meters
+        expect_metrics(build_now=True)  # RED metrics are coming; why now: obs.agent._metrics.lazy_sdk
         self._excluded = excluded_urls(*frameworks)
         self._captured = CapturedHeaders()
         self._fields = frozenset(name.encode("latin-1") for name in propagation_fields())
