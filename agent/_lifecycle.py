@@ -30,6 +30,7 @@ import sys
 import threading
 from collections.abc import Mapping
 
+from obs.agent._compat import LOGS_API_MODULE
 from obs.agent._support.report import error_once
 
 TYPE_CHECKING = False  # typing (and the re it loads) stays unloaded in a process that never boots the agent
@@ -54,7 +55,7 @@ SEMCONV_VARIABLE = "OTEL_SEMCONV_STABILITY_OPT_IN"
 _BOOT_THREAD = "obs-boot"
 LOG_MODULES = ("logging", "loguru")
 """Modules whose import boots the agent, as the log bridge must be in place before the first record."""
-API_MODULES = ("opentelemetry.trace", "opentelemetry.metrics", "opentelemetry._logs")
+API_MODULES = ("opentelemetry.trace", "opentelemetry.metrics", LOGS_API_MODULE)
 """The API: an app that imports it wants the providers set when the import returns."""
 BOOT_MODULES = LOG_MODULES + API_MODULES
 MAX_DEFERRALS = 8

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obs.agent import catalog
+from obs.agent._compat import LogRecordExporter, get_logger_provider, update_resource
 from obs.agent._config.check import AgentConfig
 from obs.agent._config.resource import build_resource, process_facts
 from obs.agent._export.destination import Destination, LogExporter, SpanExporterToDestination
@@ -28,7 +29,6 @@ from obs.agent._support.fork import on_fork_in_child
 from obs.agent._support.report import error_once, say_once
 from obs.agent._traces.span_queue import SpanQueue, build_sampler
 from obs.agent.settings import Settings
-from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
@@ -123,17 +123,9 @@ class Pipeline:
 
     def after_fork_in_child(self) -> None:
         facts = Resource(process_facts())
-        providers: list[Any] = [self.tracer_provider, self.metrics.built]
-        try:
-            from opentelemetry._logs import get_logger_provider
-
-            providers.append(get_logger_provider())
-        except ImportError:
-            pass
+        providers: list[Any] = [self.tracer_provider, self.metrics.built, get_logger_provider()]
         for provider in providers:
-            update = getattr(provider, "_update_resource", None)
-            if callable(update):
-                update(facts)
+            update_resource(provider, facts)
         for destination in self.outputs.destinations:
             destination.after_fork_in_child()
 

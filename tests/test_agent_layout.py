@@ -93,3 +93,55 @@ def test_the_agent_has_rooms() -> None:
     assert len(top) <= 10, top
     expected = {"_config", "_otlp", "_export", "_traces", "_metrics", "_logs", "_server", "_support"}
     assert expected <= set(rooms), rooms
+
+
+UPSTREAM = ("opentelemetry", "loguru")
+OWN_PRIVATE = frozenset({"hook._on_import", "bridge._chain", "bridge._agent_level", "other._key"})
+"""Private attributes the agent reads on its own objects (a closure's bridge, a peer record)."""
+UPSTREAM_PRIVATE_PATH = re.compile(r"\b(?:opentelemetry|loguru)(?:\.\w+)*\._[A-Za-z]")
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _private_upstream_uses(path: Path) -> list[str]:
+    """Where ``path`` imports, names or reaches for a private name of another library."""
+    uses: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(UPSTREAM):
+            if any(_private(part) for part in (node.module or "").split(".")) or any(
+                _private(alias.name) for alias in node.names
+            ):
+                uses.append(f"line {node.lineno}: from {node.module} import ...")
+        elif isinstance(node, ast.Import):
+            uses += [f"line {node.lineno}: import {alias.name}" for alias in node.names
+                     if alias.name.startswith(UPSTREAM) and any(map(_private, alias.name.split(".")))]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in (
+            "getattr", "setattr", "hasattr", "delattr"
+        ):
+            name = node.args[1] if len(node.args) > 1 else None
+            if isinstance(name, ast.Constant) and isinstance(name.value, str) and _private(name.value):
+                uses.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Attribute) and _private(node.attr):
+            owner = node.value
+            if not (isinstance(owner, ast.Name) and owner.id in ("self", "cls")) and \
+                    ast.unparse(node) not in OWN_PRIVATE:
+                uses.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                UPSTREAM_PRIVATE_PATH.search(node.value):
+            uses.append(f"line {getattr(node, 'lineno', 0)}: {node.value[:60]!r}")
+    return uses
+
+
+def test_private_upstream_names_live_in_the_compat_module_only() -> None:
+    """Private names of OpenTelemetry, loguru or CPython (imports of ``_`` modules or names, ``getattr`` of a
+    ``_`` attribute, ``x._name`` on an object not the agent's own) appear in obs.agent._compat only, where
+    tests/test_agent_compat.py guards each of them."""
+    found = {
+        str(path.relative_to(ROOT)): uses
+        for path in sorted(AGENT.rglob("*.py"))
+        if (uses := _private_upstream_uses(path))
+    }
+    assert set(found) == {"agent/_compat.py"}, {name: uses for name, uses in found.items()
+                                                if name != "agent/_compat.py"}

@@ -19,16 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from obs.agent._compat import LogRecordExporter, LogRecordExportResult, ReadableLogRecord, encode_sdk_logs
 from obs.agent._config.routes import Route
 from obs.agent._export.fallback import collector_answers
 from obs.agent._export.sinks import ConsoleSink, FileSink, GrpcSink, HttpSink, Sink, origin
 from obs.agent._otlp.spans import EncodedSpan, SpanEncoder
 from obs.agent._support.announce import announce
-from obs.agent._support.late_imports import load
 from obs.agent._support.report import error_once
 from obs.agent.settings import Settings
-from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -157,8 +155,7 @@ class LogExporter(LogRecordExporter):
         self.destination = destination
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        encode_logs = load("opentelemetry.exporter.otlp.proto.common._log_encoder").encode_logs
-        delivered = self.destination.deliver(encode_logs(batch))
+        delivered = self.destination.deliver(encode_sdk_logs(batch))
         return LogRecordExportResult.SUCCESS if delivered else LogRecordExportResult.FAILURE
 
     def export_serialized(self, payload: bytes) -> bool:

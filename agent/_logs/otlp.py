@@ -15,6 +15,7 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
+from obs.agent._compat import close_client_connections, exporter_shut_down, sdk_http_log_client
 from obs.agent._logs.records import Record
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.semconv.attributes import code_attributes, exception_attributes
@@ -228,7 +229,7 @@ class _SdkHttpSender:
         self._client = client
 
     def __call__(self, payload: bytes) -> bool:
-        if getattr(self._exporter, "_shutdown", False):
+        if exporter_shut_down(self._exporter):
             return False
         return bool(getattr(self._client.export(payload), "success", False))
 
@@ -236,9 +237,7 @@ class _SdkHttpSender:
         """Drop the pooled connections inherited from the parent, so that parent and child never write to
         one socket. Closing the child's copies of the sockets leaves the parent's connections open; the
         client opens new ones on its next request."""
-        close = getattr(getattr(self._client, "_transport", None), "close", None)
-        if callable(close):
-            close()
+        close_client_connections(self._client)
 
 
 class _SerializedSender:
@@ -272,13 +271,7 @@ def direct_sender(exporter: object) -> DirectSender | None:
     export_serialized = getattr(exporter, "export_serialized", None)
     if callable(export_serialized):
         return _SerializedSender(export_serialized)
-    kind = type(exporter)
-    if (kind.__module__, kind.__qualname__) != (_HTTP_EXPORTER_MODULE, "OTLPLogExporter"):
-        return None
-    client = getattr(exporter, "_client", None)
-    if not callable(getattr(client, "export", None)):
+    client = sdk_http_log_client(exporter)
+    if client is None:
         return None
     return _SdkHttpSender(exporter, client)
-
-
-_HTTP_EXPORTER_MODULE: Final = "opentelemetry.exporter.otlp.proto.http._log_exporter"

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from obs.agent._compat import meter_provider_resource, point_the_metrics_api_at, suppress_instrumentation
 from obs.agent._metrics.on_first_use import MeterOnFirstUse
 from obs.agent._support.forkhooks import at_fork_weakly
 from obs.agent._support.late_imports import late_imports
@@ -211,11 +212,9 @@ class LazyMetrics:
 
     def _build_at_first_export(self, stop: threading.Event) -> None:
         """Still running at the first export interval: build, and export now rather than one interval on."""
-        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
-
         if stop.wait(self._settings.metric_export_interval / 1000.0):
             return
-        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        suppress_instrumentation()
         if self._built is None and self.provider() is not None:
             for reader in self.readers:
                 reader.force_flush(timeout_millis=self._export_timeout_ms)
@@ -293,16 +292,11 @@ def _point_the_api_at(provider: SdkMeterProvider) -> None:
     """Once built, ``metrics.get_meter_provider()`` returns the SDK's provider itself, as without laziness
     (code that checks its type, or reaches for its SDK-only methods). Private API: left alone if it moved."""
     try:
-        from opentelemetry.metrics import _internal as api
-
-        if isinstance(getattr(api, "_METER_PROVIDER", None), MeterProviderOnFirstUse):
-            api._METER_PROVIDER = provider
+        point_the_metrics_api_at(provider, MeterProviderOnFirstUse)
     except Exception as error:
         error_once("pointing the metrics API at the meter provider", error)
 
 
 def _current_resource(provider: SdkMeterProvider, built: Resource) -> Resource:
     """The meter provider's resource as it is now (a forked worker's has its own pid and instance id)."""
-    config = getattr(provider, "_sdk_config", None)
-    resource = getattr(config, "resource", None)
-    return resource if isinstance(resource, Resource) else built
+    return meter_provider_resource(provider) or built

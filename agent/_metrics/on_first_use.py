@@ -7,7 +7,7 @@ real app. Here a synchronous instrument becomes the SDK's at its first ``add``/`
 it measures is lost; an observable instrument is made on the SDK's meter when the SDK is built, as its
 callbacks only run at a collection, which needs the SDK anyway.
 
-Unlike the API's proxies (``opentelemetry.metrics._internal``), which drop what is measured before a provider
+Unlike the API's own proxy meters, which drop what is measured before a provider
 is set, these never drop: the SDK exists before the first measurement reaches it.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from obs.agent._compat import Gauge, NoOpGauge
 from opentelemetry.metrics import (
     CallbackT,
     Counter,
@@ -32,8 +33,6 @@ from opentelemetry.metrics import (
     ObservableUpDownCounter,
     UpDownCounter,
 )
-from opentelemetry.metrics import _Gauge as Gauge  # the API's name for it in this release
-from opentelemetry.metrics import _NoOpGauge as NoOpGauge
 from opentelemetry.util.types import Attributes
 
 if TYPE_CHECKING:

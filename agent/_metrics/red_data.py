@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from obs.agent import catalog
+from obs.agent._compat import histogram_temporality, wrap_reader_collect
 from obs.agent._metrics.red_store import (
     BOUNDS,
     ActiveKey,
@@ -191,26 +192,22 @@ def attach_to_reader(
     The SDK has no public hook for data made outside its instruments (no metric producers in this release),
     so the collect callback the meter provider gave the reader is wrapped.
     """
-    collect = getattr(reader, "_collect", None)
-    temporality = getattr(reader, "_instrument_class_temporality", {})
-    if not callable(collect):
+    shapes = _sdk_shapes()
+    view = _ReaderView(store or server_requests(), histogram_temporality(reader) is shapes.delta, shapes)
+
+    def with_red(collect: Callable[..., MetricsData | None]) -> Callable[..., MetricsData | None]:
+        def collect_with_red(target: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
+            data = collect(target, timeout_millis=timeout_millis)
+            try:
+                return _merged(data, view.metrics(), resource())
+            except Exception as error:
+                error_once("collecting the HTTP server metrics", error)
+                return data
+
+        return collect_with_red
+
+    if not wrap_reader_collect(reader, with_red):
         error_once("adding the HTTP server metrics to a metric reader",
                    TypeError(f"{type(reader).__name__} has no collect callback"))
         return False
-    shapes = _sdk_shapes()
-    histogram_temporality = next(
-        (chosen for kind, chosen in temporality.items() if getattr(kind, "__name__", "") == "_Histogram"),
-        shapes.cumulative,
-    )  # the reader keys its choices by the SDK's internal instrument classes
-    view = _ReaderView(store or server_requests(), histogram_temporality is shapes.delta, shapes)
-
-    def collect_with_red(target: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
-        data: MetricsData | None = collect(target, timeout_millis=timeout_millis)
-        try:
-            return _merged(data, view.metrics(), resource())
-        except Exception as error:
-            error_once("collecting the HTTP server metrics", error)
-            return data
-
-    reader._collect = collect_with_red  # type: ignore[assignment]
     return True

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from obs.agent import catalog
+from obs.agent._compat import exporter_preferences, suppress_instrumentation
 from obs.agent._export.destination import Destination
 from obs.agent._otlp.metrics import encode_metrics
 from obs.agent._support.forkhooks import at_fork_weakly
@@ -53,10 +54,8 @@ class PeriodicReader(MetricReader):
     """Collects every ``interval_ms`` on its own thread and hands the data to the exporter."""
 
     def __init__(self, exporter: MetricExporter, interval_ms: int, timeout_ms: float = 10_000) -> None:
-        super().__init__(
-            preferred_temporality=exporter._preferred_temporality,
-            preferred_aggregation=exporter._preferred_aggregation,
-        )
+        temporality, aggregation = exporter_preferences(exporter)
+        super().__init__(preferred_temporality=temporality, preferred_aggregation=aggregation)
         self._exporter = exporter
         self._interval_s = interval_ms / 1000.0
         self._timeout_ms = timeout_ms
@@ -77,9 +76,7 @@ class PeriodicReader(MetricReader):
         threading.Thread(target=self._run, name="obs-metrics-export", daemon=True).start()
 
     def _run(self) -> None:
-        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
-
-        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        suppress_instrumentation()
         stop = self._stop
         while not stop.wait(self._interval_s):
             self._collect_once(self._timeout_ms)

@@ -16,6 +16,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Final, NamedTuple
 
+from obs.agent._compat import plain_attributes, span_attributes
 from obs.agent._logs.otlp import _field, _key_value, _varint, repeated_key_values, resource_message
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
@@ -43,7 +44,7 @@ def _attributes(tag: int, attributes: Mapping[str, object] | None) -> bytes:
         return b""
     # BoundedAttributes (immutable once the span ended): its own dict iterates four times faster than the
     # Mapping mixin does through its lock
-    attributes = getattr(attributes, "_dict", attributes)
+    attributes = plain_attributes(attributes)
     entries = _entries
     parts = []
     for key, value in attributes.items():
@@ -198,7 +199,7 @@ class SpanEncoder:
             parts.append(b"\x39" + _FIXED64(span.start_time))
         if span.end_time:
             parts.append(b"\x41" + _FIXED64(span.end_time))
-        parts.append(_attributes(0x4A, getattr(span, "_attributes", None) or span.attributes))
+        parts.append(_attributes(0x4A, span_attributes(span)))
         if span.dropped_attributes:
             parts.append(b"\x50" + _varint(span.dropped_attributes))
         for event in span.events:

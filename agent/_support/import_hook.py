@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
+from obs.agent import _compat
 from obs.agent._support.report import error_once
 
 TYPE_CHECKING = False  # loaded on every start: typing, re and contextlib wait until something needs them
@@ -37,7 +38,7 @@ _PARTIAL = (
 def initializing(name: str) -> bool:
     """True while module ``name`` is imported but its code has not finished running."""
     module = sys.modules.get(name)
-    return module is not None and bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+    return module is not None and _compat.initializing(module)
 
 
 def bind_to_parent(name: str, module: ModuleType) -> None:

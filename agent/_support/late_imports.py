@@ -13,6 +13,8 @@ import os
 import sys
 import threading
 
+from obs.agent._compat import initializing
+
 TYPE_CHECKING = False  # loaded at every start: no typing, contextlib or importlib until they are needed
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -30,7 +32,7 @@ _held_for_fork = False
 def load(name: str) -> ModuleType:
     """``importlib.import_module(name)``, never at the same time as a fork."""
     module = sys.modules.get(name)
-    if module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False):
+    if module is not None and not initializing(module):
         return module
     import importlib
 

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from obs.agent._compat import suppress_instrumentation
 from obs.agent._config.check import BatchLimits
 from obs.agent._support.forkhooks import at_fork_weakly
 from obs.agent._support.report import error_once
@@ -139,9 +140,7 @@ class SpanQueue(SpanProcessor):
     # -- the export thread ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
-
-        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        suppress_instrumentation()
         delay = self._limits.schedule_delay_ms / 1000.0
         while True:
             self._wake.wait(delay)
