@@ -11,22 +11,26 @@ left out (proto3), ``optional`` ones and the ``as_int``/``as_double`` choice are
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from obs.agent._logs.otlp import _field, _varint, repeated_key_values, resource_message
-from obs.agent._otlp.spans import scope_message
+from obs.agent._otlp.wire import (
+    DOUBLE,
+    FIXED64,
+    SFIXED64,
+    field,
+    repeated_key_values,
+    resource_message,
+    scope_message,
+    varint,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricsData
 
 __all__ = ["Gauge", "Histogram", "Sum", "encode_metrics"]
 
-_FIXED64: Final = struct.Struct("<Q").pack
-_SFIXED64: Final = struct.Struct("<q").pack
-_DOUBLE: Final = struct.Struct("<d").pack
 
 
 class Gauge(SimpleNamespace):
@@ -49,22 +53,22 @@ def encode_metrics(data: MetricsData) -> bytes:
     parts = []
     for resource_metrics in data.resource_metrics:
         resource = resource_metrics.resource
-        body = [_field(0x0A, resource_message(resource))]
+        body = [field(0x0A, resource_message(resource))]
         for scope_metrics in resource_metrics.scope_metrics:
             scope = scope_metrics.scope
-            scope_body = [_field(0x0A, scope_message(scope))]
-            scope_body.extend(_field(0x12, _metric(metric)) for metric in scope_metrics.metrics)
+            scope_body = [field(0x0A, scope_message(scope))]
+            scope_body.extend(field(0x12, _metric(metric)) for metric in scope_metrics.metrics)
             if scope.schema_url:
-                scope_body.append(_field(0x1A, scope.schema_url.encode()))
-            body.append(_field(0x12, b"".join(scope_body)))
+                scope_body.append(field(0x1A, scope.schema_url.encode()))
+            body.append(field(0x12, b"".join(scope_body)))
         if resource.schema_url:
-            body.append(_field(0x1A, resource.schema_url.encode()))
-        parts.append(_field(0x0A, b"".join(body)))
+            body.append(field(0x1A, resource.schema_url.encode()))
+        parts.append(field(0x0A, b"".join(body)))
     return b"".join(parts)
 
 
 def _string(tag: int, text: str) -> bytes:
-    return _field(tag, text.encode("utf-8", "replace")) if text else b""
+    return field(tag, text.encode("utf-8", "replace")) if text else b""
 
 
 def _metric(metric: Any) -> bytes:
@@ -76,36 +80,36 @@ def _metric(metric: Any) -> bytes:
         return head
     kind = type(data).__name__
     if kind == "Gauge":
-        return head + _field(0x2A, b"".join(_field(0x0A, _number(point, False)) for point in points))
+        return head + field(0x2A, b"".join(field(0x0A, _number(point, False)) for point in points))
     if kind == "Sum":
-        body = b"".join(_field(0x0A, _number(point, True)) for point in points)
+        body = b"".join(field(0x0A, _number(point, True)) for point in points)
         body += _enum(0x10, data.aggregation_temporality) + (b"\x18\x01" if data.is_monotonic else b"")
-        return head + _field(0x3A, body)
+        return head + field(0x3A, body)
     if kind == "Histogram":
-        body = b"".join(_field(0x0A, _histogram_point(point)) for point in points)
-        return head + _field(0x4A, body + _enum(0x10, data.aggregation_temporality))
+        body = b"".join(field(0x0A, _histogram_point(point)) for point in points)
+        return head + field(0x4A, body + _enum(0x10, data.aggregation_temporality))
     if kind == "ExponentialHistogram":
-        body = b"".join(_field(0x0A, _exponential_point(point)) for point in points)
-        return head + _field(0x52, body + _enum(0x10, data.aggregation_temporality))
+        body = b"".join(field(0x0A, _exponential_point(point)) for point in points)
+        return head + field(0x52, body + _enum(0x10, data.aggregation_temporality))
     return head  # the SDK encoder skips an unknown kind of data too
 
 
 def _enum(tag: int, value: Any) -> bytes:
     number = int(value)
-    return bytes((tag,)) + _varint(number) if number else b""
+    return bytes((tag,)) + varint(number) if number else b""
 
 
 def _fixed64(tag: int, value: int) -> bytes:
-    return bytes((tag,)) + _FIXED64(value) if value else b""
+    return bytes((tag,)) + FIXED64(value) if value else b""
 
 
 def _optional_double(tag: int, value: float | None) -> bytes:
-    return b"" if value is None else bytes((tag,)) + _DOUBLE(value)
+    return b"" if value is None else bytes((tag,)) + DOUBLE(value)
 
 
 def _zigzag(value: int) -> bytes:
     """A sint32 as protobuf writes it."""
-    return _varint(((value << 1) ^ (value >> 31)) & 0xFFFFFFFF)
+    return varint(((value << 1) ^ (value >> 31)) & 0xFFFFFFFF)
 
 
 def _number(point: Any, with_start: bool) -> bytes:
@@ -114,9 +118,9 @@ def _number(point: Any, with_start: bool) -> bytes:
              _fixed64(0x19, point.time_unix_nano)]
     value = point.value
     if isinstance(value, int):
-        parts.append(b"\x31" + _SFIXED64(value))
+        parts.append(b"\x31" + SFIXED64(value))
     else:
-        parts.append(b"\x21" + _DOUBLE(value))
+        parts.append(b"\x21" + DOUBLE(value))
     parts.append(_exemplars(0x2A, point.exemplars))
     parts.append(repeated_key_values(0x3A, point.attributes))
     return b"".join(parts)
@@ -130,9 +134,9 @@ def _histogram_point(point: Any) -> bytes:
         _optional_double(0x29, point.sum),
     ]
     if point.bucket_counts:
-        parts.append(_field(0x32, b"".join(_FIXED64(count) for count in point.bucket_counts)))
+        parts.append(field(0x32, b"".join(FIXED64(count) for count in point.bucket_counts)))
     if point.explicit_bounds:
-        parts.append(_field(0x3A, b"".join(_DOUBLE(bound) for bound in point.explicit_bounds)))
+        parts.append(field(0x3A, b"".join(DOUBLE(bound) for bound in point.explicit_bounds)))
     parts.append(_exemplars(0x42, point.exemplars))
     parts.append(repeated_key_values(0x4A, point.attributes))
     parts.append(_optional_double(0x59, point.min))
@@ -146,8 +150,8 @@ def _buckets(tag: int, buckets: Any) -> bytes:
     if not counts:
         return b""
     body = (b"\x08" + _zigzag(buckets.offset) if buckets.offset else b"")
-    body += _field(0x12, b"".join(_varint(count) for count in counts))
-    return _field(tag, body)
+    body += field(0x12, b"".join(varint(count) for count in counts))
+    return field(tag, body)
 
 
 def _exponential_point(point: Any) -> bytes:
@@ -161,7 +165,7 @@ def _exponential_point(point: Any) -> bytes:
         _fixed64(0x39, point.zero_count),
         _buckets(0x42, point.positive),
         _buckets(0x4A, point.negative),
-        b"\x50" + _varint(point.flags) if point.flags else b"",
+        b"\x50" + varint(point.flags) if point.flags else b"",
         _exemplars(0x5A, point.exemplars),
         _optional_double(0x61, point.min),
         _optional_double(0x69, point.max),
@@ -175,14 +179,14 @@ def _exemplars(tag: int, exemplars: Sequence[Any]) -> bytes:
         body = [_fixed64(0x11, exemplar.time_unix_nano)]
         value = exemplar.value
         if isinstance(value, float):
-            body.append(b"\x19" + _DOUBLE(value))
+            body.append(b"\x19" + DOUBLE(value))
         elif isinstance(value, int):
-            body.append(b"\x31" + _SFIXED64(value))
+            body.append(b"\x31" + SFIXED64(value))
         else:
             raise ValueError("Exemplar value must be an int or float")
         if exemplar.span_id is not None and exemplar.trace_id is not None:
             body.append(b"\x22\x08" + exemplar.span_id.to_bytes(8, "big"))
             body.append(b"\x2a\x10" + exemplar.trace_id.to_bytes(16, "big"))
         body.append(repeated_key_values(0x3A, exemplar.filtered_attributes))
-        parts.append(_field(tag, b"".join(body)))
+        parts.append(field(tag, b"".join(body)))
     return b"".join(parts)

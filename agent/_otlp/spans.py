@@ -12,21 +12,18 @@ Wire format reference: opentelemetry/proto/trace/v1/trace.proto and common/v1/co
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping, Sequence
 from typing import Final, NamedTuple
 
 from obs.agent._compat import plain_attributes, span_attributes
-from obs.agent._logs.otlp import _field, _key_value, _varint, repeated_key_values, resource_message
+from obs.agent._otlp.wire import FIXED32, FIXED64, field, key_value, resource_message, scope_message, varint
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext
 
-__all__ = ["EncodedSpan", "SpanEncoder", "scope_message"]
+__all__ = ["EncodedSpan", "SpanEncoder"]
 
-_FIXED64: Final = struct.Struct("<Q").pack
-_FIXED32: Final = struct.Struct("<I").pack
 _FLAGS_HAS_IS_REMOTE: Final = 0x100
 _FLAGS_IS_REMOTE: Final = 0x200
 _CACHE_LIMIT: Final = 4096
@@ -55,32 +52,20 @@ def _attributes(tag: int, attributes: Mapping[str, object] | None) -> bytes:
             if entry is None:
                 if len(entries) > _CACHE_LIMIT:
                     entries.clear()
-                entry = entries[cache_key] = _field(tag, _key_value(key, value))
+                entry = entries[cache_key] = field(tag, key_value(key, value))
             parts.append(entry)
             continue
         try:
-            parts.append(_field(tag, _key_value(key, value)))
+            parts.append(field(tag, key_value(key, value)))
         except Exception:  # the SDK encoder skips such values too
             continue
-    return b"".join(parts)
-
-
-def scope_message(scope: InstrumentationScope) -> bytes:
-    """An InstrumentationScope message (common.proto), as the SDK's ``_encode_instrumentation_scope``
-    serializes it: name, version, attributes."""
-    parts = []
-    if scope.name:
-        parts.append(_field(0x0A, scope.name.encode("utf-8", "replace")))
-    if scope.version:
-        parts.append(_field(0x12, scope.version.encode("utf-8", "replace")))
-    parts.append(repeated_key_values(0x1A, scope.attributes))
     return b"".join(parts)
 
 
 def _flags(parent: SpanContext | None) -> bytes:
     """Span flags (fixed32, field 16 of Span / 6 of Link): the parent-is-remote bits, as the SDK sets them."""
     flags = _FLAGS_HAS_IS_REMOTE | (_FLAGS_IS_REMOTE if parent is not None and parent.is_remote else 0)
-    return _FIXED32(flags)
+    return FIXED32(flags)
 
 
 def _link(link: Link) -> bytes:
@@ -91,7 +76,7 @@ def _link(link: Link) -> bytes:
         _attributes(0x22, link.attributes),
     ]
     if link.dropped_attributes:
-        parts.append(b"\x28" + _varint(link.dropped_attributes))
+        parts.append(b"\x28" + varint(link.dropped_attributes))
     parts.append(b"\x35" + _flags(context))
     return b"".join(parts)
 
@@ -133,7 +118,7 @@ class SpanEncoder:
             self._resources = {}
             self._scopes = {}
         scope = self._scope(span.instrumentation_scope or None)[1]
-        return EncodedSpan(self._resource(span.resource)[1], scope, _field(0x12, self.span(span)))
+        return EncodedSpan(self._resource(span.resource)[1], scope, field(0x12, self.span(span)))
 
     @staticmethod
     def join(spans: Sequence[EncodedSpan]) -> bytes:
@@ -146,16 +131,16 @@ class SpanEncoder:
             found.append(entry)
         by_resource: dict[bytes, list[bytes]] = {}
         for (resource, scope), encoded in groups.items():
-            by_resource.setdefault(resource, []).append(_field(0x12, scope + b"".join(encoded)))
-        return b"".join(_field(0x0A, resource + b"".join(scope_spans))
+            by_resource.setdefault(resource, []).append(field(0x12, scope + b"".join(encoded)))
+        return b"".join(field(0x0A, resource + b"".join(scope_spans))
                         for resource, scope_spans in by_resource.items())
 
     def _resource(self, resource: Resource) -> tuple[Resource, bytes]:
         known = self._resources.get(id(resource))
         if known is None or known[0] is not resource:
-            encoded = _field(0x0A, resource_message(resource))
+            encoded = field(0x0A, resource_message(resource))
             if resource.schema_url:
-                encoded += _field(0x1A, resource.schema_url.encode())
+                encoded += field(0x1A, resource.schema_url.encode())
             known = (resource, encoded)
             self._resources[id(resource)] = known
         return known
@@ -165,9 +150,9 @@ class SpanEncoder:
         if known is None or known[0] is not scope:
             encoded = b""
             if scope is not None:
-                encoded = _field(0x0A, scope_message(scope))
+                encoded = field(0x0A, scope_message(scope))
                 if scope.schema_url:
-                    encoded += _field(0x1A, scope.schema_url.encode())
+                    encoded += field(0x1A, scope.schema_url.encode())
             known = (scope, encoded)
             self._scopes[id(scope)] = known
         return known
@@ -177,7 +162,7 @@ class SpanEncoder:
         if encoded is None:
             if len(self._names) > _CACHE_LIMIT:
                 self._names.clear()
-            encoded = self._names[name] = _field(0x2A, name.encode("utf-8", "replace"))
+            encoded = self._names[name] = field(0x2A, name.encode("utf-8", "replace"))
         return encoded
 
     def span(self, span: ReadableSpan) -> bytes:
@@ -190,36 +175,36 @@ class SpanEncoder:
                  b"\x12\x08" + context.span_id.to_bytes(8, "big")]
         trace_state = context.trace_state
         if trace_state:
-            parts.append(_field(0x1A, ",".join(f"{k}={v}" for k, v in trace_state.items()).encode()))
+            parts.append(field(0x1A, ",".join(f"{k}={v}" for k, v in trace_state.items()).encode()))
         if parent is not None:
             parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
         parts.append(self._name(span.name))
-        parts.append(b"\x30" + _varint(span.kind.value + 1))
+        parts.append(b"\x30" + varint(span.kind.value + 1))
         if span.start_time:
-            parts.append(b"\x39" + _FIXED64(span.start_time))
+            parts.append(b"\x39" + FIXED64(span.start_time))
         if span.end_time:
-            parts.append(b"\x41" + _FIXED64(span.end_time))
+            parts.append(b"\x41" + FIXED64(span.end_time))
         parts.append(_attributes(0x4A, span_attributes(span)))
         if span.dropped_attributes:
-            parts.append(b"\x50" + _varint(span.dropped_attributes))
+            parts.append(b"\x50" + varint(span.dropped_attributes))
         for event in span.events:
-            body = b"\x09" + _FIXED64(event.timestamp) + _field(0x12, event.name.encode("utf-8", "replace"))
+            body = b"\x09" + FIXED64(event.timestamp) + field(0x12, event.name.encode("utf-8", "replace"))
             body += _attributes(0x1A, event.attributes)
             if event.dropped_attributes:
-                body += b"\x20" + _varint(event.dropped_attributes)
-            parts.append(_field(0x5A, body))
+                body += b"\x20" + varint(event.dropped_attributes)
+            parts.append(field(0x5A, body))
         if span.dropped_events:
-            parts.append(b"\x60" + _varint(span.dropped_events))
+            parts.append(b"\x60" + varint(span.dropped_events))
         for link in span.links:
-            parts.append(_field(0x6A, _link(link)))
+            parts.append(field(0x6A, _link(link)))
         if span.dropped_links:
-            parts.append(b"\x70" + _varint(span.dropped_links))
+            parts.append(b"\x70" + varint(span.dropped_links))
         status = span.status
         status_body = b""
         if status.description:
-            status_body += _field(0x12, status.description.encode("utf-8", "replace"))
+            status_body += field(0x12, status.description.encode("utf-8", "replace"))
         if status.status_code.value:
-            status_body += b"\x18" + _varint(status.status_code.value)
-        parts.append(_field(0x7A, status_body))
+            status_body += b"\x18" + varint(status.status_code.value)
+        parts.append(field(0x7A, status_body))
         parts.append(b"\x85\x01" + _flags(parent))
         return b"".join(parts)
