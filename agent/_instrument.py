@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 
-from obs.agent._report import error_once, say_once
+from obs.agent._support.report import error_once, say_once
 
 TYPE_CHECKING = False  # loaded at every start: typing (and the re it loads) waits for a process that needs it
 if TYPE_CHECKING:
@@ -55,9 +55,9 @@ KWARGS: Final[dict[str, dict[str, object]]] = {
 that no dashboard reads; the server span keeps status, route and duration."""
 
 OWN_MIDDLEWARE: Final = {
-    "flask": "obs.agent._flask:instrument",
-    "fastapi": "obs.agent._starlette:instrument_fastapi",
-    "starlette": "obs.agent._starlette:instrument",
+    "flask": "obs.agent._server.flask:instrument",
+    "fastapi": "obs.agent._server.starlette:instrument_fastapi",
+    "starlette": "obs.agent._server.starlette:instrument",
 }
 """Entry point name -> obs's own server middleware (``module:function``), used in place of the
 contrib instrumentor unless ``server_middleware = "contrib"``: about 10 us a request instead of 85."""

@@ -2,8 +2,8 @@
 
 Phases: ``off`` -> ``armed`` -> ``booting`` -> ``running`` -> ``stopped`` (or ``failed``/``disabled``).
 Arming costs a few milliseconds: find the installed instrumentations and watch for the modules that matter
-(:mod:`obs.agent._imports`). Booting reads and checks the settings (a bad one: one line for the whole run, and
-the agent stays off), loads the SDK and builds the pipelines.
+(:mod:`obs.agent._support.import_hook`). Booting reads and checks the settings (a bad one: one line for the
+whole run, and the agent stays off), loads the SDK and builds the pipelines.
 
 ``obs.init()`` arms and boots at once. ``obs run`` arms only (``lazy=True``): the SDK loads when the app first
 imports a module worth observing (``logging``, ``loguru``, or an instrumented library), so a process that
@@ -30,17 +30,18 @@ import sys
 import threading
 from collections.abc import Mapping
 
-from obs.agent._report import error_once
+from obs.agent._compat import LOGS_API_MODULE
+from obs.agent._support.report import error_once
 
 TYPE_CHECKING = False  # typing (and the re it loads) stays unloaded in a process that never boots the agent
 if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-    from obs.agent._config import AgentConfig
-    from obs.agent._imports import ImportWatcher
+    from obs.agent._config.check import AgentConfig
     from obs.agent._instrument import Candidate
     from obs.agent._pipeline import Outputs, Pipeline
+    from obs.agent._support.import_hook import ImportWatcher
     from obs.agent.settings import Settings
 
 __all__ = ["EXIT_BUDGET_S", "flush", "phase", "problem", "start", "stop"]
@@ -54,7 +55,7 @@ SEMCONV_VARIABLE = "OTEL_SEMCONV_STABILITY_OPT_IN"
 _BOOT_THREAD = "obs-boot"
 LOG_MODULES = ("logging", "loguru")
 """Modules whose import boots the agent, as the log bridge must be in place before the first record."""
-API_MODULES = ("opentelemetry.trace", "opentelemetry.metrics", "opentelemetry._logs")
+API_MODULES = ("opentelemetry.trace", "opentelemetry.metrics", LOGS_API_MODULE)
 """The API: an app that imports it wants the providers set when the import returns."""
 BOOT_MODULES = LOG_MODULES + API_MODULES
 MAX_DEFERRALS = 8
@@ -129,10 +130,10 @@ def _disabled_by_environment(overrides: Mapping[str, Any]) -> bool:
 
 def _arm(overrides: Mapping[str, Any], outputs: Outputs | None) -> bool:
     """Watch the imports that matter. Settings wait for the boot: reading them costs more than all of this."""
-    from obs.agent._announce import ensure_run_id
-    from obs.agent._fork import on_fork_in_child
-    from obs.agent._imports import ImportWatcher
     from obs.agent._instrument import discover
+    from obs.agent._support.announce import ensure_run_id
+    from obs.agent._support.fork import on_fork_in_child
+    from obs.agent._support.import_hook import ImportWatcher
 
     state = _state
     if _disabled_by_environment(overrides):
@@ -155,7 +156,7 @@ def _arm(overrides: Mapping[str, Any], outputs: Outputs | None) -> bool:
 
 def _configure() -> tuple[Settings, AgentConfig] | None:
     """Read and check the settings at boot; a bad one is one line for the whole run, and the agent is off."""
-    from obs.agent._config import check
+    from obs.agent._config.check import check
     from obs.agent._instrument import select
     from obs.agent.settings import SettingsError, load_settings
 
@@ -174,7 +175,7 @@ def _configure() -> tuple[Settings, AgentConfig] | None:
 
 def _bad_settings(error: Exception) -> None:
     """One line for the whole run: which setting, where from, what to do; the app runs without the agent."""
-    from obs.agent._announce import announce
+    from obs.agent._support.announce import announce
 
     _state.problem = str(error)
     announce("settings", f"{error}; the agent is off and the app runs without it")
@@ -196,7 +197,7 @@ def opt_in_stable_semconv() -> None:
 
 def _ready(name: str) -> bool:
     """Imported and done executing (a module still executing will call the watcher when it is done)."""
-    from obs.agent._imports import initializing
+    from obs.agent._support.import_hook import initializing
 
     return name in sys.modules and not initializing(name)
 
@@ -218,7 +219,7 @@ def _boot() -> None:
     """
     import gc
 
-    from obs.agent._imports import partially_imported
+    from obs.agent._support.import_hook import partially_imported
 
     state = _state
     if state.phase != "armed":
@@ -350,7 +351,7 @@ def _disarm(final_phase: str) -> None:
 
 def _on_imported(name: str, module: ModuleType) -> None:
     """The watcher's callback, in the importing thread, right after ``name`` executed."""
-    from obs.agent._imports import bind_to_parent
+    from obs.agent._support.import_hook import bind_to_parent
 
     state = _state
     state.pending.append(name)

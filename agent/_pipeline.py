@@ -1,6 +1,6 @@
 """The running agent: providers, queues and exporters for the three signals, built and stopped as one.
 
-The metrics SDK is the exception: :mod:`obs.agent._meters` builds it at its first need, not here.
+The metrics SDK is the exception: :mod:`obs.agent._metrics.lazy_sdk` builds it at its first need, not here.
 
 :meth:`Pipeline.build` creates everything without touching global state, so a failure (a bad ``OTEL_BLRP_*``
 found by the logs bridge) leaves nothing behind; :meth:`Pipeline.install` then makes the providers global.
@@ -16,19 +16,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obs.agent import catalog
-from obs.agent._config import AgentConfig
-from obs.agent._export import Destination, LogExporter, SpanExporterToDestination
-from obs.agent._fork import on_fork_in_child
+from obs.agent._compat import LogRecordExporter, get_logger_provider, update_resource
+from obs.agent._config.check import AgentConfig
+from obs.agent._config.resource import build_resource, process_facts
+from obs.agent._export.destination import Destination, LogExporter, SpanExporterToDestination
 from obs.agent._instrument import use_own_middleware
 from obs.agent._logs import LogsHandle, start_logs
-from obs.agent._meters import LazyMetrics
-from obs.agent._meters import install as install_metrics
-from obs.agent._report import error_once, say_once
-from obs.agent._resource import build_resource, process_facts
-from obs.agent._server_sinks import configure as send_server_requests_to
-from obs.agent._traces import SpanQueue, build_sampler
+from obs.agent._metrics.lazy_sdk import LazyMetrics
+from obs.agent._metrics.lazy_sdk import install as install_metrics
+from obs.agent._server.target import configure as send_server_requests_to
+from obs.agent._support.fork import on_fork_in_child
+from obs.agent._support.report import error_once, say_once
+from obs.agent._traces.span_queue import SpanQueue, build_sampler
 from obs.agent.settings import Settings
-from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
@@ -123,17 +123,9 @@ class Pipeline:
 
     def after_fork_in_child(self) -> None:
         facts = Resource(process_facts())
-        providers: list[Any] = [self.tracer_provider, self.metrics.built]
-        try:
-            from opentelemetry._logs import get_logger_provider
-
-            providers.append(get_logger_provider())
-        except ImportError:
-            pass
+        providers: list[Any] = [self.tracer_provider, self.metrics.built, get_logger_provider()]
         for provider in providers:
-            update = getattr(provider, "_update_resource", None)
-            if callable(update):
-                update(facts)
+            update_resource(provider, facts)
         for destination in self.outputs.destinations:
             destination.after_fork_in_child()
 

@@ -39,8 +39,8 @@ IMPORT_GROUPS = (
     ("OpenTelemetry API, SDK resources and logs", "import opentelemetry.trace, opentelemetry.sdk._logs"),
     ("+ SDK traces", "import opentelemetry.sdk.trace"),
     ("+ obs's own modules: the boot", "import obs.agent._lifecycle, obs.agent._pipeline"),
-    ("+ SDK metrics, built at first need (obs.agent._meters)",
-     "import obs.agent._metrics, obs.agent._red_reader"),
+    ("+ SDK metrics, built at first need (obs.agent._metrics.lazy_sdk)",
+     "import obs.agent._metrics.sdk, obs.agent._metrics.red_data"),
 )
 """Each group imports what the ones before it left out: the first four are the boot, the SDK's floor then
 what obs adds on top; the last is what a process pays when it first needs the metrics SDK."""

@@ -38,7 +38,7 @@ def timed(operation: Callable[[], object], count: int = 20_000) -> float:
 
 def measure() -> list[tuple[str, float]]:
     """(operation, µs) for metrics recording, span life cycle, batch queueing and OTLP encoding."""
-    from obs.agent._otlp_spans import SpanEncoder
+    from obs.agent._otlp.spans import SpanEncoder
     from opentelemetry import context
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.metrics import MeterProvider
@@ -103,6 +103,6 @@ def measure() -> list[tuple[str, float]]:
         ("  ALWAYS_OFF", timed(server_span(tracer(ALWAYS_OFF), SPAN_ATTRIBUTES))),
         ("OTLP protobuf encoding, per span (batch of 512)",
          timed(lambda: encode_spans(batch).SerializePartialToString(), 20) / len(batch)),
-        ("  obs's direct encoder (obs.agent._otlp_spans: prepared as each span ends, then joined)",
+        ("  obs's direct encoder (obs.agent._otlp.spans: prepared as each span ends, then joined)",
          timed(lambda: encoder.encode(batch), 20) / len(batch)),
     ]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 CATEGORIES = (
     ("OTLP exporter (encode + HTTP)",
-     ("opentelemetry/exporter/", "google/protobuf", "requests/", "urllib3/", "agent/_otlp_spans",
-      "agent/_export", "agent/_sinks", "agent/_http")),
+     ("opentelemetry/exporter/", "google/protobuf", "requests/", "urllib3/", "agent/_otlp/",
+      "agent/_export/")),
     ("batch processors (queue, thread)",
      ("opentelemetry/sdk/trace/export", "opentelemetry/sdk/_logs/export",
       "opentelemetry/sdk/_shared_internal")),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import Message
-from obs.agent._otlp_json import to_json_line
+from obs.agent._otlp.json_lines import to_json_line
 from obs.agent.catalog import HTTP_SERVER_DURATION, LATENCY_BUCKETS_SECONDS
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 from obs.agent import catalog
-from obs.agent._config import BatchLimits
-from obs.agent._export import Destination
-from obs.agent._http import HttpSender
-from obs.agent._process_metrics import ProcessMetrics
-from obs.agent._resource import build_resource
-from obs.agent._routes import resolve_routes
-from obs.agent._traces import SpanQueue
+from obs.agent._config.check import BatchLimits
+from obs.agent._config.resource import build_resource
+from obs.agent._config.routes import resolve_routes
+from obs.agent._export.destination import Destination
+from obs.agent._export.http_sender import HttpSender
+from obs.agent._metrics.process import ProcessMetrics
+from obs.agent._traces.span_queue import SpanQueue
 from obs.agent.settings import load_settings
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from obs.agent._imports import ImportWatcher, initializing, partially_imported
+from obs.agent._support.import_hook import ImportWatcher, initializing, partially_imported
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_missing_modules_still_raise(modules: Path, seen: list[tuple[str, Module
 def test_partially_imported_names_the_module_still_executing(modules: Path) -> None:
     """An error met inside a circular import names the module that was still executing."""
     (modules / "circle_a.py").write_text(
-        "import sys\nfrom obs.agent._imports import initializing, partially_imported\n"
+        "import sys\nfrom obs.agent._support.import_hook import initializing, partially_imported\n"
         "try:\n    import circle_b\nexcept ImportError as error:\n"
         "    FOUND = partially_imported(error)\n    RUNNING = initializing('circle_a')\n"
     )

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from obs.agent._final_metrics import final_metrics_request
-from obs.agent._process_metrics import SCOPE, ProcessMetrics
-from obs.agent._red import ServerRequests
-from obs.agent._red_reader import attach_to_reader
+from obs.agent._metrics.process import SCOPE, ProcessMetrics
+from obs.agent._metrics.red_data import attach_to_reader
+from obs.agent._metrics.red_store import ServerRequests
+from obs.agent._metrics.without_sdk import final_metrics_request
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics as sdk_encode_metrics
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -217,7 +217,8 @@ def test_an_asgi_middleware_builds_the_sdk_when_it_is_installed(
     receiver: OTLPReceiver, tmp_path: Path
 ) -> None:
     """Under uvicorn, an SDK built at the first export interval cost the FastAPI example 5-7% of its
-    throughput for good (see obs.agent._meters): obs's ASGI middleware builds it as it is installed."""
+    throughput for good (see obs.agent._metrics.lazy_sdk): obs's ASGI middleware builds it as it is
+    installed."""
     code = "import sys\nimport fastapi\napp = fastapi.FastAPI()\n" + SDK_LOADED
     ran = python(code, exporting_to(receiver, **NO_TICK), tmp_path)
     assert ran.stdout.split() == ["True"], ran.stderr

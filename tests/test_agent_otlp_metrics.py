@@ -1,4 +1,4 @@
-"""The direct metrics encoder (obs.agent._otlp_metrics) against the SDK's own OTLP encoder.
+"""The direct metrics encoder (obs.agent._otlp.metrics) against the SDK's own OTLP encoder.
 
 Metrics come from a real MeterProvider read by an in-memory reader; both encodings are decoded as
 ExportMetricsServiceRequest and compared message for message.
@@ -7,7 +7,7 @@ ExportMetricsServiceRequest and compared message for message.
 from __future__ import annotations
 
 import pytest
-from obs.agent._otlp_metrics import encode_metrics
+from obs.agent._otlp.metrics import encode_metrics
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics as sdk_encode_metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest

@@ -1,4 +1,4 @@
-"""The direct span encoder (obs.agent._otlp_spans) against the SDK's own OTLP encoder.
+"""The direct span encoder (obs.agent._otlp.spans) against the SDK's own OTLP encoder.
 
 Spans come from a real TracerProvider; both encodings are decoded as ExportTraceServiceRequest and compared
 message for message (field order on the wire may differ, the decoded request may not).
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from obs.agent._otlp_spans import SpanEncoder
+from obs.agent._otlp.spans import SpanEncoder
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from obs.agent._config import BatchLimits, check
-from obs.agent._routes import resolve_routes
+from obs.agent._config.check import BatchLimits, check
+from obs.agent._config.routes import resolve_routes
 from obs.agent.settings import SettingsError, load_settings
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from obs.agent._config import DEFAULT_SAMPLER, sampler_name
-from obs.agent._sampling import TracesPerSecondThenRatio
-from obs.agent._traces import build_sampler
+from obs.agent._config.check import DEFAULT_SAMPLER, sampler_name
+from obs.agent._traces.sampling import TracesPerSecondThenRatio
+from obs.agent._traces.span_queue import build_sampler
 from obs.agent.settings import load_settings
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -31,7 +31,7 @@ def test_the_first_traces_of_each_second_are_all_kept_then_the_ratio_applies() -
 
 def test_the_budget_comes_back_each_second(monkeypatch: pytest.MonkeyPatch) -> None:
     """After a second has passed, the next 10 are kept again."""
-    import obs.agent._sampling as sampling
+    import obs.agent._traces.sampling as sampling
 
     now = [100.0]
     monkeypatch.setattr(sampling.time, "monotonic", lambda: now[0])

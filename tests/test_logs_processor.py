@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from obs.agent._export import Destination, LogExporter
+from obs.agent._config.routes import resolve_routes
+from obs.agent._export.destination import Destination, LogExporter
 from obs.agent._logs.processor import ExportQueue, QueueLimits
 from obs.agent._logs.records import Record
-from obs.agent._routes import resolve_routes
 from obs.agent.settings import SettingsError, load_settings
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import ReadableLogRecord

@@ -16,16 +16,14 @@ from __future__ import annotations
 import sys
 from typing import Final, Protocol
 
+from obs.agent._compat import LoggerProvider, LogRecordExporter, set_logger_provider
 from obs.agent._logs.console import StdlibConsole
 from obs.agent._logs.loguru_bridge import LoguruBridge
 from obs.agent._logs.processor import ErrorOnce, ExportQueue, Losses, QueueLimits
 from obs.agent._logs.records import Record
 from obs.agent._logs.stdlib import StdlibBridge
 from obs.agent.settings import Settings
-from opentelemetry._logs import set_logger_provider
 from opentelemetry.metrics import Counter
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 
 __all__ = ["LEVELS", "LogsHandle", "start_logs"]

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from obs.agent._compat import handler_sink, loguru_core, replace_handler_sink, sink_stream
 from obs.agent._logs.console import current_trace_id, loguru_head_end, with_trace_id
 from obs.agent._logs.records import (
     LoguruExtra,
@@ -186,7 +187,7 @@ class LoguruBridge:
                 return
             try:
                 logger = module.logger
-                core = logger._core
+                core = loguru_core(logger)
                 if not hasattr(core, "patcher") or not isinstance(core.handlers, dict):
                     raise TypeError("unexpected loguru internals")
                 if self._capture:
@@ -215,7 +216,7 @@ class LoguruBridge:
         def configure(logger: Any, *args: Any, **kwargs: Any) -> Any:
             result = original(logger, *args, **kwargs)
             if bridge.installed:
-                bridge._chain(logger._core)
+                bridge._chain(loguru_core(logger))
             return result
 
         configure.__obs__ = True  # type: ignore[attr-defined]
@@ -224,15 +225,15 @@ class LoguruBridge:
 
     def _wrap_default_sink(self, core: Any) -> None:
         handler = core.handlers.get(0)
-        sink = getattr(handler, "_sink", None)
-        stream = getattr(sink, "_stream", None)
-        if type(sink).__name__ == "StreamSink" and (stream is sys.stderr or stream is sys.__stderr__):
+        sink = handler_sink(handler)
+        stream = sink_stream(sink)
+        if stream is not None and (stream is sys.stderr or stream is sys.__stderr__):
             self._sink = _TraceIdSink(sink)
-            handler._sink = self._sink
+            replace_handler_sink(handler, self._sink)
 
     def _restore(self, module: ModuleType) -> None:
         logger = module.logger
-        core = logger._core
+        core = loguru_core(logger)
         patcher = core.patcher
         if isinstance(patcher, _Patcher) and patcher.bridge is self:
             with core.lock:
@@ -245,8 +246,8 @@ class LoguruBridge:
         self._sink = None
         if sink is not None:
             inner = sink.inner
-            if getattr(handler, "_sink", None) is sink:
-                handler._sink = inner
+            if handler_sink(handler) is sink:
+                replace_handler_sink(handler, inner)
 
     def capture(self, record: LoguruRecord) -> None:
         """The patcher's work, on the logging thread: mark the record, take the span context, queue it."""

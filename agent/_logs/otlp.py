@@ -11,89 +11,31 @@ Wire format reference: opentelemetry/proto/logs/v1/logs.proto and common/v1/comm
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
+from obs.agent._compat import close_client_connections, exporter_shut_down, sdk_http_log_client
 from obs.agent._logs.records import Record
+from obs.agent._otlp.wire import (
+    FIXED32,
+    FIXED64,
+    any_value,
+    field,
+    key_value,
+    resource_message,
+    varint,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.semconv.attributes import code_attributes, exception_attributes
 
 __all__ = ["DirectSender", "Encoder", "direct_sender"]
 
-_FIXED64: Final = struct.Struct("<Q").pack
-_DOUBLE: Final = struct.Struct("<d").pack
-_FIXED32: Final = struct.Struct("<I").pack
 _CACHE_LIMIT: Final = 4096
-
-
-def _varint(value: int) -> bytes:
-    if value < 0x80:
-        return bytes((value,))
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(tag: int, payload: bytes) -> bytes:
-    """A length-delimited field: tag byte, length, payload."""
-    return bytes((tag,)) + _varint(len(payload)) + payload
-
-
-def _any_value(value: Any) -> bytes:
-    """An AnyValue message (common.proto) for a Python value."""
-    if isinstance(value, str):
-        return _field(0x0A, value.encode("utf-8", "replace"))
-    if isinstance(value, bool):
-        return b"\x10\x01" if value else b"\x10\x00"
-    if isinstance(value, int):
-        if -(2**63) <= value < 2**63:
-            return b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)  # int64: negatives as ten-byte varints
-        return _field(0x0A, str(value).encode())
-    if isinstance(value, float):
-        return b"\x21" + _DOUBLE(value)
-    if isinstance(value, bytes):
-        return _field(0x3A, value)
-    if isinstance(value, Mapping):
-        pairs = (_field(0x0A, _key_value(str(key), item)) for key, item in value.items() if item is not None)
-        return _field(0x32, b"".join(pairs))
-    if isinstance(value, Sequence):
-        return _field(0x2A, b"".join(_field(0x0A, _any_value(item)) for item in value))
-    return _field(0x0A, str(value).encode("utf-8", "replace"))
-
-
-def _key_value(key: str, value: Any) -> bytes:
-    """A KeyValue message."""
-    return _field(0x0A, key.encode("utf-8", "replace")) + _field(0x12, _any_value(value))
-
-
-def resource_message(resource: Resource) -> bytes:
-    """A Resource message (resource.proto) as the SDK's ``_encode_resource`` serializes it, without importing
-    protobuf (about 12 ms at start-up): only its attributes are set, and a value the format cannot carry is
-    left out."""
-    return repeated_key_values(0x0A, resource.attributes)
-
-
-def repeated_key_values(tag: int, attributes: Mapping[str, Any] | None) -> bytes:
-    """Repeated KeyValue entries under ``tag``, skipping a value that cannot be encoded (as the SDK does)."""
-    parts = []
-    for key, value in (attributes or {}).items():
-        if value is None:  # an empty AnyValue, as the SDK writes it
-            parts.append(_field(tag, _field(0x0A, key.encode("utf-8", "replace")) + b"\x12\x00"))
-            continue
-        try:
-            parts.append(_field(tag, _key_value(key, value)))
-        except Exception:  # the SDK encoder skips such values too
-            continue
-    return b"".join(parts)
 
 
 def _attribute(key: str, value: Any) -> bytes:
     """One entry of a repeated ``attributes`` field (field 6 of LogRecord)."""
-    return _field(0x32, _key_value(key, value))
+    return field(0x32, key_value(key, value))
 
 
 class Encoder:
@@ -113,8 +55,8 @@ class Encoder:
         base = self._resource_source()
         if base is not self._resource_base:
             self._resource_base = base
-            self._resource_bytes = _field(0x0A, resource_message(base))
-            self._schema_url = _field(0x1A, base.schema_url.encode()) if base.schema_url else b""
+            self._resource_bytes = field(0x0A, resource_message(base))
+            self._schema_url = field(0x1A, base.schema_url.encode()) if base.schema_url else b""
 
     def encode(self, batch: Sequence[Record]) -> tuple[bytes, int]:
         """The serialized request, and how many records could not be encoded (left out of it)."""
@@ -122,22 +64,22 @@ class Encoder:
         failed = 0
         for record in batch:
             try:
-                encoded = _field(0x12, self._record(record))
+                encoded = field(0x12, self._record(record))
             except Exception:
                 failed += 1
                 continue
             by_scope.setdefault(record[4], []).append(encoded)
         scope_logs = b"".join(
-            _field(0x12, self._scope(name) + b"".join(records)) for name, records in by_scope.items()
+            field(0x12, self._scope(name) + b"".join(records)) for name, records in by_scope.items()
         )
-        return _field(0x0A, self._resource_bytes + scope_logs + self._schema_url), failed
+        return field(0x0A, self._resource_bytes + scope_logs + self._schema_url), failed
 
     def _scope(self, name: str) -> bytes:
         encoded = self._scopes.get(name)
         if encoded is None:
             if len(self._scopes) > _CACHE_LIMIT:
                 self._scopes.clear()
-            encoded = self._scopes[name] = _field(0x0A, _field(0x0A, name.encode("utf-8", "replace")))
+            encoded = self._scopes[name] = field(0x0A, field(0x0A, name.encode("utf-8", "replace")))
         return encoded
 
     def _site(self, path: str | None, function: str | None, line: int, name: str) -> bytes:
@@ -164,21 +106,21 @@ class Encoder:
         if encoded is None:
             if len(self._texts) > _CACHE_LIMIT:
                 self._texts.clear()
-            encoded = self._texts[text] = _field(0x1A, text.encode("utf-8", "replace"))
+            encoded = self._texts[text] = field(0x1A, text.encode("utf-8", "replace"))
         return encoded
 
     def _record(self, record: Record) -> bytes:
         """A LogRecord message (logs.proto), fields in number order as the SDK writes them."""
         (timestamp, number, text, body, name, path, function, line, extra, exception,
          trace_id, span_id, flags, event_name) = record
-        time = _FIXED64(timestamp)
+        time = FIXED64(timestamp)
         parts = [b"\x09", time]
         if number:
-            parts.append(b"\x10" + _varint(number))
+            parts.append(b"\x10" + varint(number))
         if text:
             parts.append(self._text(text))
         if body is not None:
-            parts.append(_field(0x2A, _any_value(body)))
+            parts.append(field(0x2A, any_value(body)))
         if extra:
             parts.extend(_attribute(str(key), value) for key, value in extra.items() if value is not None)
         parts.append(self._site(path, function, line, name))
@@ -187,14 +129,14 @@ class Encoder:
             parts.append(_attribute(exception_attributes.EXCEPTION_MESSAGE, exception[1]))
             parts.append(_attribute(exception_attributes.EXCEPTION_STACKTRACE, exception[2]))
         if flags:
-            parts.append(b"\x45" + _FIXED32(flags))
+            parts.append(b"\x45" + FIXED32(flags))
         if trace_id:
             parts.append(b"\x4a\x10" + trace_id.to_bytes(16, "big"))
         if span_id:
             parts.append(b"\x52\x08" + span_id.to_bytes(8, "big"))
         parts.append(b"\x59" + time)
         if event_name:
-            parts.append(_field(0x62, event_name.encode("utf-8", "replace")))
+            parts.append(field(0x62, event_name.encode("utf-8", "replace")))
         return b"".join(parts)
 
 
@@ -228,7 +170,7 @@ class _SdkHttpSender:
         self._client = client
 
     def __call__(self, payload: bytes) -> bool:
-        if getattr(self._exporter, "_shutdown", False):
+        if exporter_shut_down(self._exporter):
             return False
         return bool(getattr(self._client.export(payload), "success", False))
 
@@ -236,9 +178,7 @@ class _SdkHttpSender:
         """Drop the pooled connections inherited from the parent, so that parent and child never write to
         one socket. Closing the child's copies of the sockets leaves the parent's connections open; the
         client opens new ones on its next request."""
-        close = getattr(getattr(self._client, "_transport", None), "close", None)
-        if callable(close):
-            close()
+        close_client_connections(self._client)
 
 
 class _SerializedSender:
@@ -272,13 +212,7 @@ def direct_sender(exporter: object) -> DirectSender | None:
     export_serialized = getattr(exporter, "export_serialized", None)
     if callable(export_serialized):
         return _SerializedSender(export_serialized)
-    kind = type(exporter)
-    if (kind.__module__, kind.__qualname__) != (_HTTP_EXPORTER_MODULE, "OTLPLogExporter"):
-        return None
-    client = getattr(exporter, "_client", None)
-    if not callable(getattr(client, "export", None)):
+    client = sdk_http_log_client(exporter)
+    if client is None:
         return None
     return _SdkHttpSender(exporter, client)
-
-
-_HTTP_EXPORTER_MODULE: Final = "opentelemetry.exporter.otlp.proto.http._log_exporter"

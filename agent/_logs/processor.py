@@ -28,14 +28,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from obs.agent._forkhooks import at_fork_weakly
+from obs.agent._compat import (
+    LogRecordExporter,
+    LogRecordExportResult,
+    LogRecordProcessor,
+    ReadableLogRecord,
+    ReadWriteLogRecord,
+    suppress_instrumentation,
+)
 from obs.agent._logs.otlp import DirectSender, Encoder, direct_sender
 from obs.agent._logs.records import Converter, Record, from_api_record, thread_state
+from obs.agent._support.forkhooks import at_fork_weakly
 from obs.agent.settings import SettingsError
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
 from opentelemetry.metrics import Counter
-from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
 
 __all__ = ["ErrorOnce", "ExportQueue", "Losses", "QueueLimits"]
@@ -257,7 +262,7 @@ class ExportQueue(LogRecordProcessor):
     # -- export thread ---------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))  # no spans for our own HTTP requests
+        suppress_instrumentation()  # no spans for our own HTTP requests
         thread_state.exporting = True
         seen, looked = 0, time.monotonic()
         try:

@@ -14,9 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final
 
-from opentelemetry._logs import LogRecord, SeverityNumber
+from obs.agent._compat import LogRecord, ReadableLogRecord, ReadWriteLogRecord, SeverityNumber
 from opentelemetry.context import Context
-from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.semconv.attributes import code_attributes, exception_attributes

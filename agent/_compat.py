@@ -1,0 +1,263 @@
+"""Every private name of OpenTelemetry, CPython or loguru that the agent touches, and only here.
+
+Why: a few things the agent needs have no public way in the pinned releases (OpenTelemetry SDK 1.45.1,
+contrib 0.66b1): the logs API and SDK live in ``_logs`` modules, a reader's collection has no hook for data
+made outside the SDK's instruments, a forked worker's resource can only be updated through a private method,
+and so on. Each use is wrapped here in a name that says what the agent wants from it, and
+``tests/test_agent_compat.py`` checks every one against the installed versions: an upgrade that removes or
+reshapes one fails there, naming it, instead of in a worker at run time.
+
+Loading this module costs nothing (it imports nothing): each upstream module is imported by the first use of a
+name that needs it; the classes of the logs API and SDK and the API's gauge are attributes loaded the same
+way (``from obs.agent._compat import LoggerProvider`` imports the logs SDK then).
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # loaded at every start (the import hook needs it): no typing until it is needed
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    from google.protobuf.message import Message
+    from opentelemetry._logs import LogRecord as LogRecord
+    from opentelemetry._logs import SeverityNumber as SeverityNumber
+    from opentelemetry._logs import get_logger_provider as get_logger_provider
+    from opentelemetry._logs import set_logger_provider as set_logger_provider
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.metrics import _Gauge as Gauge
+    from opentelemetry.metrics import _NoOpGauge as NoOpGauge
+    from opentelemetry.sdk._logs import LoggerProvider as LoggerProvider
+    from opentelemetry.sdk._logs import LogRecordProcessor as LogRecordProcessor
+    from opentelemetry.sdk._logs import ReadableLogRecord as ReadableLogRecord
+    from opentelemetry.sdk._logs import ReadWriteLogRecord as ReadWriteLogRecord
+    from opentelemetry.sdk._logs.export import LogRecordExporter as LogRecordExporter
+    from opentelemetry.sdk._logs.export import LogRecordExportResult as LogRecordExportResult
+    from opentelemetry.sdk.metrics.export import MetricReader
+    from opentelemetry.sdk.resources import Resource
+
+__all__ = [
+    "HTTP_LOG_EXPORTER",
+    "LOGS_API_MODULE",
+    "LOG_ENCODER_MODULE",
+    "Gauge",
+    "LogRecord",
+    "LogRecordExportResult",
+    "LogRecordExporter",
+    "LogRecordProcessor",
+    "LoggerProvider",
+    "NoOpGauge",
+    "ReadWriteLogRecord",
+    "ReadableLogRecord",
+    "SeverityNumber",
+    "close_client_connections",
+    "encode_sdk_logs",
+    "exporter_preferences",
+    "exporter_shut_down",
+    "get_logger_provider",
+    "handler_sink",
+    "histogram_temporality",
+    "initializing",
+    "loguru_core",
+    "meter_provider_resource",
+    "plain_attributes",
+    "point_the_metrics_api_at",
+    "replace_handler_sink",
+    "sdk_http_log_client",
+    "set_logger_provider",
+    "sink_stream",
+    "span_attributes",
+    "suppress_instrumentation",
+    "update_resource",
+    "wrap_reader_collect",
+]
+
+# -- CPython ---------------------------------------------------------------------------------------------
+
+
+def initializing(module: object) -> bool:
+    """True while ``module`` is imported but its code has not finished running (``__spec__._initializing``,
+    which the import system sets and clears; there is no public way to ask)."""
+    return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+
+
+# -- OpenTelemetry: the logs API and SDK, the API's gauge --------------------------------------------------
+
+LOGS_API_MODULE = "opentelemetry._logs"
+"""The logs API (its import boots the agent, as the other signals' APIs do)."""
+LOG_ENCODER_MODULE = "opentelemetry.exporter.otlp.proto.common._log_encoder"
+HTTP_LOG_EXPORTER = ("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter")
+"""The SDK's OTLP/HTTP log exporter: module and class name."""
+
+_LAZY = {
+    "LogRecord": (LOGS_API_MODULE, "LogRecord"),
+    "SeverityNumber": (LOGS_API_MODULE, "SeverityNumber"),
+    "get_logger_provider": (LOGS_API_MODULE, "get_logger_provider"),
+    "set_logger_provider": (LOGS_API_MODULE, "set_logger_provider"),
+    "LoggerProvider": ("opentelemetry.sdk._logs", "LoggerProvider"),
+    "LogRecordProcessor": ("opentelemetry.sdk._logs", "LogRecordProcessor"),
+    "ReadableLogRecord": ("opentelemetry.sdk._logs", "ReadableLogRecord"),
+    "ReadWriteLogRecord": ("opentelemetry.sdk._logs", "ReadWriteLogRecord"),
+    "LogRecordExporter": ("opentelemetry.sdk._logs.export", "LogRecordExporter"),
+    "LogRecordExportResult": ("opentelemetry.sdk._logs.export", "LogRecordExportResult"),
+    "Gauge": ("opentelemetry.metrics", "_Gauge"),
+    "NoOpGauge": ("opentelemetry.metrics", "_NoOpGauge"),
+}
+"""Names loaded at their first use: this module's name -> (upstream module, upstream name)."""
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        found = _LAZY.get(name)
+        if found is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        import importlib
+
+        try:
+            value = getattr(importlib.import_module(found[0]), found[1])
+        except AttributeError as error:
+            # A module half-imported further up the stack ("partially initialized module", "cannot access
+            # submodule"). Raised from here as it is, the from-import would replace it by a bare "cannot
+            # import name": an ImportError with the same words keeps what the boot's deferral looks for.
+            raise ImportError(str(error), name=found[0]) from error
+        globals()[name] = value
+        return value
+
+
+def encode_sdk_logs(batch: object) -> Message:
+    """The SDK's own ExportLogsServiceRequest for a batch of SDK log records (its encoder is private)."""
+    from obs.agent._support.late_imports import load
+
+    message: Message = load(LOG_ENCODER_MODULE).encode_logs(batch)
+    return message
+
+
+# -- OpenTelemetry: context ----------------------------------------------------------------------------------
+
+
+def suppress_instrumentation() -> None:
+    """From now on, this thread makes no spans or metrics through instrumentations (the agent's export
+    threads: their HTTP requests must not be traced). The API keeps the key it honours private."""
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
+
+    attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+
+
+# -- OpenTelemetry: providers, readers, exporters, spans ---------------------------------------------------
+
+
+def update_resource(provider: object, facts: Resource) -> bool:
+    """Merge ``facts`` into a provider's resource (a forked worker's pid), as the SDK does itself after fork
+    for ``service.instance.id``; False when the provider has no such method."""
+    update = getattr(provider, "_update_resource", None)
+    if not callable(update):
+        return False
+    update(facts)
+    return True
+
+
+def meter_provider_resource(provider: object) -> Resource | None:
+    """The meter provider's resource as it is now (after a fork, the worker's own); None if unreachable."""
+    from opentelemetry.sdk.resources import Resource
+
+    resource = getattr(getattr(provider, "_sdk_config", None), "resource", None)
+    return resource if isinstance(resource, Resource) else None
+
+
+def point_the_metrics_api_at(provider: MeterProvider, placeholder: type) -> None:
+    """Make ``metrics.get_meter_provider()`` return ``provider`` where it returns a ``placeholder`` now: the
+    API sets its global once only, and the agent's first one stands in for the SDK's until it is built."""
+    from opentelemetry.metrics import _internal as api
+
+    if isinstance(getattr(api, "_METER_PROVIDER", None), placeholder):
+        api._METER_PROVIDER = provider
+
+
+def wrap_reader_collect(
+    reader: MetricReader,
+    wrap: Callable[[Callable[..., Any]], Callable[..., Any]],
+) -> bool:
+    """Replace the collect callback the meter provider gave ``reader`` by ``wrap(callback)``: the SDK has no
+    public hook for data made outside its instruments (no metric producers in this release). False when the
+    reader has no such callback."""
+    collect = getattr(reader, "_collect", None)
+    if not callable(collect):
+        return False
+    reader._collect = wrap(collect)
+    return True
+
+
+def histogram_temporality(reader: MetricReader) -> object | None:
+    """The temporality ``reader`` chose for histograms (it keys its choices by the SDK's internal instrument
+    classes, ``_Histogram`` among them); None when it has no such choice."""
+    chosen: Mapping[type, object] = getattr(reader, "_instrument_class_temporality", {})
+    return next((value for kind, value in chosen.items() if getattr(kind, "__name__", "") == "_Histogram"),
+                None)
+
+
+def exporter_preferences(exporter: object) -> tuple[dict[type, Any], dict[type, Any]]:
+    """A metric exporter's preferred temporality and aggregation, as given to its constructor (the SDK's own
+    periodic reader reads them the same way)."""
+    return exporter._preferred_temporality, exporter._preferred_aggregation  # type: ignore[attr-defined]
+
+
+def plain_attributes(attributes: Mapping[str, object]) -> Mapping[str, object]:
+    """The dict inside an immutable ``BoundedAttributes`` (it iterates four times faster than the mapping
+    does through its lock); any other mapping as it is."""
+    inner = getattr(attributes, "_dict", None)
+    return inner if isinstance(inner, dict) else attributes
+
+
+def span_attributes(span: object) -> Mapping[str, object] | None:
+    """A finished span's attributes without the read-only proxy ``ReadableSpan.attributes`` makes per call."""
+    attributes = getattr(span, "_attributes", None)
+    return attributes if attributes is not None else getattr(span, "attributes", None)
+
+
+def sdk_http_log_client(exporter: object) -> Any:
+    """The SDK OTLP/HTTP log exporter's own client, whose ``export(bytes)`` sends serialized requests with
+    everything configured on the exporter; None for any other exporter, or if the client changed shape."""
+    kind = type(exporter)
+    if (kind.__module__, kind.__qualname__) != HTTP_LOG_EXPORTER:
+        return None
+    client = getattr(exporter, "_client", None)
+    return client if callable(getattr(client, "export", None)) else None
+
+
+def exporter_shut_down(exporter: object) -> bool:
+    """True once the SDK exporter was shut down (it then refuses to export)."""
+    return bool(getattr(exporter, "_shutdown", False))
+
+
+def close_client_connections(client: object) -> bool:
+    """Close the pooled connections of the exporter's client (a forked child's copies of its parent's
+    sockets); it opens new ones at its next request. False when it has no pool to close."""
+    close = getattr(getattr(client, "_transport", None), "close", None)
+    if not callable(close):
+        return False
+    close()
+    return True
+
+
+# -- loguru ------------------------------------------------------------------------------------------------
+
+
+def loguru_core(logger: object) -> Any:
+    """The core every loguru logger shares: its ``patcher``, ``handlers`` and ``lock``."""
+    return logger._core  # type: ignore[attr-defined]
+
+
+def handler_sink(handler: object) -> Any:
+    """The sink a loguru handler writes to; None when there is no handler."""
+    return getattr(handler, "_sink", None)
+
+
+def replace_handler_sink(handler: object, sink: object) -> None:
+    """Make a loguru handler write to ``sink`` from its next message on."""
+    handler._sink = sink  # type: ignore[attr-defined]
+
+
+def sink_stream(sink: object) -> Any:
+    """The stream of loguru's ``StreamSink`` (``sys.stderr`` for the default handler); None for any other
+    sink (a file, a function, a handler)."""
+    return getattr(sink, "_stream", None) if type(sink).__name__ == "StreamSink" else None

@@ -1,0 +1,165 @@
+"""Metrics: the meter provider, a fork-safe periodic reader, the exporter, and histogram views taken from the
+catalog. Loaded when the metrics SDK is built (:mod:`obs.agent._metrics.lazy_sdk`).
+
+Every duration histogram in :mod:`obs.agent.catalog` gets the catalog's bucket bounds, whatever an
+instrumentation advises, so the dashboards' ``histogram_quantile`` always sees the same ``le`` labels.
+Metrics are never sampled: the RED figures stay exact at any trace sampling ratio.
+
+Why not the SDK's PeriodicExportingMetricReader: when a process forks while its thread is collecting or
+exporting (gunicorn ``--preload`` forks workers while the master's first export runs), the child inherits
+its locks held and never exports again (seen in this project's worker tests). Here a fork waits until a
+collection in progress is done (the request path's instrument locks are then free), and the child starts
+its own thread with fresh locks; the export itself may be in flight, it takes no SDK lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from obs.agent import catalog
+from obs.agent._compat import exporter_preferences, suppress_instrumentation
+from obs.agent._export.destination import Destination
+from obs.agent._otlp.metrics import encode_metrics
+from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.report import error_once
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+
+__all__ = ["MetricExporterToDestination", "PeriodicReader", "build_meter_provider", "catalog_views"]
+
+_FORK_WAIT_S = 2.0
+"""How long a fork waits for a collection in progress (collections take milliseconds)."""
+_LAST_COLLECTION_MIN_MS = 20.0
+"""At shutdown, less time than this left: no last collection (it could not be exported anyway)."""
+
+
+def catalog_views() -> list[View]:
+    """One view per catalog histogram in seconds: the catalog's bucket bounds."""
+    return [
+        View(
+            instrument_name=instrument.name,
+            aggregation=ExplicitBucketHistogramAggregation(catalog.LATENCY_BUCKETS_SECONDS),
+        )
+        for instrument in catalog.CATALOG
+        if instrument.kind is catalog.Kind.HISTOGRAM and instrument.unit == "s"
+    ]
+
+
+class PeriodicReader(MetricReader):
+    """Collects every ``interval_ms`` on its own thread and hands the data to the exporter."""
+
+    def __init__(self, exporter: MetricExporter, interval_ms: int, timeout_ms: float = 10_000) -> None:
+        temporality, aggregation = exporter_preferences(exporter)
+        super().__init__(preferred_temporality=temporality, preferred_aggregation=aggregation)
+        self._exporter = exporter
+        self._interval_s = interval_ms / 1000.0
+        self._timeout_ms = timeout_ms
+        self._closed = False
+        self._fresh_state()
+        self._start()
+        at_fork_weakly(self, before="_before_fork", after_in_parent="_after_fork_in_parent",
+                       after_in_child="_after_fork_in_child")
+
+    def _fresh_state(self) -> None:
+        self._collecting = threading.Lock()
+        self._exporting = threading.Lock()
+        self._stop = threading.Event()
+        self._local = threading.local()
+        self._held_for_fork = False
+
+    def _start(self) -> None:
+        threading.Thread(target=self._run, name="obs-metrics-export", daemon=True).start()
+
+    def _run(self) -> None:
+        suppress_instrumentation()
+        stop = self._stop
+        while not stop.wait(self._interval_s):
+            self._collect_once(self._timeout_ms)
+
+    def _collect_once(self, timeout_ms: float) -> None:
+        """Collect (holding the lock a fork waits for) and export (without it)."""
+        self._collecting.acquire()
+        self._local.holding = True
+        try:
+            self.collect(timeout_millis=timeout_ms)
+        except Exception as error:
+            error_once("collecting metrics", error)
+        finally:
+            self._release_collecting()
+
+    def _release_collecting(self) -> None:
+        if getattr(self._local, "holding", False):
+            self._local.holding = False
+            self._collecting.release()
+
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
+        self._release_collecting()
+        if not self._exporting.acquire(timeout=max(timeout_millis, 0.0) / 1000.0):
+            return  # the previous export still runs past this one's time: this collection is dropped
+        try:
+            self._exporter.export(metrics_data, timeout_millis=timeout_millis)
+        finally:
+            self._exporting.release()
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        self._collect_once(timeout_millis)
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """One last collection and export on the calling thread, within ``timeout_millis``."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        deadline = time.monotonic() + timeout_millis / 1000.0
+        if timeout_millis >= _LAST_COLLECTION_MIN_MS:
+            self._collect_once(timeout_millis)
+        self._exporter.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.0) * 1000.0)
+
+    def _before_fork(self) -> None:
+        self._held_for_fork = self._collecting.acquire(timeout=_FORK_WAIT_S)
+
+    def _after_fork_in_parent(self) -> None:
+        if self._held_for_fork:
+            self._held_for_fork = False
+            self._collecting.release()
+
+    def _after_fork_in_child(self) -> None:
+        self._fresh_state()
+        if not self._closed:
+            self._start()
+
+
+def build_meter_provider(resource: Resource, readers: Sequence[MetricReader]) -> MeterProvider:
+    """A provider with the catalog's views; ``readers`` collect from it."""
+    return MeterProvider(
+        metric_readers=list(readers), resource=resource, views=catalog_views(), shutdown_on_exit=False
+    )
+
+
+class MetricExporterToDestination(MetricExporter):
+    """The SDK metric exporter interface (cumulative temporality, default aggregations), encoding straight
+    to protobuf bytes (:mod:`obs.agent._otlp.metrics`)."""
+
+    def __init__(self, destination: Destination) -> None:
+        super().__init__()
+        self.destination = destination
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        delivered = self.destination.deliver(encode_metrics(metrics_data), timeout_millis / 1000.0)
+        return MetricExportResult.SUCCESS if delivered else MetricExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self.destination.close()

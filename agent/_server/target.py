@@ -1,0 +1,36 @@
+"""Where obs's server middlewares send what they record: set by the running pipeline.
+
+Apart from :mod:`obs.agent._server.request` so that the pipeline can set it at boot without loading the
+middlewares' code (and the propagators it needs), which only an app that serves HTTP uses.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+__all__ = ["SCOPE_NAME", "Target", "configure"]
+
+SCOPE_NAME: Final = "obs.agent.http_server"
+
+
+class Target:
+    """Where requests go: set by the running pipeline, replaced after a restart."""
+
+    tracer: trace.Tracer = trace.NoOpTracer()
+    provider: TracerProvider | None = None
+    failed: SpanProcessor | None = None
+    scope: InstrumentationScope | None = None
+
+
+def configure(provider: TracerProvider, failed: SpanProcessor | None) -> None:
+    """Use ``provider``'s tracer; hand unsampled failed requests to ``failed`` (the span queue)."""
+    from obs import __version__
+
+    Target.scope = InstrumentationScope(SCOPE_NAME, __version__)
+    Target.tracer = provider.get_tracer(SCOPE_NAME, __version__)
+    Target.provider = provider
+    Target.failed = failed

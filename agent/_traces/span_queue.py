@@ -1,0 +1,214 @@
+"""Traces: the sampler the settings name, and a span queue that never makes the app wait.
+
+Why not the SDK's BatchSpanProcessor: its ``force_flush`` exports on the caller's thread with no time limit,
+a full queue only logs a (de-duplicated) warning, and its thread starts with the processor even in processes
+that never make a span. Here ``on_end`` appends to a deque or counts a drop (``obs.spans.dropped``); the
+export thread starts with the first span; flush and shutdown wait at most the time they are given. An
+exporter that can encode a span by itself (:class:`PreparingExporter`) does so in ``on_end``, so the export
+thread hardly needs the GIL (see obs.agent._otlp.spans.SpanEncoder for why that matters).
+``OTEL_BSP_*`` set the delay, queue and batch sizes and the export timeout (read in obs.agent._config.check).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from obs.agent._compat import suppress_instrumentation
+from obs.agent._config.check import BatchLimits
+from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.report import error_once
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
+
+__all__ = ["PreparingExporter", "SpanQueue", "build_sampler"]
+
+
+@runtime_checkable
+class PreparingExporter(Protocol):
+    """A span exporter that can turn each span into its export form as the span ends."""
+
+    def prepare(self, span: ReadableSpan) -> Any: ...
+
+    def export_prepared(self, spans: Sequence[Any]) -> object: ...
+
+
+def build_sampler(name: str, ratio: float | None) -> Sampler:
+    """The sampler for a checked ``OTEL_TRACES_SAMPLER`` name (see obs.agent._config.check.SAMPLERS), or obs's
+    default (obs.agent._traces.sampling) for any other."""
+    from opentelemetry.sdk.trace import sampling
+
+    given = ratio
+    ratio = 1.0 if ratio is None else ratio
+    if name == "always_on":
+        return sampling.ALWAYS_ON
+    if name == "always_off":
+        return sampling.ALWAYS_OFF
+    if name == "traceidratio":
+        return sampling.TraceIdRatioBased(ratio)
+    if name == "parentbased_always_off":
+        return sampling.ParentBased(sampling.ALWAYS_OFF)
+    if name == "parentbased_traceidratio":
+        return sampling.ParentBased(sampling.TraceIdRatioBased(ratio))
+    if name == "parentbased_always_on":
+        return sampling.ParentBased(sampling.ALWAYS_ON)
+    from obs.agent._traces.sampling import DEFAULT_RATIO, TracesPerSecondThenRatio
+
+    return sampling.ParentBased(TracesPerSecondThenRatio(ratio=DEFAULT_RATIO if given is None else given))
+
+
+class SpanQueue(SpanProcessor):
+    """Sampled spans wait in a bounded deque; one thread exports them in batches."""
+
+    def __init__(self, exporter: SpanExporter, limits: BatchLimits) -> None:
+        self._exporter = exporter
+        self._preparing = exporter if isinstance(exporter, PreparingExporter) else None
+        self._limits = limits
+        self._on_drop: Callable[[int], None] = _ignore
+        self._closed = False
+        self._reset()
+        at_fork_weakly(self, after_in_child="_after_fork_in_child")
+
+    def _reset(self) -> None:
+        self._queue: deque[Any] = deque()
+        """Spans, or what the preparing exporter made of them."""
+        self._wake = threading.Event()
+        self._idle = threading.Condition(threading.Lock())
+        self._flush_asked = 0
+        self._flush_done = 0
+        self._dropped = 0
+        self._dropped_reported = 0
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    @property
+    def dropped(self) -> int:
+        """Spans turned away because the queue was full."""
+        return self._dropped
+
+    @property
+    def limits(self) -> BatchLimits:
+        return self._limits
+
+    def count_drops_with(self, add: Callable[[int], None]) -> None:
+        """Report drops to ``add`` (the obs.spans.dropped counter), from the export thread."""
+        self._on_drop = add
+
+    def _after_fork_in_child(self) -> None:
+        """The parent exports what it queued; the child starts empty and starts its thread when needed."""
+        self._reset()
+
+    # -- the app's threads ---------------------------------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return
+
+    def on_end(self, span: ReadableSpan) -> None:
+        context = span.context
+        if context is None or not context.trace_flags.sampled or self._closed:
+            return
+        queue = self._queue
+        if len(queue) >= self._limits.max_queue_size:
+            self._dropped += 1
+            return
+        preparing = self._preparing
+        if preparing is None:
+            queue.append(span)
+        else:
+            try:
+                queue.append(preparing.prepare(span))
+            except Exception as error:  # an unencodable span is left out, never raised into the app
+                error_once("encoding a span", error)
+                return
+        if self._thread is None:
+            self._start()
+        elif len(queue) >= self._limits.max_export_batch_size:
+            self._wake.set()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None and not self._closed:
+                thread = threading.Thread(target=self._run, name="obs-span-export", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    # -- the export thread ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        suppress_instrumentation()
+        delay = self._limits.schedule_delay_ms / 1000.0
+        while True:
+            self._wake.wait(delay)
+            self._wake.clear()
+            with self._idle:
+                asked = self._flush_asked
+            try:
+                self._export_queued()
+            except Exception as error:
+                error_once("exporting spans", error)
+            with self._idle:
+                self._flush_done = asked
+                self._idle.notify_all()
+            if self._closed:
+                return
+
+    def _export_queued(self) -> None:
+        queue = self._queue
+        size = self._limits.max_export_batch_size
+        while queue:
+            batch: list[Any] = []
+            while queue and len(batch) < size:
+                batch.append(queue.popleft())
+            if self._preparing is None:
+                self._exporter.export(batch)
+            else:
+                self._preparing.export_prepared(batch)
+        if self._dropped != self._dropped_reported:
+            delta = self._dropped - self._dropped_reported
+            self._dropped_reported = self._dropped
+            self._on_drop(delta)
+
+    # -- flush and shutdown --------------------------------------------------------------------------------
+
+    def flush(self, timeout_s: float) -> bool:
+        """Export every span ended before this call; wait at most ``timeout_s``. True when all went out."""
+        if self._thread is None:
+            if not self._queue:
+                return True
+            self._start()
+        deadline = time.monotonic() + timeout_s
+        with self._idle:
+            self._flush_asked += 1
+            target = self._flush_asked
+            self._wake.set()
+            while self._flush_done < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._thread is None or not self._thread.is_alive():
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def close(self, timeout_s: float) -> bool:
+        """Stop taking spans, export what is queued within ``timeout_s``, stop the thread. Idempotent."""
+        if self._closed:
+            return True
+        flushed = self.flush(timeout_s)
+        self._closed = True
+        self._wake.set()
+        self._exporter.shutdown()
+        return flushed
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.flush(timeout_millis / 1000.0)
+
+    def shutdown(self) -> None:
+        self.close(0.0)
+
+
+def _ignore(count: int) -> None:
+    return
