@@ -1,0 +1,97 @@
+"""Short processes export everything at exit, on every supported Python.
+
+Scripts, management commands, cron jobs: they end before any export interval, so everything they recorded
+goes out at exit. Python 3.12 refuses to start a thread once the interpreter is shutting down (its atexit
+handlers included), so nothing the agent does at exit may need a thread it has not started yet. `make test`
+runs this file on every supported interpreter (scripts/pythons.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tests.agent_run import PYTHON, clean_environment, exporting_to, obs_run, python
+from tests.otlp_receiver import OTLPReceiver
+
+HANG_GUARD_S = 20.0
+"""A process that has not exited by then hangs (the exit budget itself is checked in test_run_cli.py)."""
+
+SCRIPT = "import logging\nlogging.getLogger('cron').warning('disk almost full')\n"
+"""The issue's script: it logs one warning and ends."""
+
+SLOW = {"OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BLRP_SCHEDULE_DELAY": "60000",
+        "OTEL_METRIC_EXPORT_INTERVAL": "60000"}
+"""No export before the exit: what reaches the receiver was sent at exit."""
+
+
+def _script(project: Path, code: str = SCRIPT) -> Path:
+    path = project / "script.py"
+    path.write_text(code)
+    return path
+
+
+def test_a_script_that_logs_one_warning_exports_it_at_exit(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """`obs run -- python script.py`: the warning and the process metrics reach the collector, the app's
+    console is unchanged, and obs says nothing."""
+    ran = obs_run([PYTHON, str(_script(tmp_path))], exporting_to(receiver, **SLOW), tmp_path,
+                  timeout=HANG_GUARD_S)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.obs_lines() == [], f"Python {sys.version_info[:2]}"
+    assert ran.stderr.strip() == "disk almost full"
+    assert [record.body for record in receiver.logs()] == ["disk almost full"]
+    assert receiver.metric_points("process.memory.usage")
+
+
+def test_with_no_collector_the_script_writes_its_telemetry_files(tmp_path: Path) -> None:
+    """No endpoint configured and no collector: the warning lands in .obs/telemetry/logs.jsonl and the process
+    metrics in metrics.jsonl, with the one line saying where they went."""
+    ran = obs_run([PYTHON, str(_script(tmp_path))], clean_environment(SLOW), tmp_path, timeout=HANG_GUARD_S)
+    assert ran.returncode == 0, ran.stderr
+    (line,) = ran.obs_lines()
+    assert ".obs/telemetry" in line
+    logs = (tmp_path / ".obs" / "telemetry" / "logs.jsonl").read_text().splitlines()
+    bodies = [record["body"]["stringValue"] for line in logs for resource in json.loads(line)["resourceLogs"]
+              for scope in resource["scopeLogs"] for record in scope["logRecords"]]
+    assert bodies == ["disk almost full"]
+    assert (tmp_path / ".obs" / "telemetry" / "metrics.jsonl").stat().st_size > 0
+
+
+def test_obs_init_in_a_script_exports_its_span_and_log_at_exit(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    """`import obs; obs.init()` in a script that makes one span and one log line and ends: both are exported
+    at exit, and obs says nothing."""
+    code = (
+        "import logging, obs\nobs.init(service_name='nightly')\nfrom opentelemetry import trace\n"
+        "with trace.get_tracer('job').start_as_current_span('rebuild-index'):\n"
+        "    logging.getLogger('job').warning('index rebuilt')\n"
+    )
+    ran = python(code, exporting_to(receiver, **SLOW), tmp_path, under_obs=False, timeout=HANG_GUARD_S)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.obs_lines() == []
+    assert [span.name for span in receiver.spans()] == ["rebuild-index"]
+    (record,) = receiver.logs()
+    assert record.body == "index rebuilt"
+    assert record.trace_id == receiver.spans()[0].trace_id
+
+
+def test_a_span_ended_in_the_apps_own_atexit_handler_is_exported(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    """The process's first span ends in an atexit handler of the app (which runs before the agent's): the
+    app sees no error, and the span goes out with the agent's exit."""
+    code = (
+        "import atexit, obs\nobs.init()\nfrom opentelemetry import trace\n"
+        "def goodbye():\n"
+        "    trace.get_tracer('job').start_span('goodbye').end()\n"
+        "    print('goodbye done')\n"
+        "atexit.register(goodbye)\n"
+    )
+    ran = python(code, exporting_to(receiver, **SLOW), tmp_path, under_obs=False, timeout=HANG_GUARD_S)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "goodbye done"
+    assert "Traceback" not in ran.stderr
+    assert ran.obs_lines() == []
+    assert [span.name for span in receiver.spans()] == ["goodbye"]
