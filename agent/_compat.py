@@ -17,6 +17,7 @@ from __future__ import annotations
 TYPE_CHECKING = False  # loaded at every start (the import hook needs it): no typing until it is needed
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from contextvars import Token
     from typing import Any
 
     from google.protobuf.message import Message
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from opentelemetry._logs import SeverityNumber as SeverityNumber
     from opentelemetry._logs import get_logger_provider as get_logger_provider
     from opentelemetry._logs import set_logger_provider as set_logger_provider
+    from opentelemetry.context import Context
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.metrics import _Gauge as Gauge
     from opentelemetry.metrics import _NoOpGauge as NoOpGauge
@@ -52,6 +54,7 @@ __all__ = [
     "SeverityNumber",
     "close_client_connections",
     "encode_sdk_logs",
+    "end_suppression",
     "exporter_preferences",
     "exporter_shut_down",
     "get_logger_provider",
@@ -135,12 +138,21 @@ def encode_sdk_logs(batch: object) -> Message:
 # -- OpenTelemetry: context ----------------------------------------------------------------------------------
 
 
-def suppress_instrumentation() -> None:
+def suppress_instrumentation() -> Token[Context]:
     """From now on, this thread makes no spans or metrics through instrumentations (the agent's export
-    threads: their HTTP requests must not be traced). The API keeps the key it honours private."""
+    threads: their HTTP requests must not be traced). The API keeps the key it honours private. The token
+    ends it (:func:`end_suppression`), for an export done on a thread that is not the agent's: the app's,
+    exporting at exit where Python 3.12 refuses the agent a thread."""
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, set_value
 
-    attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    return attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+
+
+def end_suppression(token: Token[Context]) -> None:
+    """The calling thread's instrumentations as they were before :func:`suppress_instrumentation`."""
+    from opentelemetry.context import detach
+
+    detach(token)
 
 
 # -- OpenTelemetry: providers, readers, exporters, spans ---------------------------------------------------

@@ -310,9 +310,17 @@ def _failed(error: BaseException) -> None:
 
 
 def _boot_in_background() -> None:
+    """The boot on a thread of its own; where the exiting interpreter refuses the thread, no boot at all (an
+    import at exit cannot finish it here either: see _boot)."""
+    from obs.agent._support.threads import start as start_thread
+
     state = _state
-    state.booted = threading.Event()
-    threading.Thread(target=_background_boot, args=(state.booted,), name=_BOOT_THREAD, daemon=True).start()
+    booted = state.booted = threading.Event()
+    if not start_thread(threading.Thread(target=_background_boot, args=(booted,), name=_BOOT_THREAD,
+                                         daemon=True)):
+        state.problem = "the process was exiting when the agent would have started"
+        _disarm("failed")
+        booted.set()
 
 
 def _background_boot(booted: threading.Event) -> None:

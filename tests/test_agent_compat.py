@@ -130,6 +130,17 @@ def test_suppress_instrumentation_turns_instrumentations_off_on_this_thread() ->
     assert is_instrumentation_enabled()
 
 
+def test_a_suppression_ended_gives_the_thread_its_instrumentations_back() -> None:
+    """An export done on the app's own thread (at exit, where Python 3.12 refuses the agent a thread) is not
+    traced, and the app's thread is instrumented again once it is over."""
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    token = _compat.suppress_instrumentation()
+    during = is_instrumentation_enabled()
+    _compat.end_suppression(token)
+    assert (during, is_instrumentation_enabled()) == (False, True)
+
+
 def test_update_resource_reaches_every_provider() -> None:
     """``_update_resource`` merges facts into the tracer, meter and logger providers' resources: a forked
     worker's pid reaches its spans, metrics and logs."""

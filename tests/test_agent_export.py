@@ -345,3 +345,27 @@ def test_span_queue_encodes_on_the_ending_thread_and_only_sends_on_its_own() -> 
     assert exporter.names == ["encoded s0", "encoded s1", "encoded s2"]
     assert exporter.prepared_on == {threading.current_thread().name}
     assert exporter.sent_on == {"obs-span-export"}
+
+
+def test_a_post_waits_for_a_busy_connection_no_longer_than_its_own_time(tmp_path: Path) -> None:
+    """A delivery from the exiting thread must not wait past its deadline for another thread's request still
+    waiting on a mute endpoint (where the exiting interpreter refuses the deadline timer's thread, nothing
+    else would cut it short): it gives up at its own time, and the other request is aborted at close."""
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen()
+    try:
+        sender = HttpSender(_route(tmp_path, f"http://127.0.0.1:{mute.getsockname()[1]}"))
+        first: list[Any] = []
+        waiting = threading.Thread(target=lambda: first.append(sender.post(b"first", 30.0)), daemon=True)
+        waiting.start()
+        time.sleep(0.3)  # the first request is sent and waits for an answer that never comes
+        started = time.monotonic()
+        second = sender.post(b"second", 0.5)
+        assert time.monotonic() - started < 5.0  # a hang guard: it waited for the whole 30 s before
+        assert second.status is None and "busy" in second.detail
+        sender.close()
+        waiting.join(5.0)
+        assert first and first[0].status is None
+    finally:
+        mute.close()

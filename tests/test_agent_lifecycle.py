@@ -29,15 +29,16 @@ def test_the_heap_at_start_is_frozen_and_later_garbage_is_still_collected(
     receiver: OTLPReceiver, tmp_path: Path
 ) -> None:
     """Once the agent runs, what was alive at its start is out of the collector's reach (so full collections
-    do not scan the SDK again and again), while cycles the app makes afterwards are still collected."""
+    do not scan the SDK again and again), while cycles the app makes afterwards are still collected. (Python
+    3.12 starts with a few hundred objects frozen already: what counts is what the start adds.)"""
     code = (
         "import gc, weakref, obs\nbefore = gc.get_freeze_count()\nobs.init()\n"
         "frozen = gc.get_freeze_count()\n"
         "class Node: pass\nnode = Node(); node.me = node; alive = weakref.ref(node); del node\n"
-        "gc.collect()\nprint(before, frozen > 10_000, alive() is None)\n"
+        "gc.collect()\nprint(before < 1_000, frozen - before > 10_000, alive() is None)\n"
     )
     ran = python(code, exporting_to(receiver), tmp_path, under_obs=False)
-    assert ran.stdout.split() == ["0", "True", "True"], ran.stderr
+    assert ran.stdout.split() == ["True", "True", "True"], ran.stderr
 
 
 def test_shutdown_flushes_and_the_agent_stays_off(receiver: OTLPReceiver, tmp_path: Path) -> None:

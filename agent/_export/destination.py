@@ -26,6 +26,7 @@ from obs.agent._export.sinks import ConsoleSink, FileSink, GrpcSink, HttpSink, S
 from obs.agent._otlp.spans import EncodedSpan, SpanEncoder
 from obs.agent._support.announce import announce
 from obs.agent._support.report import error_once
+from obs.agent._support.threads import start
 from obs.agent.settings import Settings
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -87,12 +88,14 @@ class Destination:
 
     def close_by(self, deadline: float) -> None:
         """From now on, retries stop and deliveries give up at ``deadline`` (time.monotonic); one still
-        waiting for an answer then is aborted."""
+        waiting for an answer then is aborted by a timer. Where the exiting interpreter refuses the timer's
+        thread (Python 3.12), :meth:`close` aborts it instead, once the exit's time is spent: a delivery
+        from the exiting thread waits for no other past its own deadline (the sinks bound every wait)."""
         self._close_by = deadline
         self._closing.set()
         timer = threading.Timer(max(deadline - time.monotonic(), 0.0), self._abort)
         timer.daemon = True
-        timer.start()
+        start(timer)
 
     def _abort(self) -> None:
         sink = self._sink

@@ -219,7 +219,9 @@ class HttpSender:
         body = load("gzip").compress(payload, compresslevel=6) if self._gzip else payload
         if self._pid != os.getpid():
             self._forget()
-        with self._lock:
+        if not self._lock.acquire(timeout=max(timeout, 0.0)):
+            return Reply(None, "the connection was busy with another export until the deadline")
+        try:
             for attempt in (0, 1):
                 reused = self._connection is not None
                 try:
@@ -240,6 +242,8 @@ class HttpSender:
                     if attempt == 0 and reused and isinstance(error, _STALE):
                         continue
                     return Reply(None, _describe(error))
+        finally:
+            self._lock.release()
         return Reply(None, "no answer")
 
     def _close(self) -> None:

@@ -34,11 +34,13 @@ from obs.agent._compat import (
     LogRecordProcessor,
     ReadableLogRecord,
     ReadWriteLogRecord,
+    end_suppression,
     suppress_instrumentation,
 )
 from obs.agent._logs.otlp import DirectSender, Encoder, direct_sender
 from obs.agent._logs.records import Converter, Record, from_api_record, thread_state
 from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.threads import start
 from obs.agent.settings import SettingsError
 from opentelemetry.metrics import Counter
 from opentelemetry.sdk.resources import Resource
@@ -185,8 +187,10 @@ class ExportQueue(LogRecordProcessor):
         self._in_flight = 0
 
     def _start_worker(self) -> None:
+        """Where the exiting interpreter refuses the thread, records wait for :meth:`flush` or :meth:`close`,
+        which export them on their own thread."""
         self._worker = threading.Thread(target=self._run, name="obs-logs-export", daemon=True)
-        self._worker.start()
+        start(self._worker)
 
     def _after_fork_in_child(self) -> None:
         """The parent exports what it queued; the child starts empty, with its own thread and counts."""
@@ -222,8 +226,10 @@ class ExportQueue(LogRecordProcessor):
 
     def flush(self, timeout_s: float) -> bool:
         """Export everything queued before this call; True when done within the timeout."""
-        if not self._worker.is_alive() or threading.get_ident() == self._worker.ident:
+        if threading.get_ident() == self._worker.ident:
             return not self._queue
+        if not self._worker.is_alive():
+            return self._export_here(time.monotonic() + max(timeout_s, 0.0))
         done = threading.Event()
         with self._lock:
             self._flush_waiters.append(done)
@@ -242,7 +248,10 @@ class ExportQueue(LogRecordProcessor):
         self._stopping = True
         self._wake.set()
         if threading.get_ident() != self._worker.ident:
-            self._worker.join(timeout_s)
+            if self._worker.is_alive():
+                self._worker.join(timeout_s)
+            else:
+                self._export_here(self._deadline)
         try:
             self._exporter.shutdown()  # type: ignore[no-untyped-call]
         except Exception:
@@ -258,6 +267,24 @@ class ExportQueue(LogRecordProcessor):
         """Counts so far; ``unsent`` includes a batch the exporter is still sending."""
         return Losses(dropped=self._dropped, failed=self._failed, unsent=len(self._queue) + self._in_flight,
                       announced=self._announced)
+
+    def _export_here(self, deadline: float) -> bool:
+        """No export thread (the exiting interpreter refused it): export on the calling thread until
+        ``deadline``; True when nothing is left."""
+        token = suppress_instrumentation()
+        exporting, thread_state.exporting = getattr(thread_state, "exporting", False), True
+        kept, self._deadline = self._deadline, min(self._deadline, deadline)
+        try:
+            self._export_queued()
+            self._report_drops()
+        except Exception:
+            self._note_error("could not export log records")
+        finally:
+            if not self._stopping:
+                self._deadline = kept
+            thread_state.exporting = exporting
+            end_suppression(token)
+        return not self._queue
 
     # -- export thread ---------------------------------------------------------------------------------------
 

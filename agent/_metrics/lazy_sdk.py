@@ -37,6 +37,7 @@ from obs.agent._metrics.on_first_use import MeterOnFirstUse
 from obs.agent._support.forkhooks import at_fork_weakly
 from obs.agent._support.late_imports import late_imports
 from obs.agent._support.report import error_once
+from obs.agent._support.threads import start
 from opentelemetry.metrics import Counter, Meter, MeterProvider, NoOpMeter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import Attributes
@@ -206,9 +207,11 @@ class LazyMetrics:
         return self.meter("obs.agent", expects=False).create_counter(name, unit=unit, description=description)
 
     def _start_timer(self) -> None:
+        """The first export interval's timer; none where the exiting interpreter refuses its thread (the exit
+        exports anyway: :meth:`for_the_end`)."""
         stop = self._stop_timer
-        threading.Thread(target=self._build_at_first_export, args=(stop,), name="obs-metrics-start",
-                         daemon=True).start()
+        start(threading.Thread(target=self._build_at_first_export, args=(stop,), name="obs-metrics-start",
+                               daemon=True))
 
     def _build_at_first_export(self, stop: threading.Event) -> None:
         """Still running at the first export interval: build, and export now rather than one interval on."""

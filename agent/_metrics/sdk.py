@@ -25,6 +25,7 @@ from obs.agent._export.destination import Destination
 from obs.agent._otlp.metrics import encode_metrics
 from obs.agent._support.forkhooks import at_fork_weakly
 from obs.agent._support.report import error_once
+from obs.agent._support.threads import start
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
@@ -73,7 +74,9 @@ class PeriodicReader(MetricReader):
         self._held_for_fork = False
 
     def _start(self) -> None:
-        threading.Thread(target=self._run, name="obs-metrics-export", daemon=True).start()
+        """The periodic thread; none where the exiting interpreter refuses it (a reader built at exit only
+        has its last collection to do, which :meth:`shutdown` does on the calling thread)."""
+        start(threading.Thread(target=self._run, name="obs-metrics-export", daemon=True))
 
     def _run(self) -> None:
         suppress_instrumentation()

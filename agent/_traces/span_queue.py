@@ -17,10 +17,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from obs.agent._compat import suppress_instrumentation
+from obs.agent._compat import end_suppression, suppress_instrumentation
 from obs.agent._config.check import BatchLimits
 from obs.agent._support.forkhooks import at_fork_weakly
 from obs.agent._support.report import error_once
+from obs.agent._support.threads import start
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -131,11 +132,13 @@ class SpanQueue(SpanProcessor):
             self._wake.set()
 
     def _start(self) -> None:
+        """Start the export thread; where the exiting interpreter refuses it, spans wait in the queue for
+        the flush at exit, which exports them itself (:meth:`flush`)."""
         with self._start_lock:
             if self._thread is None and not self._closed:
                 thread = threading.Thread(target=self._run, name="obs-span-export", daemon=True)
-                thread.start()
-                self._thread = thread
+                if start(thread):
+                    self._thread = thread
 
     # -- the export thread ---------------------------------------------------------------------------------
 
@@ -181,6 +184,8 @@ class SpanQueue(SpanProcessor):
             if not self._queue:
                 return True
             self._start()
+            if self._thread is None:
+                return self._export_here()
         deadline = time.monotonic() + timeout_s
         with self._idle:
             self._flush_asked += 1
@@ -192,6 +197,19 @@ class SpanQueue(SpanProcessor):
                     return False
                 self._idle.wait(remaining)
         return True
+
+    def _export_here(self) -> bool:
+        """No export thread (the interpreter is exiting and refused it): export on the calling thread; each
+        delivery gives up at the exit's deadline
+        (:meth:`~obs.agent._export.destination.Destination.close_by`)."""
+        token = suppress_instrumentation()
+        try:
+            self._export_queued()
+        except Exception as error:
+            error_once("exporting spans", error)
+        finally:
+            end_suppression(token)
+        return not self._queue
 
     def close(self, timeout_s: float) -> bool:
         """Stop taking spans, export what is queued within ``timeout_s``, stop the thread. Idempotent."""
