@@ -1,9 +1,12 @@
 """Add the pinned instrumentation packages where the project declares its dependencies.
 
 In order of preference: ``[project] dependencies`` of pyproject.toml (unless declared dynamic), Poetry's
-``[tool.poetry.dependencies]``, then ``requirements.txt``. setup.py is never edited: for setup.py projects
-the exact ``pip install`` command is printed instead. A package the project already declares with another
-version is the user's choice and stays (a conflict; ``--force`` replaces it). Comments and layout stay.
+``[tool.poetry.dependencies]``, Pipenv's ``[packages]`` in the Pipfile, then ``requirements.txt``. setup.py
+is never edited: for setup.py projects the exact ``pip install`` command is printed instead. The next step
+names the project's own tool: ``uv sync``, ``poetry lock && poetry install``, ``pdm install``, Hatch (which
+syncs its environment as it starts), ``pipenv install``, or pip. A package the project already declares with
+another version is the user's choice and stays (a conflict; ``--force`` replaces it). Comments and layout
+stay.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from obs.pins import Pin
 
 __all__ = ["DependencyConflict", "DepsEdit", "edit_dependencies", "pip_command"]
 
-Target = Literal["[project] dependencies", "[tool.poetry.dependencies]", "requirements.txt", "none"]
+Target = Literal[
+    "[project] dependencies", "[tool.poetry.dependencies]", "Pipfile [packages]", "requirements.txt", "none"
+]
 
 _REQUIREMENTS_HEADER: Final = "# Observability, added by `obs init` (one OpenTelemetry release set)"
 _MAX_INLINE: Final = 88
@@ -72,20 +77,33 @@ def _target(project: Project, document: Mapping[str, Any] | None) -> Target:
     poetry = tool.get("poetry") if isinstance(tool, Mapping) else None
     if isinstance(poetry, Mapping) and isinstance(poetry.get("dependencies"), Mapping):
         return "[tool.poetry.dependencies]"
+    if project.pipfile_text is not None:
+        return "Pipfile [packages]"
     if project.requirements_txt is not None:
         return "requirements.txt"
     return "none"
 
 
-def _install_hint(project: Project, target: Target) -> str:
+def _uses_tool(project: Project, document: Mapping[str, Any] | None, tool: str, *files: str) -> bool:
+    """``[tool.<tool>]`` in pyproject.toml, or one of the tool's own files at the project's root."""
+    tables = document.get("tool") if document is not None else None
+    in_pyproject = isinstance(tables, Mapping) and tool in tables
+    return in_pyproject or any((project.root / name).is_file() for name in files)
+
+
+def _install_hint(project: Project, document: Mapping[str, Any] | None, target: Target) -> str:
     if target == "requirements.txt":
         return "pip install -r requirements.txt"
+    if target == "Pipfile [packages]":
+        return "pipenv install"
     if target == "[tool.poetry.dependencies]" or (project.root / "poetry.lock").is_file():
         return "poetry lock && poetry install"
     if (project.root / "uv.lock").is_file():
         return "uv sync"
-    if (project.root / "pdm.lock").is_file():
-        return "pdm install"
+    if _uses_tool(project, document, "pdm", "pdm.lock"):
+        return "pdm install"  # it updates pdm.lock from the changed pyproject.toml, then installs
+    if _uses_tool(project, document, "hatch", "hatch.toml"):
+        return "hatch shell  (Hatch installs them into its environment as it starts)"
     return "pip install -e ."
 
 
@@ -149,7 +167,9 @@ def _poetry_version(value: Any) -> str:
     return str(value)
 
 
-def _edit_poetry(table: MutableMapping[str, Any], pins: tuple[Pin, ...], outcome: _Outcome) -> None:
+def _edit_table(table: MutableMapping[str, Any], pins: tuple[Pin, ...], outcome: _Outcome) -> None:
+    """A table of ``name = "version spec"`` (or ``{version = ...}``): Poetry's dependencies, a Pipfile's
+    ``[packages]``; obs's pins are written ``name = "==X"``, which both read as exact."""
     keys = {normalize(str(key)): str(key) for key in table}
     for pin in pins:
         if pin.reference:
@@ -217,6 +237,14 @@ def edit_dependencies(
     if target == "requirements.txt":
         path = project.root / "requirements.txt"
         text = _edit_requirements(read_text(path), pins, outcome)
+    elif target == "Pipfile [packages]":
+        path = project.pipfile
+        pipfile = project.pipfile_document()
+        assert pipfile is not None
+        if not isinstance(pipfile.get("packages"), Mapping):
+            pipfile["packages"] = tomlkit.table()
+        _edit_table(pipfile["packages"], pins, outcome)
+        text = tomlkit.dumps(pipfile)
     else:
         assert document is not None
         path = project.pyproject
@@ -227,7 +255,7 @@ def edit_dependencies(
             _edit_list(table["dependencies"], pins, outcome)
             _fold_long_array(table["dependencies"])
         else:
-            _edit_poetry(document["tool"]["poetry"]["dependencies"], pins, outcome)
+            _edit_table(document["tool"]["poetry"]["dependencies"], pins, outcome)
         text = tomlkit.dumps(document)
     return DepsEdit(
         target,
@@ -236,6 +264,6 @@ def edit_dependencies(
         tuple(outcome.added),
         tuple(outcome.replaced),
         tuple(outcome.conflicts),
-        _install_hint(project, target),
+        _install_hint(project, document, target),
         outcome.recorded,
     )

@@ -44,6 +44,7 @@ EVERY_PYTHON_TESTS = (
     "tests/test_logs_processor.py",
     "tests/test_init.py",
     "tests/test_init_edits.py",
+    "tests/test_init_pipenv.py",
     "tests/test_detect.py",
 )
 """Where interpreters differ for obs: threads and forks at start and exit, imports, logging, ``obs init``."""

@@ -1,8 +1,8 @@
 """What a project uses, read from the project itself, and the instrumentations that follow from it.
 
-Evidence is what the project declares (pyproject.toml, Poetry, requirements files, setup.py, setup.cfg) and
-what its source imports, never what happens to be installed. Each finding keeps the file and line it came
-from, so ``obs init`` can say why it chose an instrumentation.
+Evidence is what the project declares (pyproject.toml, Poetry, Pipfile, requirements files, setup.py,
+setup.cfg) and what its source imports, never what happens to be installed. Each finding keeps the file and
+line it came from, so ``obs init`` can say why it chose an instrumentation.
 
     open_project(path) -> Project           the project's files, validated
     detect(project, excluded) -> Detection  findings, chosen instrumentations, app objects
@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from obs.detect._declared import from_pyproject, from_requirements, from_setup_cfg, from_setup_py
+from obs.detect._declared import (
+    from_pipfile,
+    from_pyproject,
+    from_requirements,
+    from_setup_cfg,
+    from_setup_py,
+)
 from obs.detect._evidence import Declared, Imported
 from obs.detect._libraries import (
     INSTRUMENTATION_PACKAGES,
@@ -90,6 +96,9 @@ def declared_dependencies(project: Project) -> list[Declared]:
         document = project.pyproject_document()
         if document is not None:
             found += from_pyproject(project.pyproject_text, document, "pyproject.toml")
+    pipfile = project.pipfile_document()
+    if pipfile is not None and project.pipfile_text is not None:
+        found += from_pipfile(project.pipfile_text, pipfile, "Pipfile")
     if project.setup_py:
         found += from_setup_py(project.root, project.root / "setup.py")
     if project.setup_cfg:

@@ -1,5 +1,5 @@
-"""Readers for the dependencies a project declares: pyproject.toml (PEP 621, PEP 735, Poetry), requirements
-files, setup.py (parsed with :mod:`ast`, never run) and setup.cfg.
+"""Readers for the dependencies a project declares: pyproject.toml (PEP 621, PEP 735, Poetry), Pipenv's
+Pipfile, requirements files, setup.py (parsed with :mod:`ast`, never run) and setup.cfg.
 
 Each reader returns :class:`Declared` records with the file and line, so the report can say why an
 instrumentation was chosen. Development-only groups are kept but marked, so they can be named as left out.
@@ -18,7 +18,9 @@ from obs.detect._evidence import Declared, Origin
 from obs.detect._libraries import normalize
 
 __all__ = [
+    "PIPFILE_NOT_PACKAGES",
     "called_name",
+    "from_pipfile",
     "from_pyproject",
     "from_requirements",
     "from_setup_cfg",
@@ -144,6 +146,28 @@ def from_pyproject(text: str, document: Mapping[str, Any], path: str) -> list[De
                         f"tool.poetry.group.{group}.dependencies",
                         _origin(str(group)),
                     )
+    return found
+
+
+PIPFILE_NOT_PACKAGES: Final = frozenset({"source", "requires", "pipenv", "scripts"})
+"""The Pipfile's tables that are not package categories."""
+
+
+def from_pipfile(text: str, document: Mapping[str, Any], path: str) -> list[Declared]:
+    """Pipenv's categories: ``[packages]`` (the app's), ``[dev-packages]`` (development only), and custom
+    categories (``[docs]``, ``[worker]``...), development only when their name says so."""
+    lines = _Lines(text)
+    found: list[Declared] = []
+    for category, packages in document.items():
+        if category in PIPFILE_NOT_PACKAGES or not isinstance(packages, Mapping):
+            continue
+        origin: Origin = "runtime" if category == "packages" else (
+            "development" if category == "dev-packages" else _origin(str(category)))
+        start = lines.header(str(category))
+        for key, spec in packages.items():
+            shown = f'{key} = "{spec}"' if isinstance(spec, str) else str(key)
+            found.append(Declared(normalize(str(key)), shown, path, lines.key(str(key), start),
+                                  f"[{category}]", origin))
     return found
 
 

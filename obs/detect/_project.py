@@ -51,6 +51,8 @@ class Project:
     requirements: tuple[Path, ...]
     """Requirement files at the top (``requirements*.txt``) and in ``requirements/``."""
     name: str | None
+    pipfile_text: str | None = None
+    """Pipenv's ``Pipfile`` (TOML), already known to be valid."""
 
     @property
     def pyproject(self) -> Path:
@@ -65,6 +67,16 @@ class Project:
         path = self.root / "requirements.txt"
         return path if path in self.requirements else None
 
+    @property
+    def pipfile(self) -> Path:
+        return self.root / "Pipfile"
+
+    def pipfile_document(self) -> tomlkit.TOMLDocument | None:
+        """A fresh, editable parse of the Pipfile (already known to be valid)."""
+        if self.pipfile_text is None:
+            return None
+        return parse_toml(self.pipfile, self.pipfile_text)
+
     def pyproject_document(self) -> tomlkit.TOMLDocument | None:
         """A fresh, editable parse of pyproject.toml (already known to be valid)."""
         if self.pyproject_text is None:
@@ -74,6 +86,7 @@ class Project:
     def markers(self) -> list[str]:
         """The project files found, for the report."""
         found = ["pyproject.toml"] if self.pyproject_text is not None else []
+        found += ["Pipfile"] if self.pipfile_text is not None else []
         found += ["setup.py"] * self.setup_py + ["setup.cfg"] * self.setup_cfg
         found += [path.relative_to(self.root).as_posix() for path in self.requirements]
         return found
@@ -105,7 +118,7 @@ def _name(document: Mapping[str, Any] | None, root: Path, setup_py: bool, setup_
 
 
 def _is_project(folder: Path) -> bool:
-    markers = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt")
+    markers = ("pyproject.toml", "Pipfile", "setup.py", "setup.cfg", "requirements.txt")
     return any((folder / marker).is_file() for marker in markers)
 
 
@@ -136,15 +149,19 @@ def open_project(path: Path) -> Project:
     obs_toml_text = read_text(obs_toml) if obs_toml.is_file() else None
     if obs_toml_text is not None:
         parse_toml(obs_toml, obs_toml_text)
+    pipfile = root / "Pipfile"
+    pipfile_text = read_text(pipfile) if pipfile.is_file() else None
+    if pipfile_text is not None:
+        parse_toml(pipfile, pipfile_text)
     setup_py = (root / "setup.py").is_file()
     setup_cfg = (root / "setup.cfg").is_file()
     requirements = _requirement_files(root)
-    if document is None and not (setup_py or setup_cfg or requirements):
+    if document is None and pipfile_text is None and not (setup_py or setup_cfg or requirements):
         above = _project_above(root)
         where = f"run `obs init {above}`" if above else "run `obs init` in your project's folder"
         raise ProjectError(
-            f"{root} is not a Python project (no pyproject.toml, setup.py, setup.cfg or requirements.txt) — "
-            f"{where}"
+            f"{root} is not a Python project (no pyproject.toml, Pipfile, setup.py, setup.cfg or "
+            f"requirements.txt) — {where}"
         )
     return Project(
         root,
@@ -154,4 +171,5 @@ def open_project(path: Path) -> Project:
         setup_cfg,
         requirements,
         _name(document, root, setup_py, setup_cfg),
+        pipfile_text,
     )
