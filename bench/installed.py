@@ -35,12 +35,13 @@ def _pip(venv: Path, source: Path, *arguments: str) -> None:
         raise SystemExit(f"bench: installing obs into {venv.name} failed: {said}")
 
 
-def prepare(venv: Path = VENV, source: Path = ROOT) -> tuple[Path, Path]:
+def prepare(venv: Path = VENV, source: Path = ROOT, python: str = sys.executable) -> tuple[Path, Path]:
     """The venv's ``bin`` folder, with the libraries installed (once per change of pyproject.toml) and obs
     reinstalled from ``source`` (this checkout's current code by default); and the apps' working folder,
-    where ``examples`` is this checkout's (a link) and no ``obs`` source folder shadows the installed obs."""
+    where ``examples`` is this checkout's (a link) and no ``obs`` source folder shadows the installed obs.
+    ``python`` makes the venv (``bench.pythons`` makes one per supported version)."""
     if not (venv / "bin" / "python").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
     key, stamp = _requirements_key(source), venv / ".requirements"
     if not stamp.exists() or stamp.read_text() != key:
         _pip(venv, source, "install", ".[examples]")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,14 +54,17 @@ def compile_obs() -> None:
         compileall.compile_dir(str(Path(package.__file__).parent), quiet=1)
 
 
-def startup_samples(modes: list[Mode], rounds: int) -> dict[str, dict[str, list[float]]]:
-    """Wall seconds per program and mode: interpreter, agent start and agent shutdown.
+def startup_samples(
+    modes: list[Mode], rounds: int, programs: Mapping[str, str] = PROGRAMS
+) -> dict[str, dict[str, list[float]]]:
+    """Wall seconds per program (of ``programs``, by name: code) and mode: interpreter, agent start and agent
+    shutdown.
 
     One discarded warm-up round first, so the page cache is warm for everyone.
     """
-    samples: dict[str, dict[str, list[float]]] = {p: {mode.name: [] for mode in modes} for p in PROGRAMS}
+    samples: dict[str, dict[str, list[float]]] = {p: {mode.name: [] for mode in modes} for p in programs}
     for index in range(rounds + 1):
-        for program, code in PROGRAMS.items():
+        for program, code in programs.items():
             for mode in modes:
                 started = time.perf_counter()
                 done = subprocess.run(

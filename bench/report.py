@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import loguru_bench
+from bench.pythons import PythonRow
 from bench.stats import SIGNALS, Summary, added_ms, median
 
 NOTES_MARKER = "<!-- Everything below this line is kept when the bench rewrites this file. -->"
@@ -34,6 +35,7 @@ class Results:
     exit_limit: float = 60.0
     loguru: list[loguru_bench.Result] = field(default_factory=list)
     loguru_lines: int = 0
+    pythons: list[PythonRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -106,6 +108,36 @@ def exit_section(results: Results) -> list[str]:
                      str(killed)])
     return ["### Exit delay with no collector: app's last line to process exit", "", *_table(
         ["mode", "collector", "median s", "worst s", f"killed at {results.exit_limit:.0f} s"], rows), ""]
+
+
+def _exit_figure(values: list[float], limit: float) -> str:
+    if not values:
+        return "-"
+    killed = sum(1 for value in values if value >= limit)
+    return f"{median(values):.2f} / {max(values):.2f}" + (f" ({killed} killed)" if killed else "")
+
+
+def pythons_section(results: Results) -> list[str]:
+    """One row per supported Python: what obs adds to start-up, and how long a process lingers at exit."""
+    if not results.pythons:
+        return []
+    rows = []
+    for row in results.pythons:
+        if row.problem:
+            rows.append([row.version, f"- ({row.problem})", "-", "-", "-"])
+            continue
+        added = [added_ms(row.startup[program])["obs"] if program in row.startup else None
+                 for program in ("`python -c pass`", "`python -c 'import logging'`")]
+        rows.append([
+            f"{row.version} ({row.interpreter})",
+            *(_fmt(value, "{:+.0f}") for value in added),
+            _exit_figure(row.exits.get("obs", []), results.exit_limit),
+            _exit_figure(row.exits.get("obs-unconfigured", []), results.exit_limit),
+        ])
+    return ["### Per Python: start-up added and exit delay of obs run", "", *_table(
+        ["Python", "start-up added ms: `python -c pass`", "start-up added ms: `import logging`",
+         "exit s, endpoint not answering (median / worst)", "exit s, nothing configured (median / worst)"],
+        rows), ""]
 
 
 def loguru_section(results: Results) -> list[str]:
@@ -219,6 +251,10 @@ def render(results: Results) -> str:
         "alternating rounds after one warm-up round, medians.",
         f"- Exit delay: bench/exit_app.py makes HTTP calls and logs for {method['exit_app_s']:.0f} s with no "
         f"collector; measured from its last line to the process's exit, {method['exit_rounds']} rounds.",
+        "- Per Python: bench/pythons.py, on each supported Python found (pyproject's classifiers; "
+        "`python3.X` on PATH or pyenv), from a `.bench-venv-3.X` made like `.bench-venv`: start-up of "
+        "`python -c pass` and `python -c 'import logging'`, plain and under `obs run`, "
+        f"{method.get('python_startup_rounds', '-')} alternating rounds, medians; exit delay as above.",
         "- loguru: bench/loguru_bench.py `measure()`: a burst of lines to a loguru file sink in a fresh "
         "interpreter per run; the bridged variants export to a receiver in the bench process that counts "
         "them; "
@@ -233,7 +269,8 @@ def render(results: Results) -> str:
         head += ["**Quick run (BENCH_QUICK=1): one short round; smoke test only, not figures to quote.**", ""]
     notes = [f"- {note}" for note in results.notes]
     body: list[str] = []
-    for section in (targets_section, load_section, startup_section, exit_section, loguru_section):
+    for section in (targets_section, load_section, startup_section, exit_section, pythons_section,
+                    loguru_section):
         part: Callable[[Results], list[str]] = section
         body += part(results)
     return "\n".join([*head, "## Results", "", *body, *(["## Notes from this run", "", *notes, ""] if notes

@@ -4,7 +4,7 @@ Environment:
     BENCH_QUICK=1        one short round of everything (smoke run; prints, does not rewrite the docs)
     BENCH_ROUNDS=N       rounds per configuration (default 3)
     BENCH_SECONDS=S      measured load per round (default 10)
-    BENCH_ONLY=a,b       only these parts: load, startup, exit, loguru
+    BENCH_ONLY=a,b       only these parts: load, startup, exit, loguru, pythons
     BENCH_DOCS=0|1       write docs/benchmarks.md (default: 1 unless quick)
     BENCH_EDITABLE=1     serve the apps from this checkout's .venv (obs editable) instead of .bench-venv,
                          where obs is installed from its wheel as users get it (bench/installed.py)
@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import installed, loguru_bench, report, wrk
+from bench import installed, loguru_bench, pythons, report, wrk
 from bench.apps import (
     ROOT,
     App,
@@ -42,7 +42,7 @@ from bench.peer import OTLP_PATHS, Peer
 from bench.process import ExitCase, compile_obs, exit_samples, startup_samples
 from bench.stats import Round, samples_everything, summarize
 
-PARTS = ("load", "startup", "exit", "loguru")
+PARTS = ("load", "startup", "exit", "loguru", "pythons")
 CONNECTIONS = 4
 
 # The examples' typical JSON endpoint (an httpbin-style /get echo), served as a user would deploy them.
@@ -63,6 +63,7 @@ class Plan:
     seconds: float
     warmup_s: float
     startup_rounds: int
+    python_startup_rounds: int
     exit_rounds: int
     exit_app_s: float
     exit_limit_s: float
@@ -85,6 +86,7 @@ class Plan:
             seconds=float(env.get("BENCH_SECONDS", "3" if quick else "10")),
             warmup_s=1.0 if quick else 2.0,
             startup_rounds=3 if quick else 15,
+            python_startup_rounds=2 if quick else 10,
             exit_rounds=1 if quick else 3,
             exit_app_s=2.0 if quick else 6.0,
             exit_limit_s=30.0 if quick else 60.0,
@@ -229,6 +231,9 @@ def _measure(plan: Plan, results: report.Results, apps: list[App], all_modes: li
                 cases = [ExitCase(m, True) for m in process_modes]
                 cases += [ExitCase(m, False) for m in process_modes if m.name == "obs"]
                 results.exits = exit_samples(cases, plan.exit_rounds, plan.exit_app_s, plan.exit_limit_s)
+            elif part == "pythons":
+                results.pythons = pythons.measure(peer.endpoint, plan.python_startup_rounds, plan.exit_rounds,
+                                                  plan.exit_app_s, plan.exit_limit_s, _say)
             elif part == "loguru":
                 results.loguru_lines = plan.loguru_lines
                 results.loguru = loguru_bench.measure(plan.loguru_lines, plan.loguru_rounds)

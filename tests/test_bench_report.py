@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bench import report
 from bench.loguru_bench import Result as LoguruResult
+from bench.pythons import PythonRow
 from bench.stats import Summary
 
 
@@ -83,3 +84,25 @@ def test_rewrite_keeps_the_hand_written_notes(tmp_path: Path) -> None:
     assert text.startswith("# second run\n")
     assert "first run" not in text
     assert text.endswith(report.NOTES_MARKER + "\n\n## Where the time goes\nmeasured by hand\n")
+
+
+def test_each_python_gets_a_row_of_start_up_added_and_exit_delay() -> None:
+    """Per supported Python: obs's start-up added over plain (medians, ms) for `python -c pass` and `import
+    logging`, and the exit delay with an endpoint not answering and with nothing configured (median / worst,
+    with the runs killed at the limit counted); a version not found says so instead of figures."""
+    results = _results()
+    results.pythons = [
+        PythonRow("3.11", "/py/3.11/bin/python",
+                  startup={"`python -c pass`": {"plain": [0.020, 0.022], "obs": [0.030, 0.034]},
+                           "`python -c 'import logging'`": {"plain": [0.025], "obs": [0.095]}},
+                  exits={"obs": [0.20, 0.40], "obs-unconfigured": [0.10, 0.30]}),
+        PythonRow("3.12", "/py/3.12/bin/python",
+                  startup={"`python -c pass`": {"plain": [0.020], "obs": [0.031]}},
+                  exits={"obs": [0.5, 60.0], "obs-unconfigured": [0.2]}),
+        PythonRow("3.13", "", problem="not found on this machine"),
+    ]
+    text = report.render(results)
+    assert "### Per Python: start-up added and exit delay of obs run" in text
+    assert "| 3.11 (/py/3.11/bin/python) | +11 | +70 | 0.30 / 0.40 | 0.20 / 0.30 |" in text
+    assert "| 3.12 (/py/3.12/bin/python) | +11 | - | 30.25 / 60.00 (1 killed) | 0.20 / 0.20 |" in text
+    assert "| 3.13 | - (not found on this machine) | - | - | - |" in text
