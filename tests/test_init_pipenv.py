@@ -78,7 +78,7 @@ def test_obs_init_pins_into_packages_keeping_the_pipfiles_layout(tmp_path: Path)
                if line.startswith(("- ", "+ "))]
     assert all(line.startswith("+ ") for line in changes), changes
     parsed = tomllib.loads(after)
-    pins, _ = pins_for(("flask", "requests"))
+    pins, *_ = pins_for(("flask", "requests"))
     for pin in pins:
         assert parsed["packages"][pin.name] == f"=={pin.version}"
     assert len(changes) == len(pins)
@@ -133,7 +133,7 @@ def test_pdm_and_hatch_projects_get_their_own_install_step(
     Hatch installs them as `hatch shell` starts; the pins go to [project] dependencies either way."""
     for name, text in files.items():
         (tmp_path / name).write_text(textwrap.dedent(text))
-    pins, _ = pins_for(("flask",))
+    pins, *_ = pins_for(("flask",))
     edit = edit_dependencies(open_project(tmp_path), pins, force=False)
     assert edit.target == "[project] dependencies"
     assert edit.install is not None and edit.install.split("  ")[0] == install
