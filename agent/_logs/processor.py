@@ -188,7 +188,7 @@ class ExportQueue(LogRecordProcessor):
 
     def _start_worker(self) -> None:
         """Where the exiting interpreter refuses the thread, records wait for :meth:`flush` or :meth:`close`,
-        which export them on their own thread."""
+        which export them on the calling thread."""
         self._worker = threading.Thread(target=self._run, name="obs-logs-export", daemon=True)
         start(self._worker)
 
