@@ -253,7 +253,6 @@ def _boot() -> None:
 def _build() -> Pipeline | None:
     """The installed pipeline; None (after one line for the run) when the settings are bad or say off."""
     from obs.agent._pipeline import Outputs, Pipeline
-    from obs.agent.settings import SettingsError
 
     state = _state
     opt_in_stable_semconv()
@@ -266,12 +265,7 @@ def _build() -> Pipeline | None:
         _disarm("disabled")
         return None
     outputs = state.outputs or Outputs.from_config(settings, config)
-    try:
-        pipeline = Pipeline.build(settings, config, outputs)
-    except SettingsError as error:
-        _bad_settings(error)
-        _disarm("failed")
-        return None
+    pipeline = Pipeline.build(settings, config, outputs)
     pipeline.install()
     return pipeline
 

@@ -2,8 +2,8 @@
 
 The metrics SDK is the exception: :mod:`obs.agent._metrics.lazy_sdk` builds it at its first need, not here.
 
-:meth:`Pipeline.build` creates everything without touching global state, so a failure (a bad ``OTEL_BLRP_*``
-found by the logs bridge) leaves nothing behind; :meth:`Pipeline.install` then makes the providers global.
+:meth:`Pipeline.build` creates everything without touching global state, so a failure leaves nothing
+behind; :meth:`Pipeline.install` then makes the providers global.
 :meth:`Pipeline.shutdown` shares one time budget among the signals: each gets an equal part of what is left,
 so one slow signal cannot take the others' time.
 """
@@ -82,7 +82,7 @@ class Pipeline:
 
     @classmethod
     def build(cls, settings: Settings, config: AgentConfig, outputs: Outputs) -> Pipeline:
-        """Create everything, install nothing global. SettingsError from the logs bridge undoes the rest."""
+        """Create everything, install nothing global; a failure on the way undoes the rest."""
         resource = build_resource(settings)
         tracing = outputs.span_processor is not None
         tracer_provider = TracerProvider(
@@ -102,7 +102,8 @@ class Pipeline:
         try:
             logs_dropped = metrics.counter(catalog.LOGS_DROPPED.name, catalog.LOGS_DROPPED.unit,
                                            catalog.LOGS_DROPPED.description)
-            pipeline.logs = start_logs(settings, resource, outputs.log_exporter, logs_dropped)
+            pipeline.logs = start_logs(settings, resource, outputs.log_exporter, logs_dropped,
+                                       config.log_limits)
         except BaseException:
             for destination in outputs.destinations:
                 destination.close()

@@ -17,9 +17,10 @@ import sys
 from typing import Final, Protocol
 
 from obs.agent._compat import LoggerProvider, LogRecordExporter, set_logger_provider
+from obs.agent._config.limits import BatchLimits
 from obs.agent._logs.console import StdlibConsole
 from obs.agent._logs.loguru_bridge import LoguruBridge
-from obs.agent._logs.processor import ErrorOnce, ExportQueue, Losses, QueueLimits
+from obs.agent._logs.processor import ErrorOnce, ExportQueue, Losses
 from obs.agent._logs.records import Record
 from obs.agent._logs.stdlib import StdlibBridge
 from obs.agent.settings import Settings
@@ -80,7 +81,7 @@ class LogsHandle:
         losses = self._queue.close(timeout_s)
         self._provider.shutdown()
         if losses.unreported:
-            print(losses.describe(self._queue.limits.max_queue), file=sys.stderr, flush=True)
+            print(losses.describe(self._queue.limits.max_queue_size), file=sys.stderr, flush=True)
 
 
 def start_logs(
@@ -88,15 +89,16 @@ def start_logs(
     resource: Resource,
     exporter: LogRecordExporter | None,
     dropped_counter: Counter,
+    limits: BatchLimits,
 ) -> LogsHandle:
     """Start the log pipeline and the bridges the settings ask for; ``exporter=None`` exports nothing.
 
-    Raises SettingsError, before changing anything, when an OTEL_BLRP_* variable is not a positive number.
-    Takes ownership of ``exporter``: :meth:`LogsHandle.shutdown` shuts it down. An exporter with
-    ``export_serialized(payload: bytes) -> bool`` receives requests the bridge encoded itself (the fast
-    path) and is trusted to report its own delivery failures (see :mod:`obs.agent._logs.otlp`).
+    ``limits`` are the queue's (``OTEL_BLRP_*``, checked with the rest of the configuration at boot:
+    :func:`obs.agent._config.limits.log_limits`). Takes ownership of ``exporter``: :meth:`LogsHandle.shutdown`
+    shuts it down. An exporter with ``export_serialized(payload: bytes) -> bool`` receives requests the bridge
+    encoded itself (the fast path) and is trusted to report its own delivery failures (see
+    :mod:`obs.agent._logs.otlp`).
     """
-    limits = QueueLimits.from_environment()
     threshold = LEVELS[settings.log_level]
     on_error = ErrorOnce()
     provider: LoggerProvider | None = None

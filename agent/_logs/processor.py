@@ -19,12 +19,11 @@ batches: a flood then slows the app down rather than overflow the queue (200,000
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -36,21 +35,17 @@ from obs.agent._compat import (
     ReadWriteLogRecord,
     suppress_instrumentation,
 )
+from obs.agent._config.limits import BatchLimits
 from obs.agent._logs.otlp import DirectSender, Encoder, direct_sender
 from obs.agent._logs.records import Converter, Record, from_api_record, thread_state
 from obs.agent._support.forkhooks import at_fork_weakly
-from obs.agent.settings import SettingsError
 from opentelemetry.metrics import Counter
 from opentelemetry.sdk.resources import Resource
 
-__all__ = ["ErrorOnce", "ExportQueue", "Losses", "QueueLimits"]
+__all__ = ["ErrorOnce", "ExportQueue", "Losses", "high_water"]
 
 _log = logging.getLogger("obs.agent.logs")
 
-DEFAULT_MAX_QUEUE: Final = 65_536
-"""Holds a 50,000-line burst with room to spare; about 300 bytes plus the message per queued record."""
-DEFAULT_BATCH: Final = 512
-DEFAULT_DELAY_MS: Final = 1000
 _POLL_S: Final = 0.05
 """How often the export thread looks at a non-empty queue to see whether a burst is still going."""
 _LATEST_S_FACTOR: Final = 5
@@ -71,42 +66,13 @@ class ErrorOnce:
                          exc_info=sys.exc_info()[0] is not None)
 
 
-def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) <= 0:
-        raise SettingsError(
-            name, f"environment variable {name}", f"expected a whole number above 0, got {raw!r}"
-        )
-    return int(raw)
+def high_water(limits: BatchLimits) -> int:
+    """Past this many queued records the export thread starts even while a burst goes on.
 
-
-@dataclass(frozen=True)
-class QueueLimits:
-    """Queue size, batch size and schedule delay, from the OTEL_BLRP_* variables (the spec's names)."""
-
-    max_queue: int = DEFAULT_MAX_QUEUE
-    batch: int = DEFAULT_BATCH
-    delay_s: float = DEFAULT_DELAY_MS / 1000
-
-    @property
-    def high_water(self) -> int:
-        """Past this many queued records the export thread starts even while a burst goes on.
-
-        Three quarters of the queue: a 50,000-line burst fits below it with the default size, so the app
-        logs it at its own speed; the last quarter absorbs what arrives while the export catches up.
-        """
-        return max(self.batch, self.max_queue * 3 // 4)
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> QueueLimits:
-        """Raise SettingsError naming the variable when one is not a positive whole number."""
-        env = os.environ if environ is None else environ
-        max_queue = _env_int(env, "OTEL_BLRP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE)
-        batch = min(_env_int(env, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", DEFAULT_BATCH), max_queue)
-        delay_ms = _env_int(env, "OTEL_BLRP_SCHEDULE_DELAY", DEFAULT_DELAY_MS)
-        return cls(max_queue=max_queue, batch=batch, delay_s=delay_ms / 1000)
+    Three quarters of the queue: a 50,000-line burst fits below it with the default size, so the app logs it
+    at its own speed; the last quarter absorbs what arrives while the export catches up.
+    """
+    return max(limits.max_export_batch_size, limits.max_queue_size * 3 // 4)
 
 
 @dataclass(frozen=True)
@@ -153,7 +119,7 @@ class ExportQueue(LogRecordProcessor):
         self,
         exporter: LogRecordExporter,
         resource: Callable[[], Resource],
-        limits: QueueLimits,
+        limits: BatchLimits,
         dropped_counter: Counter | None = None,
         on_error: ErrorOnce | None = None,
     ) -> None:
@@ -163,8 +129,8 @@ class ExportQueue(LogRecordProcessor):
         self._converter = Converter(resource)
         self.limits = limits
         self._counter = dropped_counter
-        self._max_queue = limits.max_queue
-        self._high_water = limits.high_water
+        self._max_queue = limits.max_queue_size
+        self._high_water = high_water(limits)
         self._closed = False
         self._stopping = False
         self._deadline = float("inf")
@@ -267,7 +233,7 @@ class ExportQueue(LogRecordProcessor):
         seen, looked = 0, time.monotonic()
         try:
             while not self._stopping:
-                self._wake.wait(self.limits.delay_s if not self._queue else _POLL_S)
+                self._wake.wait(self.limits.schedule_delay_s if not self._queue else _POLL_S)
                 self._wake.clear()
                 if self._stopping:
                     break
@@ -291,8 +257,8 @@ class ExportQueue(LogRecordProcessor):
         if not queue:
             return False
         waited = (time.time_ns() - queue[0][0]) / 1e9
-        delay = self.limits.delay_s
-        burst = rate >= self.limits.batch / _POLL_S
+        delay = self.limits.schedule_delay_s
+        burst = rate >= self.limits.max_export_batch_size / _POLL_S
         return waited >= delay * _LATEST_S_FACTOR or (waited >= delay and not burst)
 
     def _export_queued(self) -> None:
@@ -304,7 +270,7 @@ class ExportQueue(LogRecordProcessor):
         self._encoder.refresh()
         self._converter.refresh()
         while remaining > 0 and time.monotonic() < self._deadline:
-            count = min(self.limits.batch, remaining, len(queue))
+            count = min(self.limits.max_export_batch_size, remaining, len(queue))
             if count == 0:
                 break
             remaining -= count

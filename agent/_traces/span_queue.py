@@ -6,7 +6,7 @@ that never make a span. Here ``on_end`` appends to a deque or counts a drop (``o
 export thread starts with the first span; flush and shutdown wait at most the time they are given. An
 exporter that can encode a span by itself (:class:`PreparingExporter`) does so in ``on_end``, so the export
 thread hardly needs the GIL (see obs.agent._otlp.spans.SpanEncoder for why that matters).
-``OTEL_BSP_*`` set the delay, queue and batch sizes and the export timeout (read in obs.agent._config.check).
+``OTEL_BSP_*`` set the delay, queue and batch sizes and the export timeout (read in obs.agent._config.limits).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from obs.agent._compat import suppress_instrumentation
-from obs.agent._config.check import BatchLimits
+from obs.agent._config.limits import BatchLimits
 from obs.agent._support.forkhooks import at_fork_weakly
 from obs.agent._support.report import error_once
 from opentelemetry.context import Context
