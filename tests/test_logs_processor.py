@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -226,3 +228,38 @@ def test_overflow_is_counted_in_the_metric_and_one_line_at_exit(
     assert dropped > 0 and int(found.group(1)) == dropped
     assert exported + dropped == 20_000
     assert sum(point.value for point in receiver.latest_points("obs.logs.dropped")) == dropped
+
+
+def test_the_queues_own_errors_are_said_once_in_the_agents_voice(tmp_path: Path) -> None:
+    """An exporter that raises on every batch: one ``obs:`` line on stderr for the whole process (the agent's
+    one way to report its own errors, obs.agent._support.report), nothing through the app's logging, the
+    records counted as failed, and the app unharmed."""
+    code = """
+import logging, sys, time
+from obs.agent._config.limits import BatchLimits
+from obs.agent._logs.processor import ExportQueue
+from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.sdk.resources import Resource
+
+class Refusing(LogRecordExporter):
+    def export(self, batch):
+        raise RuntimeError("boom")
+    def shutdown(self):
+        pass
+    def force_flush(self, timeout_millis=30000):
+        return True
+
+logging.basicConfig(stream=sys.stdout, format="APP LOG %(message)s")
+queue = ExportQueue(Refusing(), lambda: Resource.create({}), BatchLimits(60_000, 100, 10))
+for n in range(3):
+    queue.submit((time.time_ns(), 9, "INFO", f"line {n}", "test", None, None, 0, None, None, 0, 0, 0, None))
+    queue.flush(5)
+print("failed", queue.close(5).failed)
+"""
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert ran.stdout.split("\n")[0] == "failed 3", ran.stdout + ran.stderr
+    said = [line for line in ran.stderr.splitlines() if line.startswith("obs:")]
+    assert said[0] == "obs: exporting log records failed (RuntimeError: boom); the app goes on without it"
+    assert [line for line in said if "exporting log records" in line] == said[:1]
+    assert "APP LOG" not in ran.stdout

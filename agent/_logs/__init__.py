@@ -20,7 +20,7 @@ from obs.agent._compat import LoggerProvider, LogRecordExporter, set_logger_prov
 from obs.agent._config.limits import BatchLimits
 from obs.agent._logs.console import StdlibConsole
 from obs.agent._logs.loguru_bridge import LoguruBridge
-from obs.agent._logs.processor import ErrorOnce, ExportQueue, Losses
+from obs.agent._logs.processor import ExportQueue, Losses
 from obs.agent._logs.records import Record
 from obs.agent._logs.stdlib import StdlibBridge
 from obs.agent.settings import Settings
@@ -100,18 +100,17 @@ def start_logs(
     :mod:`obs.agent._logs.otlp`).
     """
     threshold = LEVELS[settings.log_level]
-    on_error = ErrorOnce()
     provider: LoggerProvider | None = None
     queue: ExportQueue | None = None
     parts: list[_Part] = []
     if exporter is not None:
         provider = sdk_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        queue = ExportQueue(exporter, lambda: sdk_provider.resource, limits, dropped_counter, on_error)
+        queue = ExportQueue(exporter, lambda: sdk_provider.resource, limits, dropped_counter)
         provider.add_log_record_processor(queue)
         set_logger_provider(provider)
         if settings.capture_logging:
             skipped = frozenset() if settings.capture_access_logs else ACCESS_LOGGERS
-            stdlib = StdlibBridge(queue.submit, threshold, on_error, skipped)
+            stdlib = StdlibBridge(queue.submit, threshold, skipped)
             stdlib.install()
             parts.append(stdlib)
     if settings.console_trace_ids:
@@ -123,7 +122,6 @@ def start_logs(
         threshold,
         capture=queue is not None and settings.capture_loguru,
         console=settings.console_trace_ids,
-        on_error=on_error,
     )
     loguru.install()
     parts.append(loguru)

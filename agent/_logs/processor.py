@@ -18,8 +18,6 @@ batches: a flood then slows the app down rather than overflow the queue (200,000
 
 from __future__ import annotations
 
-import logging
-import sys
 import threading
 import time
 from collections import deque
@@ -39,31 +37,17 @@ from obs.agent._config.limits import BatchLimits
 from obs.agent._logs.otlp import DirectSender, Encoder, direct_sender
 from obs.agent._logs.records import Converter, Record, from_api_record, thread_state
 from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.report import error_once
 from opentelemetry.metrics import Counter
 from opentelemetry.sdk.resources import Resource
 
-__all__ = ["ErrorOnce", "ExportQueue", "Losses", "high_water"]
+__all__ = ["ExportQueue", "Losses", "high_water"]
 
-_log = logging.getLogger("obs.agent.logs")
 
 _POLL_S: Final = 0.05
 """How often the export thread looks at a non-empty queue to see whether a burst is still going."""
 _LATEST_S_FACTOR: Final = 5
 """A record waits at most this many schedule delays while the app keeps logging at burst rate."""
-
-
-
-class ErrorOnce:
-    """The agent's own errors: the first is logged with its traceback, the rest are swallowed."""
-
-    def __init__(self) -> None:
-        self._done = False
-
-    def __call__(self, what: str) -> None:
-        if not self._done:
-            self._done = True
-            _log.warning("obs: %s; further errors of the log bridge are not reported", what,
-                         exc_info=sys.exc_info()[0] is not None)
 
 
 def high_water(limits: BatchLimits) -> int:
@@ -121,7 +105,6 @@ class ExportQueue(LogRecordProcessor):
         resource: Callable[[], Resource],
         limits: BatchLimits,
         dropped_counter: Counter | None = None,
-        on_error: ErrorOnce | None = None,
     ) -> None:
         self._exporter = exporter
         self._send = direct_sender(exporter)
@@ -134,7 +117,6 @@ class ExportQueue(LogRecordProcessor):
         self._closed = False
         self._stopping = False
         self._deadline = float("inf")
-        self._note_error = on_error or ErrorOnce()
         self._reset_state()
         self._start_worker()
         at_fork_weakly(self, after_in_child="_after_fork_in_child")
@@ -160,8 +142,8 @@ class ExportQueue(LogRecordProcessor):
         if self._send is not None:
             try:
                 self._send.forget_connections()
-            except Exception:
-                self._note_error("could not reset the log exporter's connections after fork")
+            except Exception as error:
+                error_once("resetting the log exporter's connections after fork", error)
         if not self._closed:
             self._start_worker()
 
@@ -183,8 +165,8 @@ class ExportQueue(LogRecordProcessor):
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         try:
             self.submit(from_api_record(log_record))
-        except Exception:
-            self._note_error("could not queue a log record from the OpenTelemetry API")
+        except Exception as error:
+            error_once("queueing a log record from the OpenTelemetry API", error)
 
     def flush(self, timeout_s: float) -> bool:
         """Export everything queued before this call; True when done within the timeout."""
@@ -211,8 +193,8 @@ class ExportQueue(LogRecordProcessor):
             self._worker.join(timeout_s)
         try:
             self._exporter.shutdown()  # type: ignore[no-untyped-call]
-        except Exception:
-            self._note_error("the log exporter failed to shut down")
+        except Exception as error:
+            error_once("shutting down the log exporter", error)
         self._report_drops()
         return self.losses()
 
@@ -288,17 +270,17 @@ class ExportQueue(LogRecordProcessor):
         for record in batch:
             try:
                 readable.append(self._converter.convert(record))
-            except Exception:
+            except Exception as error:
                 self._failed += 1
-                self._note_error("could not convert a log record")
+                error_once("converting a log record", error)
         if not readable:
             return
         self._in_flight = len(readable)
         try:
             result = self._exporter.export(readable)
-        except Exception:
+        except Exception as error:
             result = LogRecordExportResult.FAILURE
-            self._note_error("the log exporter raised an error")
+            error_once("exporting log records", error)
         finally:
             self._in_flight = 0
         if result is not LogRecordExportResult.SUCCESS:
@@ -309,16 +291,16 @@ class ExportQueue(LogRecordProcessor):
         payload, bad = self._encoder.encode(batch)
         if bad:
             self._failed += bad
-            self._note_error("could not encode a log record")
+            error_once("encoding a log record")
             if bad == len(batch):
                 return
         self._in_flight = len(batch) - bad
         announced = send.announces_failures
         try:
             sent = send(payload)
-        except Exception:
+        except Exception as error:
             sent = announced = False
-            self._note_error("the log exporter raised an error")
+            error_once("exporting log records", error)
         finally:
             self._in_flight = 0
         if not sent:
@@ -334,8 +316,8 @@ class ExportQueue(LogRecordProcessor):
         if delta > 0 and self._counter is not None:
             try:
                 self._counter.add(delta)
-            except Exception:
-                self._note_error("could not record the obs.logs.dropped metric")
+            except Exception as error:
+                error_once("recording the obs.logs.dropped metric", error)
 
     def _release_waiters(self) -> None:
         with self._lock:
