@@ -132,7 +132,7 @@ def _arm(overrides: Mapping[str, Any], outputs: Outputs | None) -> bool:
     """Watch the imports that matter. Settings wait for the boot: reading them costs more than all of this."""
     from obs.agent._instrument import discover
     from obs.agent._support.announce import ensure_run_id
-    from obs.agent._support.fork import on_fork_in_child
+    from obs.agent._support.fork import BOOT, at_fork
     from obs.agent._support.import_hook import ImportWatcher
 
     state = _state
@@ -146,9 +146,8 @@ def _arm(overrides: Mapping[str, Any], outputs: Outputs | None) -> bool:
     watcher.watch({candidate.trigger for candidate in state.installed.values()} | set(BOOT_MODULES))
     watcher.install()
     state.watcher = watcher
-    on_fork_in_child(_after_fork_in_child)
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent)
+    at_fork(BOOT, before=_before_fork, after_in_parent=_after_fork_in_parent,
+            after_in_child=_after_fork_in_child)
     atexit.register(_at_exit)
     state.phase = "armed"
     return True

@@ -25,7 +25,7 @@ from obs.agent._logs import LogsHandle, start_logs
 from obs.agent._metrics.lazy_sdk import LazyMetrics
 from obs.agent._metrics.lazy_sdk import install as install_metrics
 from obs.agent._server.target import configure as send_server_requests_to
-from obs.agent._support.fork import on_fork_in_child
+from obs.agent._support.fork import STATE, at_fork_weakly
 from obs.agent._support.report import error_once, say_once
 from obs.agent._traces.span_queue import SpanQueue, build_sampler
 from obs.agent.settings import Settings
@@ -120,7 +120,7 @@ class Pipeline:
         metrics.set_meter_provider(self.metrics.built or until_built)
         send_server_requests_to(self.tracer_provider, self.outputs.span_processor)
         use_own_middleware(self.settings.server_middleware == "obs")
-        on_fork_in_child(self.after_fork_in_child)
+        at_fork_weakly(STATE, self, after_in_child="after_fork_in_child")
 
     def after_fork_in_child(self) -> None:
         facts = Resource(process_facts())

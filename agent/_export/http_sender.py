@@ -14,7 +14,6 @@ until close). https goes through ``http.client``, which then loads with ``ssl``.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
 from collections.abc import Mapping
@@ -195,7 +194,6 @@ class HttpSender:
         self._connection: Any = None
         """A :class:`_PlainConnection`, or ``http.client.HTTPSConnection`` for https."""
         self._failures: tuple[type[Exception], ...] = (OSError, ValueError)
-        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._aborted = False
 
@@ -217,8 +215,6 @@ class HttpSender:
     def post(self, payload: bytes, timeout: float) -> Reply:
         """Send one payload, waiting at most ``timeout`` seconds for the answer."""
         body = load("gzip").compress(payload, compresslevel=6) if self._gzip else payload
-        if self._pid != os.getpid():
-            self._forget()
         with self._lock:
             for attempt in (0, 1):
                 reused = self._connection is not None
@@ -251,7 +247,6 @@ class HttpSender:
     def _forget(self) -> None:
         """In a forked child: close our copy of the parent's socket (the parent's stays open)."""
         self._lock = threading.Lock()
-        self._pid = os.getpid()
         self._close()
 
     def after_fork_in_child(self) -> None:

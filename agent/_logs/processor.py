@@ -36,7 +36,7 @@ from obs.agent._compat import (
 from obs.agent._config.limits import BatchLimits
 from obs.agent._logs.otlp import DirectSender, Encoder, direct_sender
 from obs.agent._logs.records import Converter, Record, from_api_record, thread_state
-from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.fork import STATE, at_fork_weakly
 from obs.agent._support.report import error_once
 from opentelemetry.metrics import Counter
 from opentelemetry.sdk.resources import Resource
@@ -119,7 +119,7 @@ class ExportQueue(LogRecordProcessor):
         self._deadline = float("inf")
         self._reset_state()
         self._start_worker()
-        at_fork_weakly(self, after_in_child="_after_fork_in_child")
+        at_fork_weakly(STATE, self, after_in_child="_after_fork_in_child")
 
     def _reset_state(self) -> None:
         self._queue: deque[Record] = deque()

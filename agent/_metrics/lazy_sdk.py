@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from obs.agent._compat import meter_provider_resource, point_the_metrics_api_at, suppress_instrumentation
 from obs.agent._metrics.on_first_use import MeterOnFirstUse
-from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.fork import METRICS, at_fork_weakly
 from obs.agent._support.late_imports import late_imports
 from obs.agent._support.report import error_once
 from opentelemetry.metrics import Counter, Meter, MeterProvider, NoOpMeter
@@ -76,7 +76,7 @@ class LazyMetrics:
         self._expected = False
         self._when_built: list[Callable[[SdkMeterProvider], object]] = []
         self._fresh_state()
-        at_fork_weakly(self, before="_before_fork", after_in_child="_after_fork_in_child")
+        at_fork_weakly(METRICS, self, before="_before_fork", after_in_child="_after_fork_in_child")
         if self._given_readers:
             self.provider()
         elif destination is not None:

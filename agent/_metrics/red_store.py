@@ -21,7 +21,7 @@ import time
 from bisect import bisect_left
 
 from obs.agent import catalog
-from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.fork import STATE, at_fork_weakly
 
 __all__ = ["BOUNDS", "ActiveKey", "RequestKey", "Series", "ServerRequests", "server_requests"]
 
@@ -59,7 +59,7 @@ class ServerRequests:
 
     def __init__(self) -> None:
         self._fresh()
-        at_fork_weakly(self, after_in_child="_fresh")
+        at_fork_weakly(STATE, self, after_in_child="_fresh")
 
     def _fresh(self) -> None:
         self._lock = threading.Lock()

@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from obs.agent._compat import suppress_instrumentation
 from obs.agent._config.limits import BatchLimits
-from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.fork import STATE, at_fork_weakly
 from obs.agent._support.report import error_once
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -72,7 +72,7 @@ class SpanQueue(SpanProcessor):
         self._on_drop: Callable[[int], None] = _ignore
         self._closed = False
         self._reset()
-        at_fork_weakly(self, after_in_child="_after_fork_in_child")
+        at_fork_weakly(STATE, self, after_in_child="_after_fork_in_child")
 
     def _reset(self) -> None:
         self._queue: deque[Any] = deque()
