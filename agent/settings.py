@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 __all__ = [
     "EXPORTERS",
     "PROTOCOLS",
     "SETTINGS",
-    "Frozen",
     "Setting",
     "Settings",
     "SettingsError",
@@ -32,51 +32,12 @@ EXPORTERS = ("otlp", "file", "console", "none")
 PROTOCOLS = ("http/protobuf", "grpc")
 """OTLP transports. ``http/json`` is not offered by the Python SDK's exporters."""
 
-TYPE_CHECKING = False  # typing stays unloaded: `obs run` imports this before each start of the app
+TYPE_CHECKING = False  # typing is for the type checker only
 if TYPE_CHECKING:
-    from typing import Any, ClassVar, Literal
+    from typing import Any, Literal
 
     Source = Literal["argument", "environment", "file", "default"]
     _Tables = tuple[dict[str, Any], dict[str, Any]]
-
-
-class Frozen:
-    """A read-only record, equal, hashed and shown by its fields in ``_fields``.
-
-    What ``@dataclass(frozen=True)`` would give, for the records ``obs run`` builds to check the settings
-    before every start of the app (settings, routes, config): ``dataclasses`` imports ``inspect``, about 7 ms,
-    more than the check itself. Subclasses set their fields in ``__init__`` with :meth:`_set`.
-    """
-
-    _fields: ClassVar[tuple[str, ...]] = ()
-    _hidden: ClassVar[frozenset[str]] = frozenset()
-    """Fields left out of equality, hash and repr (as ``field(compare=False, repr=False)``)."""
-
-    def _set(self, **values: Any) -> None:
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is read-only; cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is read-only; cannot delete {name!r}")
-
-    def _key(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self._fields if name not in self._hidden)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, Frozen)
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        shown = (f"{name}={getattr(self, name)!r}" for name in self._fields if name not in self._hidden)
-        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 class SettingsError(ValueError):
@@ -193,21 +154,15 @@ def _sampler_ratio(value: Any) -> float:
     return ratio
 
 
-class Setting(Frozen):
+@dataclass(frozen=True)
+class Setting:
     """How one setting is named in each source and how its raw value becomes a typed one."""
 
-    _fields = ("name", "convert", "default", "env", "help")
     name: str
     convert: Callable[[Any], Any]
     default: Any
-    env: tuple[str, ...]
-    help: str
-
-    def __init__(
-        self, name: str, convert: Callable[[Any], Any], default: Any, env: tuple[str, ...] = (),
-        help: str = "",
-    ) -> None:
-        self._set(name=name, convert=convert, default=default, env=env, help=help)
+    env: tuple[str, ...] = ()
+    help: str = ""
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -265,7 +220,8 @@ _BY_NAME = {setting.name: setting for setting in SETTINGS}
 _SETTING_NAMES = tuple(_BY_NAME)
 
 
-class Settings(Frozen):
+@dataclass(frozen=True, kw_only=True)
+class Settings:
     """The resolved settings. ``sources`` says where each value came from, for error messages and ``obs``.
 
     Built from keyword arguments, one per setting in :data:`SETTINGS` (all required), plus ``project_root``,
@@ -299,27 +255,9 @@ class Settings(Frozen):
     console_trace_ids: bool
     runtime_metrics: bool
     server_middleware: str
-    project_root: Path
-    config_file: Path | None
-    sources: Mapping[str, str]
-
-    _fields = (*_SETTING_NAMES, "project_root", "config_file", "sources")
-    _hidden = frozenset({"sources"})
-
-    def __init__(
-        self,
-        *,
-        project_root: Path = Path("."),
-        config_file: Path | None = None,
-        sources: Mapping[str, str] | None = None,
-        **values: Any,
-    ) -> None:
-        missing = [name for name in _SETTING_NAMES if name not in values]
-        unknown = sorted(set(values) - set(_SETTING_NAMES))
-        if missing or unknown:
-            raise TypeError(f"Settings() needs exactly the settings: missing {missing}, unknown {unknown}")
-        self._set(**values, project_root=project_root, config_file=config_file,
-                  sources={} if sources is None else sources)
+    project_root: Path = Path(".")
+    config_file: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def endpoint_configured(self) -> bool:
@@ -347,9 +285,8 @@ class Settings(Frozen):
         return path if path.is_absolute() else self.project_root / path
 
     def replace(self, **changes: Any) -> Settings:
-        values = {name: getattr(self, name) for name in self._fields}
-        values.update(changes)
-        return Settings(**values)
+        return replace(self, **changes)
+
 
 
 def find_config_file(start: Path) -> Path | None:
@@ -372,8 +309,7 @@ def find_config_file(start: Path) -> Path | None:
 def _read_file_table(path: Path) -> _Tables:
     """Return ``(obs table, [project] table)``. A broken file is a SettingsError, never a traceback.
 
-    tomllib is imported here, not with this module: ``obs run`` checks the environment's settings before it
-    starts the app and leaves the file to the app (see :func:`load_settings`), so it never needs it."""
+    tomllib is imported here, only when there is a file to read."""
     import tomllib
 
     try:

@@ -3,19 +3,20 @@
 The settings hold what applies to all signals; the OpenTelemetry specification also lets each signal override
 its protocol, headers, timeout, compression and TLS files through the environment. This module resolves both
 into one :class:`Route` per signal and rejects bad values with a :class:`SettingsError` that names the
-variable. Standard library only, so ``obs run`` can check the environment before it starts the app.
+variable. Standard library only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from obs.agent.settings import PROTOCOLS, Frozen, Settings, SettingsError
+from obs.agent.settings import PROTOCOLS, Settings, SettingsError
 
 __all__ = ["SIGNALS", "Route", "Signal", "resolve_routes"]
 
-TYPE_CHECKING = False  # typing stays unloaded: `obs run` imports this before each start of the app
+TYPE_CHECKING = False  # typing is for the type checker only
 if TYPE_CHECKING:
     from typing import Final, Literal
 
@@ -28,11 +29,10 @@ _DEFAULT_GRPC: Final = "http://localhost:4317"
 _COMPRESSIONS: Final = ("none", "gzip")
 
 
-class Route(Frozen):
+@dataclass(frozen=True, kw_only=True)
+class Route:
     """One signal's destination. ``exporter`` is otlp, file, console or none."""
 
-    _fields = ("signal", "exporter", "protocol", "url", "headers", "timeout", "compression", "certificate",
-               "client_certificate", "client_key", "may_fall_back")
     signal: Signal
     exporter: str
     protocol: str
@@ -45,25 +45,6 @@ class Route(Frozen):
     client_key: str | None
     may_fall_back: bool
     """True when nobody named an endpoint: if nothing answers at the default one, files take over."""
-
-    def __init__(
-        self,
-        *,
-        signal: Signal,
-        exporter: str,
-        protocol: str,
-        url: str,
-        headers: tuple[tuple[str, str], ...],
-        timeout: float,
-        compression: str,
-        certificate: str | None,
-        client_certificate: str | None,
-        client_key: str | None,
-        may_fall_back: bool,
-    ) -> None:
-        self._set(signal=signal, exporter=exporter, protocol=protocol, url=url, headers=headers,
-                  timeout=timeout, compression=compression, certificate=certificate,
-                  client_certificate=client_certificate, client_key=client_key, may_fall_back=may_fall_back)
 
 
 def _variable(signal: Signal, suffix: str) -> str:
