@@ -211,8 +211,8 @@ def _boot() -> None:
 
     The garbage collector is paused meanwhile: what the boot makes (modules, classes, the SDK's registries)
     lives as long as the process and is frozen at the end (:func:`_freeze_the_heap_so_far`), and the 40 or
-    so collections its imports would set off cost about 4 ms for very little: the few cycles the imports
-    leave behind (about 500 objects, 90 kB, measured with the SDK 1.45 boot) are frozen with the rest
+    so collections its imports would set off cost time for very little: the few cycles the imports
+    leave behind (a few hundred objects) are frozen with the rest
     instead. An app that turned the collector off keeps it off. A boot on its own thread does not pause it
     (the app runs meanwhile).
     """
@@ -288,9 +288,9 @@ def _running(pipeline: Pipeline) -> None:
 def _freeze_the_heap_so_far() -> None:
     """Move every object alive now (the SDK, protobuf, the agent, the modules imported before it) out of the
     garbage collector's reach: they live as long as the process, and without this each full collection
-    scans them again (FastAPI example under load: a full collection took 23 ms without this, 12.5 ms with
-    it, as in the plain app; p99 2.4 ms without, 1.8 ms with). Objects made later, the app's included, are
-    collected as before."""
+    scans them again (the FastAPI example under load: full collections took about twice as long without
+    this as the plain app's, and showed in its p99; with it, as long). Objects made later, the app's
+    included, are collected as before."""
     import gc
 
     gc.freeze()

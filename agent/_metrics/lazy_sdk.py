@@ -1,7 +1,7 @@
 """The metrics SDK, built at its first need instead of at boot.
 
-Why: ``opentelemetry.sdk.metrics`` and obs's metrics modules take about 16 ms to import on this project's
-machine, a fifth of what the boot took with them (``python -m bench.profile boot``), and a script that only
+Why: ``opentelemetry.sdk.metrics`` and obs's metrics modules were a fifth of what the boot took with them
+(``python -m bench.profile boot`` shows the share), and a script that only
 logs has no use for them. What needs the SDK builds it, once, in the process that needs it:
 
 - the first measurement of an instrument (the app's, an instrumentation's, or obs's own drop counters):

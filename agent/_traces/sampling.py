@@ -1,8 +1,8 @@
 """obs's default root sampler: every trace while traffic is low, a ratio of them beyond a per-second budget.
 
 Why this default: on a laptop or a quiet service a developer looks for the trace of the request they just
-made, so every one is kept; under load, sampling 10% of the rest keeps the cost of spans (about 70 us a
-sampled request on this project's 2-core machine) off most requests. Nothing is lost that the product
+made, so every one is kept; under load, sampling 10% of the rest keeps the cost of spans (creating,
+recording and encoding one for each sampled request) off most requests. Nothing is lost that the product
 promises: the RED metrics count every request whatever the sampling, a request that fails is kept as a
 span even when its trace was not sampled (obs.agent._server.request), and child spans follow their root's
 decision (the sampler is wrapped in ParentBased), so a kept trace is complete.
