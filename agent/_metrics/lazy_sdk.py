@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from obs.agent import catalog
 from obs.agent._compat import meter_provider_resource, point_the_metrics_api_at, suppress_instrumentation
 from obs.agent._metrics.on_first_use import MeterOnFirstUse
 from obs.agent._support.fork import METRICS, at_fork_weakly
@@ -114,7 +115,7 @@ class LazyMetrics:
             return self._built
 
     def _build(self) -> SdkMeterProvider:
-        from obs.agent._metrics.process import SCOPE, ProcessMetrics
+        from obs.agent._metrics.process import ProcessMetrics
         from obs.agent._metrics.red_data import attach_to_reader
         from obs.agent._metrics.sdk import MetricExporterToDestination, PeriodicReader, build_meter_provider
 
@@ -128,7 +129,7 @@ class LazyMetrics:
         for reader in readers:
             attach_to_reader(reader, functools.partial(_current_resource, provider, resource))
         if self._settings.runtime_metrics:
-            ProcessMetrics().register(provider.get_meter(SCOPE))
+            ProcessMetrics().register(provider.get_meter(catalog.PROCESS_SCOPE))
         self.readers = readers
         _point_the_api_at(provider)
         waiting, self._when_built = self._when_built, []
@@ -203,7 +204,8 @@ class LazyMetrics:
     def counter(self, name: str, unit: str, description: str) -> Counter:
         """obs's own counter (its drop counters), which builds the SDK at its first ``add``: most processes
         never drop anything. Not marked as expected: a fork need not build for it."""
-        return self.meter("obs.agent", expects=False).create_counter(name, unit=unit, description=description)
+        meter = self.meter(catalog.AGENT_SCOPE, expects=False)
+        return meter.create_counter(name, unit=unit, description=description)
 
     def _start_timer(self) -> None:
         stop = self._stop_timer

@@ -21,10 +21,7 @@ from obs.agent._support.late_imports import load
 from obs.agent._support.report import error_once
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-__all__ = ["SCOPE", "ProcessMetrics"]
-
-SCOPE = "obs.process"
-"""The meter (instrumentation scope) of the process metrics, with the SDK or without it."""
+__all__ = ["ProcessMetrics"]
 
 
 class ProcessMetrics:
