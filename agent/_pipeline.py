@@ -27,7 +27,8 @@ from obs.agent._metrics.lazy_sdk import install as install_metrics
 from obs.agent._server.target import configure as send_server_requests_to
 from obs.agent._support.fork import STATE, at_fork_weakly
 from obs.agent._support.report import error_once, say_once
-from obs.agent._traces.span_queue import SpanQueue, build_sampler
+from obs.agent._traces.sampling import build_sampler
+from obs.agent._traces.span_queue import SpanQueue
 from obs.agent.settings import Settings
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider

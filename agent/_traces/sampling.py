@@ -22,7 +22,7 @@ from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-__all__ = ["DEFAULT_RATIO", "DEFAULT_TRACES_PER_SECOND", "TracesPerSecondThenRatio"]
+__all__ = ["DEFAULT_RATIO", "DEFAULT_TRACES_PER_SECOND", "TracesPerSecondThenRatio", "build_sampler"]
 
 DEFAULT_TRACES_PER_SECOND = 10
 DEFAULT_RATIO = 0.1
@@ -63,3 +63,25 @@ class TracesPerSecondThenRatio(Sampler):
 
     def get_description(self) -> str:
         return f"TracesPerSecondThenRatio{{{self._per_second}/s,{self._ratio.get_description()}}}"
+
+
+def build_sampler(name: str, ratio: float | None) -> Sampler:
+    """The sampler for a checked ``OTEL_TRACES_SAMPLER`` name (see obs.agent._config.check.SAMPLERS), or obs's
+    default (:class:`TracesPerSecondThenRatio`) for any other."""
+    from opentelemetry.sdk.trace import sampling
+
+    given = ratio
+    ratio = 1.0 if ratio is None else ratio
+    if name == "always_on":
+        return sampling.ALWAYS_ON
+    if name == "always_off":
+        return sampling.ALWAYS_OFF
+    if name == "traceidratio":
+        return sampling.TraceIdRatioBased(ratio)
+    if name == "parentbased_always_off":
+        return sampling.ParentBased(sampling.ALWAYS_OFF)
+    if name == "parentbased_traceidratio":
+        return sampling.ParentBased(sampling.TraceIdRatioBased(ratio))
+    if name == "parentbased_always_on":
+        return sampling.ParentBased(sampling.ALWAYS_ON)
+    return sampling.ParentBased(TracesPerSecondThenRatio(ratio=DEFAULT_RATIO if given is None else given))

@@ -1,4 +1,4 @@
-"""Traces: the sampler the settings name, and a span queue that never makes the app wait.
+"""Traces: a span queue that never makes the app wait.
 
 Why not the SDK's BatchSpanProcessor: its ``force_flush`` exports on the caller's thread with no time limit,
 a full queue only logs a (de-duplicated) warning, and its thread starts with the processor even in processes
@@ -24,9 +24,8 @@ from obs.agent._support.report import error_once
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
-from opentelemetry.sdk.trace.sampling import Sampler
 
-__all__ = ["PreparingExporter", "SpanQueue", "build_sampler"]
+__all__ = ["PreparingExporter", "SpanQueue"]
 
 
 @runtime_checkable
@@ -36,30 +35,6 @@ class PreparingExporter(Protocol):
     def prepare(self, span: ReadableSpan) -> Any: ...
 
     def export_prepared(self, spans: Sequence[Any]) -> object: ...
-
-
-def build_sampler(name: str, ratio: float | None) -> Sampler:
-    """The sampler for a checked ``OTEL_TRACES_SAMPLER`` name (see obs.agent._config.check.SAMPLERS), or obs's
-    default (obs.agent._traces.sampling) for any other."""
-    from opentelemetry.sdk.trace import sampling
-
-    given = ratio
-    ratio = 1.0 if ratio is None else ratio
-    if name == "always_on":
-        return sampling.ALWAYS_ON
-    if name == "always_off":
-        return sampling.ALWAYS_OFF
-    if name == "traceidratio":
-        return sampling.TraceIdRatioBased(ratio)
-    if name == "parentbased_always_off":
-        return sampling.ParentBased(sampling.ALWAYS_OFF)
-    if name == "parentbased_traceidratio":
-        return sampling.ParentBased(sampling.TraceIdRatioBased(ratio))
-    if name == "parentbased_always_on":
-        return sampling.ParentBased(sampling.ALWAYS_ON)
-    from obs.agent._traces.sampling import DEFAULT_RATIO, TracesPerSecondThenRatio
-
-    return sampling.ParentBased(TracesPerSecondThenRatio(ratio=DEFAULT_RATIO if given is None else given))
 
 
 class SpanQueue(SpanProcessor):
