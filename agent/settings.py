@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 __all__ = [
     "EXPORTERS",
     "PROTOCOLS",
     "SETTINGS",
+    "Frozen",
     "Setting",
     "Settings",
     "SettingsError",
@@ -34,10 +34,51 @@ PROTOCOLS = ("http/protobuf", "grpc")
 
 TYPE_CHECKING = False  # typing is for the type checker only
 if TYPE_CHECKING:
-    from typing import Any, Literal
+    from typing import Any, ClassVar, Literal
 
     Source = Literal["argument", "environment", "file", "default"]
     _Tables = tuple[dict[str, Any], dict[str, Any]]
+
+
+class Frozen:
+    """A read-only record, equal, hashed and shown by its fields in ``_fields``.
+
+    What ``@dataclass(frozen=True)`` would give, without its cost at every boot: ``@dataclass`` generates and
+    compiles the methods of each class as it is defined, which for these records (settings, routes, limits,
+    config; :class:`Settings` has thirty fields) takes several times as long as the rest of their modules
+    (``python -X importtime -c "import obs.agent.settings"`` with and without it). Subclasses set their fields
+    in ``__init__`` with :meth:`_set`.
+    """
+
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _hidden: ClassVar[frozenset[str]] = frozenset()
+    """Fields left out of equality, hash and repr (as ``field(compare=False, repr=False)``)."""
+
+    def _set(self, **values: Any) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only; cannot delete {name!r}")
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields if name not in self._hidden)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Frozen)
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        shown = (f"{name}={getattr(self, name)!r}" for name in self._fields if name not in self._hidden)
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 class SettingsError(ValueError):
@@ -154,15 +195,21 @@ def _sampler_ratio(value: Any) -> float:
     return ratio
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(Frozen):
     """How one setting is named in each source and how its raw value becomes a typed one."""
 
+    _fields = ("name", "convert", "default", "env", "help")
     name: str
     convert: Callable[[Any], Any]
     default: Any
-    env: tuple[str, ...] = ()
-    help: str = ""
+    env: tuple[str, ...]
+    help: str
+
+    def __init__(
+        self, name: str, convert: Callable[[Any], Any], default: Any, env: tuple[str, ...] = (),
+        help: str = "",
+    ) -> None:
+        self._set(name=name, convert=convert, default=default, env=env, help=help)
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -220,8 +267,7 @@ _BY_NAME = {setting.name: setting for setting in SETTINGS}
 _SETTING_NAMES = tuple(_BY_NAME)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Settings:
+class Settings(Frozen):
     """The resolved settings. ``sources`` says where each value came from, for error messages and ``obs``.
 
     Built from keyword arguments, one per setting in :data:`SETTINGS` (all required), plus ``project_root``,
@@ -255,9 +301,27 @@ class Settings:
     console_trace_ids: bool
     runtime_metrics: bool
     server_middleware: str
-    project_root: Path = Path(".")
-    config_file: Path | None = None
-    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    project_root: Path
+    config_file: Path | None
+    sources: Mapping[str, str]
+
+    _fields = (*_SETTING_NAMES, "project_root", "config_file", "sources")
+    _hidden = frozenset({"sources"})
+
+    def __init__(
+        self,
+        *,
+        project_root: Path = Path("."),
+        config_file: Path | None = None,
+        sources: Mapping[str, str] | None = None,
+        **values: Any,
+    ) -> None:
+        missing = [name for name in _SETTING_NAMES if name not in values]
+        unknown = sorted(set(values) - set(_SETTING_NAMES))
+        if missing or unknown:
+            raise TypeError(f"Settings() needs exactly the settings: missing {missing}, unknown {unknown}")
+        self._set(**values, project_root=project_root, config_file=config_file,
+                  sources={} if sources is None else sources)
 
     @property
     def endpoint_configured(self) -> bool:
@@ -285,8 +349,9 @@ class Settings:
         return path if path.is_absolute() else self.project_root / path
 
     def replace(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
-
+        values = {name: getattr(self, name) for name in self._fields}
+        values.update(changes)
+        return Settings(**values)
 
 
 def find_config_file(start: Path) -> Path | None:

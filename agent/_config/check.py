@@ -8,11 +8,10 @@ uninstrumented app, never a half-started agent. Standard library only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from obs.agent._config.limits import BatchLimits, log_limits, positive_int, span_limits
 from obs.agent._config.routes import Route, Signal, resolve_routes
-from obs.agent.settings import Settings, SettingsError
+from obs.agent.settings import Frozen, Settings, SettingsError
 
 __all__ = ["DEFAULT_SAMPLER", "SAMPLERS", "AgentConfig", "check"]
 
@@ -34,16 +33,23 @@ def sampler_name(settings: Settings) -> str:
     return name
 
 
-@dataclass(frozen=True, kw_only=True)
-class AgentConfig:
+class AgentConfig(Frozen):
     """The checked extras: one route per signal, span and log batch limits, sampler name, metric export
     timeout."""
 
+    _fields = ("routes", "span_limits", "log_limits", "sampler", "metric_export_timeout_ms")
     routes: Mapping[Signal, Route]
     span_limits: BatchLimits
     log_limits: BatchLimits
     sampler: str
     metric_export_timeout_ms: int
+
+    def __init__(
+        self, *, routes: Mapping[Signal, Route], span_limits: BatchLimits, log_limits: BatchLimits,
+        sampler: str, metric_export_timeout_ms: int,
+    ) -> None:
+        self._set(routes=routes, span_limits=span_limits, log_limits=log_limits, sampler=sampler,
+                  metric_export_timeout_ms=metric_export_timeout_ms)
 
 
 def check(settings: Settings, environ: Mapping[str, str]) -> AgentConfig:

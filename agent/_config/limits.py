@@ -10,9 +10,8 @@ starts. Standard library only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 
-from obs.agent.settings import SettingsError
+from obs.agent.settings import Frozen, SettingsError
 
 __all__ = ["LOGS", "SPANS", "BatchLimits", "log_limits", "positive_int", "span_limits"]
 
@@ -28,14 +27,24 @@ def positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-@dataclass(frozen=True)
-class BatchLimits:
+class BatchLimits(Frozen):
     """Delay between exports, queue and batch sizes, time one export may take (ms)."""
 
-    schedule_delay_ms: int = 5000
-    max_queue_size: int = 2048
-    max_export_batch_size: int = 512
-    export_timeout_ms: int = 30000
+    _fields = ("schedule_delay_ms", "max_queue_size", "max_export_batch_size", "export_timeout_ms")
+    schedule_delay_ms: int
+    max_queue_size: int
+    max_export_batch_size: int
+    export_timeout_ms: int
+
+    def __init__(
+        self,
+        schedule_delay_ms: int = 5000,
+        max_queue_size: int = 2048,
+        max_export_batch_size: int = 512,
+        export_timeout_ms: int = 30000,
+    ) -> None:
+        self._set(schedule_delay_ms=schedule_delay_ms, max_queue_size=max_queue_size,
+                  max_export_batch_size=max_export_batch_size, export_timeout_ms=export_timeout_ms)
 
     @property
     def schedule_delay_s(self) -> float:
@@ -50,8 +59,7 @@ class BatchLimits:
         base = defaults or cls()
         queue = positive_int(environ, f"{prefix}_MAX_QUEUE_SIZE", base.max_queue_size)
         batch = positive_int(environ, f"{prefix}_MAX_EXPORT_BATCH_SIZE", base.max_export_batch_size)
-        return replace(
-            base,
+        return cls(
             schedule_delay_ms=positive_int(environ, f"{prefix}_SCHEDULE_DELAY", base.schedule_delay_ms),
             max_queue_size=queue,
             max_export_batch_size=min(batch, queue),

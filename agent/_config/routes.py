@@ -9,10 +9,9 @@ variable. Standard library only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from obs.agent.settings import PROTOCOLS, Settings, SettingsError
+from obs.agent.settings import PROTOCOLS, Frozen, Settings, SettingsError
 
 __all__ = ["SIGNALS", "Route", "Signal", "resolve_routes"]
 
@@ -29,10 +28,11 @@ _DEFAULT_GRPC: Final = "http://localhost:4317"
 _COMPRESSIONS: Final = ("none", "gzip")
 
 
-@dataclass(frozen=True, kw_only=True)
-class Route:
+class Route(Frozen):
     """One signal's destination. ``exporter`` is otlp, file, console or none."""
 
+    _fields = ("signal", "exporter", "protocol", "url", "headers", "timeout", "compression", "certificate",
+               "client_certificate", "client_key", "may_fall_back")
     signal: Signal
     exporter: str
     protocol: str
@@ -45,6 +45,25 @@ class Route:
     client_key: str | None
     may_fall_back: bool
     """True when nobody named an endpoint: if nothing answers at the default one, files take over."""
+
+    def __init__(
+        self,
+        *,
+        signal: Signal,
+        exporter: str,
+        protocol: str,
+        url: str,
+        headers: tuple[tuple[str, str], ...],
+        timeout: float,
+        compression: str,
+        certificate: str | None,
+        client_certificate: str | None,
+        client_key: str | None,
+        may_fall_back: bool,
+    ) -> None:
+        self._set(signal=signal, exporter=exporter, protocol=protocol, url=url, headers=headers,
+                  timeout=timeout, compression=compression, certificate=certificate,
+                  client_certificate=client_certificate, client_key=client_key, may_fall_back=may_fall_back)
 
 
 def _variable(signal: Signal, suffix: str) -> str:
