@@ -1,10 +1,11 @@
 """Auto-instrumentation through the ``opentelemetry_instrumentor`` entry points, one library at a time.
 
-Discovery reads the ``entry_points.txt`` of the distributions on ``sys.path`` directly (about 1 ms, where
-``importlib.metadata.entry_points()`` takes 20 ms here). Each entry point gets a trigger module (usually its
-own name): the instrumentor is loaded when the app imports that module, or at once if it was imported
-already. Before loading, the instrumentor's declared dependencies are checked with the contrib's own
-dependency-conflict check, so a library outside the supported versions is left alone (and said so, once).
+Discovery reads the ``entry_points.txt`` of the distributions on ``sys.path`` directly (a small part of what
+``importlib.metadata.entry_points()`` costs, which parses every distribution's metadata). Each entry point
+gets a trigger module (usually its own name): the instrumentor is loaded when the app imports that module, or
+at once if it was imported already. Before loading, the instrumentor's declared dependencies are checked with
+the contrib's own dependency-conflict check, so a library outside the supported versions is left alone (and
+said so, once).
 
 Which ones: ``settings.instrumentations`` when given, else every installed one except those obs covers itself
 (``logging``: obs's log bridge; ``system_metrics``: obs's process metrics); minus the disabled ones.
@@ -51,8 +52,8 @@ KWARGS: Final[dict[str, dict[str, object]]] = {
     "starlette": {"exclude_spans": ["send", "receive"]},
 }
 """Entry point name -> keyword arguments for ``instrument()``, passed only where the installed instrumentor's
-``instrument_app`` takes them. ASGI ``send``/``receive`` spans: two extra spans per request (about 100 us)
-that no dashboard reads; the server span keeps status, route and duration."""
+``instrument_app`` takes them. ASGI ``send``/``receive`` spans: two extra spans per request that no
+dashboard reads; the server span keeps status, route and duration."""
 
 OWN_MIDDLEWARE: Final = {
     "flask": "obs.agent._server.flask:instrument",
@@ -60,7 +61,8 @@ OWN_MIDDLEWARE: Final = {
     "starlette": "obs.agent._server.starlette:instrument",
 }
 """Entry point name -> obs's own server middleware (``module:function``), used in place of the
-contrib instrumentor unless ``server_middleware = "contrib"``: about 10 us a request instead of 85."""
+contrib instrumentor unless ``server_middleware = "contrib"``: several times cheaper a request
+(docs/benchmarks.md)."""
 
 OBS_COVERS: Final = frozenset({"logging", "system_metrics"})
 """Instrumentations left off unless named explicitly: obs does their job itself."""
@@ -69,7 +71,8 @@ OBS_COVERS: Final = frozenset({"logging", "system_metrics"})
 class Candidate:
     """One installed instrumentation: entry point name, ``module:attribute``, its dist-info folder.
 
-    A plain class, not a dataclass: this module loads on every start, and ``dataclasses`` costs 5 ms.
+    A plain class, not a dataclass: this module loads on every start, and ``dataclasses`` imports
+    ``inspect``, more than a process that never boots the agent should pay.
     """
 
     __slots__ = ("dist_path", "name", "target")

@@ -132,7 +132,7 @@ def _arm(overrides: Mapping[str, Any], outputs: Outputs | None) -> bool:
     """Watch the imports that matter. Settings wait for the boot: reading them costs more than all of this."""
     from obs.agent._instrument import discover
     from obs.agent._support.announce import ensure_run_id
-    from obs.agent._support.fork import on_fork_in_child
+    from obs.agent._support.fork import BOOT, at_fork
     from obs.agent._support.import_hook import ImportWatcher
 
     state = _state
@@ -146,9 +146,8 @@ def _arm(overrides: Mapping[str, Any], outputs: Outputs | None) -> bool:
     watcher.watch({candidate.trigger for candidate in state.installed.values()} | set(BOOT_MODULES))
     watcher.install()
     state.watcher = watcher
-    on_fork_in_child(_after_fork_in_child)
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent)
+    at_fork(BOOT, before=_before_fork, after_in_parent=_after_fork_in_parent,
+            after_in_child=_after_fork_in_child)
     atexit.register(_at_exit)
     state.phase = "armed"
     return True
@@ -212,8 +211,8 @@ def _boot() -> None:
 
     The garbage collector is paused meanwhile: what the boot makes (modules, classes, the SDK's registries)
     lives as long as the process and is frozen at the end (:func:`_freeze_the_heap_so_far`), and the 40 or
-    so collections its imports would set off cost about 4 ms for very little: the few cycles the imports
-    leave behind (about 500 objects, 90 kB, measured with the SDK 1.45 boot) are frozen with the rest
+    so collections its imports would set off cost time for very little: the few cycles the imports
+    leave behind (a few hundred objects) are frozen with the rest
     instead. An app that turned the collector off keeps it off. A boot on its own thread does not pause it
     (the app runs meanwhile).
     """
@@ -253,7 +252,6 @@ def _boot() -> None:
 def _build() -> Pipeline | None:
     """The installed pipeline; None (after one line for the run) when the settings are bad or say off."""
     from obs.agent._pipeline import Outputs, Pipeline
-    from obs.agent.settings import SettingsError
 
     state = _state
     opt_in_stable_semconv()
@@ -266,12 +264,7 @@ def _build() -> Pipeline | None:
         _disarm("disabled")
         return None
     outputs = state.outputs or Outputs.from_config(settings, config)
-    try:
-        pipeline = Pipeline.build(settings, config, outputs)
-    except SettingsError as error:
-        _bad_settings(error)
-        _disarm("failed")
-        return None
+    pipeline = Pipeline.build(settings, config, outputs)
     pipeline.install()
     return pipeline
 
@@ -295,9 +288,9 @@ def _running(pipeline: Pipeline) -> None:
 def _freeze_the_heap_so_far() -> None:
     """Move every object alive now (the SDK, protobuf, the agent, the modules imported before it) out of the
     garbage collector's reach: they live as long as the process, and without this each full collection
-    scans them again (FastAPI example under load: a full collection took 23 ms without this, 12.5 ms with
-    it, as in the plain app; p99 2.4 ms without, 1.8 ms with). Objects made later, the app's included, are
-    collected as before."""
+    scans them again (the FastAPI example under load: full collections took about twice as long without
+    this as the plain app's, and showed in its p99; with it, as long). Objects made later, the app's
+    included, are collected as before."""
     import gc
 
     gc.freeze()

@@ -2,8 +2,8 @@
 
 The metrics SDK is the exception: :mod:`obs.agent._metrics.lazy_sdk` builds it at its first need, not here.
 
-:meth:`Pipeline.build` creates everything without touching global state, so a failure (a bad ``OTEL_BLRP_*``
-found by the logs bridge) leaves nothing behind; :meth:`Pipeline.install` then makes the providers global.
+:meth:`Pipeline.build` creates everything without touching global state, so a failure leaves nothing
+behind; :meth:`Pipeline.install` then makes the providers global.
 :meth:`Pipeline.shutdown` shares one time budget among the signals: each gets an equal part of what is left,
 so one slow signal cannot take the others' time.
 """
@@ -25,9 +25,10 @@ from obs.agent._logs import LogsHandle, start_logs
 from obs.agent._metrics.lazy_sdk import LazyMetrics
 from obs.agent._metrics.lazy_sdk import install as install_metrics
 from obs.agent._server.target import configure as send_server_requests_to
-from obs.agent._support.fork import on_fork_in_child
+from obs.agent._support.fork import STATE, at_fork_weakly
 from obs.agent._support.report import error_once, say_once
-from obs.agent._traces.span_queue import SpanQueue, build_sampler
+from obs.agent._traces.sampling import build_sampler
+from obs.agent._traces.span_queue import SpanQueue
 from obs.agent.settings import Settings
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -82,7 +83,7 @@ class Pipeline:
 
     @classmethod
     def build(cls, settings: Settings, config: AgentConfig, outputs: Outputs) -> Pipeline:
-        """Create everything, install nothing global. SettingsError from the logs bridge undoes the rest."""
+        """Create everything, install nothing global; a failure on the way undoes the rest."""
         resource = build_resource(settings)
         tracing = outputs.span_processor is not None
         tracer_provider = TracerProvider(
@@ -102,7 +103,8 @@ class Pipeline:
         try:
             logs_dropped = metrics.counter(catalog.LOGS_DROPPED.name, catalog.LOGS_DROPPED.unit,
                                            catalog.LOGS_DROPPED.description)
-            pipeline.logs = start_logs(settings, resource, outputs.log_exporter, logs_dropped)
+            pipeline.logs = start_logs(settings, resource, outputs.log_exporter, logs_dropped,
+                                       config.log_limits)
         except BaseException:
             for destination in outputs.destinations:
                 destination.close()
@@ -119,7 +121,7 @@ class Pipeline:
         metrics.set_meter_provider(self.metrics.built or until_built)
         send_server_requests_to(self.tracer_provider, self.outputs.span_processor)
         use_own_middleware(self.settings.server_middleware == "obs")
-        on_fork_in_child(self.after_fork_in_child)
+        at_fork_weakly(STATE, self, after_in_child="after_fork_in_child")
 
     def after_fork_in_child(self) -> None:
         facts = Resource(process_facts())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 __all__ = [
+    "AGENT_SCOPE",
     "CATALOG",
     "DATASOURCE_UIDS",
     "DB_CLIENT_DURATION",
@@ -30,9 +31,11 @@ __all__ = [
     "PROCESS_MEMORY_USAGE",
     "PROCESS_MEMORY_VIRTUAL",
     "PROCESS_OPEN_FDS",
+    "PROCESS_SCOPE",
     "PROCESS_THREADS",
     "PROMOTED_RESOURCE_ATTRIBUTES",
     "SEMCONV_OPT_IN",
+    "SERVER_SCOPE",
     "SPANS_DROPPED",
     "Instrument",
     "Kind",
@@ -40,6 +43,13 @@ __all__ = [
     "label",
     "prometheus_name",
 ]
+
+SERVER_SCOPE = "obs.agent.http_server"
+"""The instrumentation scope of obs's own server middlewares: their spans and the RED metrics."""
+PROCESS_SCOPE = "obs.process"
+"""The meter of the process and runtime metrics, with the metrics SDK or without it."""
+AGENT_SCOPE = "obs.agent"
+"""The meter of obs's own counters (``obs.spans.dropped``, ``obs.logs.dropped``)."""
 
 SEMCONV_OPT_IN = "http,database"
 """Value of ``OTEL_SEMCONV_STABILITY_OPT_IN`` the agent sets: stable HTTP and database conventions only."""

@@ -32,7 +32,7 @@ EXPORTERS = ("otlp", "file", "console", "none")
 PROTOCOLS = ("http/protobuf", "grpc")
 """OTLP transports. ``http/json`` is not offered by the Python SDK's exporters."""
 
-TYPE_CHECKING = False  # typing stays unloaded: `obs run` imports this before each start of the app
+TYPE_CHECKING = False  # typing is for the type checker only
 if TYPE_CHECKING:
     from typing import Any, ClassVar, Literal
 
@@ -43,9 +43,11 @@ if TYPE_CHECKING:
 class Frozen:
     """A read-only record, equal, hashed and shown by its fields in ``_fields``.
 
-    What ``@dataclass(frozen=True)`` would give, for the records ``obs run`` builds to check the settings
-    before every start of the app (settings, routes, config): ``dataclasses`` imports ``inspect``, about 7 ms,
-    more than the check itself. Subclasses set their fields in ``__init__`` with :meth:`_set`.
+    What ``@dataclass(frozen=True)`` would give, without its cost at every boot: ``@dataclass`` generates and
+    compiles the methods of each class as it is defined, which for these records (settings, routes, limits,
+    config; :class:`Settings` has thirty fields) takes several times as long as the rest of their modules
+    (``python -X importtime -c "import obs.agent.settings"`` with and without it). Subclasses set their fields
+    in ``__init__`` with :meth:`_set`.
     """
 
     _fields: ClassVar[tuple[str, ...]] = ()
@@ -257,8 +259,8 @@ SETTINGS: tuple[Setting, ...] = (
             "add the trace id to console log lines written inside a span"),
     Setting("runtime_metrics", _as_bool, True, ("OBS_RUNTIME_METRICS",), "process and runtime metrics"),
     Setting("server_middleware", _one_of(("obs", "contrib")), "obs", ("OBS_SERVER_MIDDLEWARE",),
-            "who records Flask, FastAPI and Starlette requests: obs's own middleware (about 10 us a request) "
-            "or the contrib instrumentations"),
+            "who records Flask, FastAPI and Starlette requests: obs's own middleware (several times cheaper "
+            "a request) or the contrib instrumentations"),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -372,8 +374,7 @@ def find_config_file(start: Path) -> Path | None:
 def _read_file_table(path: Path) -> _Tables:
     """Return ``(obs table, [project] table)``. A broken file is a SettingsError, never a traceback.
 
-    tomllib is imported here, not with this module: ``obs run`` checks the environment's settings before it
-    starts the app and leaves the file to the app (see :func:`load_settings`), so it never needs it."""
+    tomllib is imported here, only when there is a file to read."""
     import tomllib
 
     try:

@@ -63,12 +63,13 @@ def _setup(variant: str, endpoint: str, logger: Any) -> Any:
     resource = Resource.create({"service.name": "loguru-bench"})
     exporter = OTLPLogExporter(endpoint=f"{endpoint}/v1/logs")
     if variant == "obs":
+        from obs.agent._config.limits import LOGS
         from obs.agent._logs import start_logs
         from obs.agent.settings import load_settings
 
         settings = load_settings(environ={}, cwd=Path(tempfile.gettempdir()))
         dropped = MeterProvider().get_meter("bench").create_counter("obs.logs.dropped")
-        handle = start_logs(settings, resource, exporter, dropped)
+        handle = start_logs(settings, resource, exporter, dropped, LOGS)
 
         def finish_obs() -> int:
             handle.flush(120)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from obs.agent import catalog
-from obs.agent._config.check import BatchLimits
+from obs.agent._config.limits import BatchLimits
 from obs.agent._config.resource import build_resource
 from obs.agent._config.routes import resolve_routes
 from obs.agent._export.destination import Destination

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.agent_run import PYTHON, clean_environment, obs_run, python
@@ -49,3 +51,47 @@ def test_spawned_child_starts_its_own_agent(receiver: OTLPReceiver, tmp_path: Pa
     spans = {span.name: span.resource for span in receiver.spans()}
     assert spans["in-child"]["service.instance.id"] != spans["in-parent"]["service.instance.id"]
     assert spans["in-child"]["process.parent_pid"] == spans["in-parent"]["process.pid"]
+
+
+def test_fork_hooks_run_by_stage_and_a_failing_one_is_said_once() -> None:
+    """Every fork hook of the agent runs through one registry: before the fork, and after it in the parent
+    and in the child, by stage first to last whatever the order of registration; a hook bound weakly to an
+    object that is gone is skipped; a hook that raises is said once, and the others still run."""
+    code = """
+import os
+from obs.agent._support import fork
+
+seen = []
+fork.at_fork(fork.STATE, before=lambda: seen.append("before state"),
+             after_in_child=lambda: seen.append("child state"))
+fork.at_fork(fork.BOOT, before=lambda: seen.append("before boot"),
+             after_in_parent=lambda: seen.append("parent boot"),
+             after_in_child=lambda: seen.append("child boot"))
+
+def broken():
+    raise RuntimeError("broken hook")
+
+fork.at_fork(fork.VOICE, after_in_child=broken)
+
+class Owner:
+    def hook(self):
+        seen.append("child weak")
+
+owner, gone = Owner(), Owner()
+fork.at_fork_weakly(fork.IMPORTS, owner, after_in_child="hook")
+fork.at_fork_weakly(fork.IMPORTS, gone, after_in_child="hook")
+del gone
+pid = os.fork()
+if pid == 0:
+    print("child", seen, flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent", seen, flush=True)
+"""
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    lines = dict(line.split(" ", 1) for line in ran.stdout.splitlines())
+    assert lines["child"] == str(["before boot", "before state", "child boot", "child weak", "child state"])
+    assert lines["parent"] == str(["before boot", "before state", "parent boot"])
+    assert ran.stderr.splitlines() == [
+        "obs: resetting the agent after fork failed (RuntimeError: broken hook); the app goes on without it"
+    ]

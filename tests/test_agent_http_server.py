@@ -172,8 +172,12 @@ def test_failed_requests_are_kept_when_their_trace_is_not_sampled(
 
 
 def test_exemplars_point_at_sampled_request_spans(receiver: OTLPReceiver, tmp_path: Path) -> None:
-    """With every trace sampled, each duration series carries exemplars whose trace ids are the spans'."""
-    _run(receiver, tmp_path, FLASK_APP + 'for n in range(5):\n    client.get(f"/items/{n}")\n')
+    """With every trace sampled, each duration series carries exemplars whose trace ids are the spans'.
+
+    One collection, at exit: an exemplar goes out with the first collection after its request, so with the
+    tests' short export interval a slow run would carry them in an earlier point than the latest one."""
+    _run(receiver, tmp_path, FLASK_APP + 'for n in range(5):\n    client.get(f"/items/{n}")\n',
+         OTEL_METRIC_EXPORT_INTERVAL="60000")
     traces = {span.trace_id for span in _servers(receiver)}
     (point,) = receiver.latest_points("http.server.request.duration")
     assert point.count == 5

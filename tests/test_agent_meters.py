@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from obs.agent._metrics.process import SCOPE, ProcessMetrics
+from obs.agent import catalog
+from obs.agent._metrics.process import ProcessMetrics
 from obs.agent._metrics.red_data import attach_to_reader
 from obs.agent._metrics.red_store import ServerRequests
 from obs.agent._metrics.without_sdk import final_metrics_request
@@ -156,7 +157,7 @@ def test_process_metrics_sent_without_the_sdk_are_shaped_as_the_sdk_shapes_them(
     resource = Resource({"service.name": "shop"})
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
-    ProcessMetrics().register(provider.get_meter(SCOPE))
+    ProcessMetrics().register(provider.get_meter(catalog.PROCESS_SCOPE))
     collected = reader.get_metrics_data()
     provider.shutdown()
     assert collected is not None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from obs.agent._config.check import BatchLimits, check
+from obs.agent._config.check import check
+from obs.agent._config.limits import BatchLimits
 from obs.agent._config.routes import resolve_routes
 from obs.agent.settings import SettingsError, load_settings
 
@@ -81,3 +82,13 @@ def test_span_batch_limits(tmp_path: Path) -> None:
     })
     assert (limits.max_queue_size, limits.max_export_batch_size, limits.schedule_delay_ms) == (100, 100, 250)
     assert BatchLimits.from_environment({}) == BatchLimits(5000, 2048, 512, 30000)
+
+
+def test_span_and_log_limits_are_read_by_one_reader(tmp_path: Path) -> None:
+    """The checked configuration carries both queues' limits: OTEL_BSP_* for spans, OTEL_BLRP_* for logs,
+    the same four suffixes over each signal's defaults (obs keeps a larger log queue)."""
+    environ = {"OTEL_BSP_SCHEDULE_DELAY": "250", "OTEL_BLRP_MAX_QUEUE_SIZE": "100",
+               "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "500", "OTEL_BLRP_EXPORT_TIMEOUT": "700"}
+    config = check(load_settings(environ=environ, cwd=tmp_path), environ)
+    assert config.span_limits == BatchLimits(250, 2048, 512, 30000)
+    assert config.log_limits == BatchLimits(1000, 100, 100, 700)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from obs.agent._config.check import DEFAULT_SAMPLER, sampler_name
-from obs.agent._traces.sampling import TracesPerSecondThenRatio
-from obs.agent._traces.span_queue import build_sampler
+from obs.agent._traces.sampling import TracesPerSecondThenRatio, build_sampler
 from obs.agent.settings import load_settings
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider

@@ -41,12 +41,14 @@ PRELUDE = textwrap.dedent("""
         global handle
         if PLAIN:
             return
+        from obs.agent._config.limits import log_limits
         from obs.agent._logs import start_logs
         from obs.agent.settings import load_settings
         handle = start_logs(load_settings(environ=os.environ, cwd=Path.cwd()),
                             Resource.create({"service.name": "logs-test"}),
                             OTLPLogExporter(endpoint=ENDPOINT + "/v1/logs"),
-                            meters.get_meter("obs").create_counter("obs.logs.dropped"))
+                            meters.get_meter("obs").create_counter("obs.logs.dropped"),
+                            log_limits(os.environ))
 
     def finish():
         if handle is not None:

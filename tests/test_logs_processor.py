@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from obs.agent._config.limits import LOGS, BatchLimits, log_limits
 from obs.agent._config.routes import resolve_routes
 from obs.agent._export.destination import Destination, LogExporter
-from obs.agent._logs.processor import ExportQueue, QueueLimits
+from obs.agent._logs.processor import ExportQueue
 from obs.agent._logs.records import Record
 from obs.agent.settings import SettingsError, load_settings
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -27,7 +30,12 @@ def _record(index: int) -> Record:
     return (time.time_ns(), 9, "INFO", f"line {index}", "test", None, None, 0, None, None, 0, 0, 0, None)
 
 
-def _queue(endpoint: str, limits: QueueLimits, timeout: float = 10) -> ExportQueue:
+def _limits(queue: int, batch: int) -> BatchLimits:
+    """A queue of ``queue`` records sent ``batch`` at a time, on flush or close only (a minute's delay)."""
+    return BatchLimits(schedule_delay_ms=60_000, max_queue_size=queue, max_export_batch_size=batch)
+
+
+def _queue(endpoint: str, limits: BatchLimits, timeout: float = 10) -> ExportQueue:
     exporter = OTLPLogExporter(endpoint=f"{endpoint}/v1/logs", timeout=timeout)
     return ExportQueue(exporter, lambda: Resource.create({"service.name": "queue-test"}), limits)
 
@@ -35,7 +43,7 @@ def _queue(endpoint: str, limits: QueueLimits, timeout: float = 10) -> ExportQue
 def test_flush_exports_everything_queued_before_it(receiver: OTLPReceiver) -> None:
     """flush() returns once every record submitted before it reached the receiver, long before the
     schedule delay would have exported them."""
-    queue = _queue(receiver.endpoint, QueueLimits(max_queue=1000, batch=100, delay_s=60))
+    queue = _queue(receiver.endpoint, _limits(1000, 100))
     for index in range(250):
         queue.submit(_record(index))
     assert queue.flush(10)
@@ -58,7 +66,7 @@ def test_other_exporters_get_sdk_records_through_export(receiver: OTLPReceiver) 
     through export(), and what they send is what the direct path sends."""
     exporter = _CountingExporter(endpoint=f"{receiver.endpoint}/v1/logs")
     resource = Resource.create({"service.name": "queue-test"})
-    queue = ExportQueue(exporter, lambda: resource, QueueLimits(max_queue=1000, batch=100, delay_s=60))
+    queue = ExportQueue(exporter, lambda: resource, _limits(1000, 100))
     for index in range(150):
         queue.submit(_record(index))
     assert queue.flush(10)
@@ -103,7 +111,7 @@ def test_the_agents_exporter_takes_the_direct_encoding(receiver: OTLPReceiver, t
     arrives at the collector with its resource."""
     exporter = _agent_exporter(receiver.endpoint, tmp_path)
     resource = Resource.create({"service.name": "agent-exporter"})
-    queue = ExportQueue(exporter, lambda: resource, QueueLimits(max_queue=1000, batch=100, delay_s=60))
+    queue = ExportQueue(exporter, lambda: resource, _limits(1000, 100))
     for index in range(150):
         queue.submit(_record(index))
     assert queue.flush(10)
@@ -120,7 +128,7 @@ def test_failures_the_agents_exporter_announced_are_not_reported_again(tmp_path:
     lost records, so for it they stay in."""
     endpoint = f"http://127.0.0.1:{_closed_port()}"
     resource = Resource.create({"service.name": "refused"})
-    limits = QueueLimits(max_queue=1000, batch=10, delay_s=60)
+    limits = _limits(1000, 10)
     agent_queue = ExportQueue(_agent_exporter(endpoint, tmp_path), lambda: resource, limits)
     sdk_queue = _queue(endpoint, limits, timeout=0.3)  # the SDK retries a refused connection until then
     for index in range(25):
@@ -137,7 +145,7 @@ def test_failures_the_agents_exporter_announced_are_not_reported_again(tmp_path:
 def test_a_full_queue_counts_what_it_drops(receiver: OTLPReceiver) -> None:
     """Past max_queue the app thread drops instead of waiting, and every drop is counted:
     exported + dropped = submitted."""
-    queue = _queue(receiver.endpoint, QueueLimits(max_queue=10, batch=10, delay_s=60))
+    queue = _queue(receiver.endpoint, _limits(10, 10))
     for index in range(50):
         queue.submit(_record(index))
     losses = queue.close(10)
@@ -151,7 +159,7 @@ def test_close_gives_up_on_a_silent_collector_and_counts_the_unsent() -> None:
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        queue = _queue(f"http://127.0.0.1:{silent.getsockname()[1]}", QueueLimits(10_000, 100, 60), timeout=5)
+        queue = _queue(f"http://127.0.0.1:{silent.getsockname()[1]}", _limits(10_000, 100), timeout=5)
         for index in range(20):
             queue.submit(_record(index))
         started = time.monotonic()
@@ -166,15 +174,15 @@ def test_close_gives_up_on_a_silent_collector_and_counts_the_unsent() -> None:
 def test_queue_limits_follow_the_otel_blrp_variables() -> None:
     """OTEL_BLRP_MAX_QUEUE_SIZE, _MAX_EXPORT_BATCH_SIZE and _SCHEDULE_DELAY set the queue; the batch never
     exceeds the queue; a bad value is a SettingsError naming the variable."""
-    assert QueueLimits.from_environment({}) == QueueLimits(65_536, 512, 1.0)
-    limits = QueueLimits.from_environment({
+    assert log_limits({}) == LOGS == BatchLimits(1000, 65_536, 512, 30_000)
+    limits = log_limits({
         "OTEL_BLRP_MAX_QUEUE_SIZE": "100",
         "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "512",
         "OTEL_BLRP_SCHEDULE_DELAY": "250",
     })
-    assert limits == QueueLimits(100, 100, 0.25)
+    assert limits == BatchLimits(250, 100, 100, 30_000)
     with pytest.raises(SettingsError, match="OTEL_BLRP_MAX_QUEUE_SIZE"):
-        QueueLimits.from_environment({"OTEL_BLRP_MAX_QUEUE_SIZE": "lots"})
+        log_limits({"OTEL_BLRP_MAX_QUEUE_SIZE": "lots"})
 
 
 def test_a_burst_of_50000_loguru_lines_is_exported_completely(receiver: OTLPReceiver, tmp_path: Path) -> None:
@@ -220,3 +228,38 @@ def test_overflow_is_counted_in_the_metric_and_one_line_at_exit(
     assert dropped > 0 and int(found.group(1)) == dropped
     assert exported + dropped == 20_000
     assert sum(point.value for point in receiver.latest_points("obs.logs.dropped")) == dropped
+
+
+def test_the_queues_own_errors_are_said_once_in_the_agents_voice(tmp_path: Path) -> None:
+    """An exporter that raises on every batch: one ``obs:`` line on stderr for the whole process (the agent's
+    one way to report its own errors, obs.agent._support.report), nothing through the app's logging, the
+    records counted as failed, and the app unharmed."""
+    code = """
+import logging, sys, time
+from obs.agent._config.limits import BatchLimits
+from obs.agent._logs.processor import ExportQueue
+from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.sdk.resources import Resource
+
+class Refusing(LogRecordExporter):
+    def export(self, batch):
+        raise RuntimeError("boom")
+    def shutdown(self):
+        pass
+    def force_flush(self, timeout_millis=30000):
+        return True
+
+logging.basicConfig(stream=sys.stdout, format="APP LOG %(message)s")
+queue = ExportQueue(Refusing(), lambda: Resource.create({}), BatchLimits(60_000, 100, 10))
+for n in range(3):
+    queue.submit((time.time_ns(), 9, "INFO", f"line {n}", "test", None, None, 0, None, None, 0, 0, 0, None))
+    queue.flush(5)
+print("failed", queue.close(5).failed)
+"""
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert ran.stdout.split("\n")[0] == "failed 3", ran.stdout + ran.stderr
+    said = [line for line in ran.stderr.splitlines() if line.startswith("obs:")]
+    assert said[0] == "obs: exporting log records failed (RuntimeError: boom); the app goes on without it"
+    assert [line for line in said if "exporting log records" in line] == said[:1]
+    assert "APP LOG" not in ran.stdout

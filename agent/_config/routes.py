@@ -3,7 +3,7 @@
 The settings hold what applies to all signals; the OpenTelemetry specification also lets each signal override
 its protocol, headers, timeout, compression and TLS files through the environment. This module resolves both
 into one :class:`Route` per signal and rejects bad values with a :class:`SettingsError` that names the
-variable. Standard library only, so ``obs run`` can check the environment before it starts the app.
+variable. Standard library only.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from obs.agent.settings import PROTOCOLS, Frozen, Settings, SettingsError
 
 __all__ = ["SIGNALS", "Route", "Signal", "resolve_routes"]
 
-TYPE_CHECKING = False  # typing stays unloaded: `obs run` imports this before each start of the app
+TYPE_CHECKING = False  # typing is for the type checker only
 if TYPE_CHECKING:
     from typing import Final, Literal
 

@@ -7,7 +7,7 @@ default one, the file takes over and one line says so (:mod:`obs.agent._export.f
 by :mod:`obs.agent._otlp.spans`, metrics by :mod:`obs.agent._otlp.metrics` (their exporter is in
 :mod:`obs.agent._metrics.sdk`, loaded with the metrics SDK), SDK log records by the SDK's protobuf encoder;
 the logs bridge hands over requests it serialized itself (:meth:`LogExporter.export_serialized`). protobuf
-itself (about 12 ms to import) loads only when something needs messages: an SDK log record, or a file, console
+itself (a costly import) loads only when something needs messages: an SDK log record, or a file, console
 or gRPC sink.
 """
 

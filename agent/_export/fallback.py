@@ -10,6 +10,8 @@ import socket
 import threading
 from urllib.parse import urlsplit
 
+from obs.agent._support.fork import VOICE, at_fork
+
 __all__ = ["collector_answers", "reset_after_fork"]
 
 _PROBE_TIMEOUT_S = 0.3
@@ -38,3 +40,6 @@ def collector_answers(url: str) -> bool:
 def reset_after_fork() -> None:
     global _lock
     _lock = threading.Lock()
+
+
+at_fork(VOICE, after_in_child=reset_after_fork)

@@ -1,11 +1,11 @@
 """OTLP/HTTP: one kept-alive connection per signal, over a plain socket (http) or ``http.client`` (https).
 
-Why not the SDK's exporter: it imports ``requests`` (about 100 ms here, in every instrumented process) and
+Why not the SDK's exporter: it imports ``requests`` (a heavy import, in every instrumented process) and
 retries a refused connection six times with exponential backoff, logging each try - the retry spam and the
 8-20 s exit delay of the zero-code agent. Here a request is tried once, plus one immediate retry when a
 kept-alive connection turned out stale; what to do about failures is the caller's decision.
 
-Why a plain-socket client for http: ``http.client`` imports ``ssl`` and ``email`` (about 9 ms), which a
+Why a plain-socket client for http: ``http.client`` imports ``ssl`` and ``email``, which a
 short-lived process pays at its first export, often at its exit. OTLP needs one POST and its status: the
 :class:`_PlainConnection` below writes that request and reads the answer (Content-Length, chunked or
 until close). https goes through ``http.client``, which then loads with ``ssl``.
@@ -14,7 +14,6 @@ until close). https goes through ``http.client``, which then loads with ``ssl``.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
 from collections.abc import Mapping
@@ -61,8 +60,8 @@ class _PlainConnection:
     def __init__(self, host: str, port: int, timeout: float) -> None:
         self._host_header = _host_header(host, port)
         # An ASCII name goes as bytes (getaddrinfo takes them; typeshed says str only): a str makes it load
-        # the idna codec, with unicodedata and stringprep, about 1.5 ms at the first export, which for a short
-        # script is its exit. ASCII needs no IDNA encoding.
+        # the idna codec, with unicodedata and stringprep, at the first export, which for a short script is
+        # its exit. ASCII needs no IDNA encoding.
         address = host.encode("ascii") if host.isascii() else host
         self.sock: socket.socket | None = socket.create_connection((address, port), timeout)  # type: ignore[arg-type]
         with contextlib.suppress(OSError):  # as http.client does; some systems have no TCP_NODELAY
@@ -195,7 +194,6 @@ class HttpSender:
         self._connection: Any = None
         """A :class:`_PlainConnection`, or ``http.client.HTTPSConnection`` for https."""
         self._failures: tuple[type[Exception], ...] = (OSError, ValueError)
-        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._aborted = False
 
@@ -217,8 +215,6 @@ class HttpSender:
     def post(self, payload: bytes, timeout: float) -> Reply:
         """Send one payload, waiting at most ``timeout`` seconds for the answer."""
         body = load("gzip").compress(payload, compresslevel=6) if self._gzip else payload
-        if self._pid != os.getpid():
-            self._forget()
         if not self._lock.acquire(timeout=max(timeout, 0.0)):
             return Reply(None, "the connection was busy with another export until the deadline")
         try:
@@ -255,7 +251,6 @@ class HttpSender:
     def _forget(self) -> None:
         """In a forked child: close our copy of the parent's socket (the parent's stays open)."""
         self._lock = threading.Lock()
-        self._pid = os.getpid()
         self._close()
 
     def after_fork_in_child(self) -> None:

@@ -4,8 +4,8 @@ Each sink delivers one Export*ServiceRequest (a protobuf message, or its seriali
 Failure policy, for an app that must not notice: a request that cannot be delivered is dropped (the caller
 counts it). An endpoint that has never answered is not retried (it is down: say it once, move on); one that
 has answered before gets quiet retries with backoff within the deadline, cut short at shutdown. Nothing here
-logs per request. The HTTP client (``http.client`` loads ``ssl``: 10 ms), protobuf's JSON support (files,
-console: 13 ms) and grpc are imported at the first delivery that needs them, on the export thread, through
+logs per request. The HTTP client (``http.client`` loads ``ssl``), protobuf's JSON support (files,
+console) and grpc are imported at the first delivery that needs them, on the export thread, through
 :mod:`obs.agent._support.late_imports`.
 """
 
@@ -51,7 +51,7 @@ _REQUEST_TYPES: dict[Signal, tuple[str, str]] = {
     "logs": ("logs", "ExportLogsServiceRequest"),
 }
 """Each signal's request message, imported at the first delivery that needs a message (files, console,
-gRPC): the HTTP sink sends bytes, and protobuf costs about 12 ms to import."""
+gRPC): the HTTP sink sends bytes, and protobuf is a costly import."""
 
 
 def _as_message(signal: Signal, request: Message | bytes) -> Message:

@@ -17,9 +17,10 @@ import sys
 from typing import Final, Protocol
 
 from obs.agent._compat import LoggerProvider, LogRecordExporter, set_logger_provider
+from obs.agent._config.limits import BatchLimits
 from obs.agent._logs.console import StdlibConsole
 from obs.agent._logs.loguru_bridge import LoguruBridge
-from obs.agent._logs.processor import ErrorOnce, ExportQueue, Losses, QueueLimits
+from obs.agent._logs.processor import ExportQueue, Losses
 from obs.agent._logs.records import Record
 from obs.agent._logs.stdlib import StdlibBridge
 from obs.agent.settings import Settings
@@ -33,8 +34,8 @@ LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical"
 
 ACCESS_LOGGERS = frozenset({"uvicorn.access", "gunicorn.access", "hypercorn.access", "granian.access"})
 """Servers' access loggers: not exported unless ``capture_access_logs`` (each line says again what the server
-span and the RED metrics already hold; exporting them cost the FastAPI example 4 MB and about 20 us a
-request). Their console output is untouched."""
+span and the RED metrics already hold, and exporting them added memory and time to every request of the
+FastAPI example). Their console output is untouched."""
 
 
 class _Part(Protocol):
@@ -80,7 +81,7 @@ class LogsHandle:
         losses = self._queue.close(timeout_s)
         self._provider.shutdown()
         if losses.unreported:
-            print(losses.describe(self._queue.limits.max_queue), file=sys.stderr, flush=True)
+            print(losses.describe(self._queue.limits.max_queue_size), file=sys.stderr, flush=True)
 
 
 def start_logs(
@@ -88,28 +89,28 @@ def start_logs(
     resource: Resource,
     exporter: LogRecordExporter | None,
     dropped_counter: Counter,
+    limits: BatchLimits,
 ) -> LogsHandle:
     """Start the log pipeline and the bridges the settings ask for; ``exporter=None`` exports nothing.
 
-    Raises SettingsError, before changing anything, when an OTEL_BLRP_* variable is not a positive number.
-    Takes ownership of ``exporter``: :meth:`LogsHandle.shutdown` shuts it down. An exporter with
-    ``export_serialized(payload: bytes) -> bool`` receives requests the bridge encoded itself (the fast
-    path) and is trusted to report its own delivery failures (see :mod:`obs.agent._logs.otlp`).
+    ``limits`` are the queue's (``OTEL_BLRP_*``, checked with the rest of the configuration at boot:
+    :func:`obs.agent._config.limits.log_limits`). Takes ownership of ``exporter``: :meth:`LogsHandle.shutdown`
+    shuts it down. An exporter with ``export_serialized(payload: bytes) -> bool`` receives requests the bridge
+    encoded itself (the fast path) and is trusted to report its own delivery failures (see
+    :mod:`obs.agent._logs.otlp`).
     """
-    limits = QueueLimits.from_environment()
     threshold = LEVELS[settings.log_level]
-    on_error = ErrorOnce()
     provider: LoggerProvider | None = None
     queue: ExportQueue | None = None
     parts: list[_Part] = []
     if exporter is not None:
         provider = sdk_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        queue = ExportQueue(exporter, lambda: sdk_provider.resource, limits, dropped_counter, on_error)
+        queue = ExportQueue(exporter, lambda: sdk_provider.resource, limits, dropped_counter)
         provider.add_log_record_processor(queue)
         set_logger_provider(provider)
         if settings.capture_logging:
             skipped = frozenset() if settings.capture_access_logs else ACCESS_LOGGERS
-            stdlib = StdlibBridge(queue.submit, threshold, on_error, skipped)
+            stdlib = StdlibBridge(queue.submit, threshold, skipped)
             stdlib.install()
             parts.append(stdlib)
     if settings.console_trace_ids:
@@ -121,7 +122,6 @@ def start_logs(
         threshold,
         capture=queue is not None and settings.capture_loguru,
         console=settings.console_trace_ids,
-        on_error=on_error,
     )
     loguru.install()
     parts.append(loguru)

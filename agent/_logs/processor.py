@@ -18,13 +18,10 @@ batches: a flood then slows the app down rather than overflow the queue (200,000
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -37,78 +34,31 @@ from obs.agent._compat import (
     end_suppression,
     suppress_instrumentation,
 )
+from obs.agent._config.limits import BatchLimits
 from obs.agent._logs.otlp import DirectSender, Encoder, direct_sender
 from obs.agent._logs.records import Converter, Record, from_api_record, thread_state
-from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.fork import STATE, at_fork_weakly
+from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
-from obs.agent.settings import SettingsError
 from opentelemetry.metrics import Counter
 from opentelemetry.sdk.resources import Resource
 
-__all__ = ["ErrorOnce", "ExportQueue", "Losses", "QueueLimits"]
+__all__ = ["ExportQueue", "Losses", "high_water"]
 
-_log = logging.getLogger("obs.agent.logs")
 
-DEFAULT_MAX_QUEUE: Final = 65_536
-"""Holds a 50,000-line burst with room to spare; about 300 bytes plus the message per queued record."""
-DEFAULT_BATCH: Final = 512
-DEFAULT_DELAY_MS: Final = 1000
 _POLL_S: Final = 0.05
 """How often the export thread looks at a non-empty queue to see whether a burst is still going."""
 _LATEST_S_FACTOR: Final = 5
 """A record waits at most this many schedule delays while the app keeps logging at burst rate."""
 
 
+def high_water(limits: BatchLimits) -> int:
+    """Past this many queued records the export thread starts even while a burst goes on.
 
-class ErrorOnce:
-    """The agent's own errors: the first is logged with its traceback, the rest are swallowed."""
-
-    def __init__(self) -> None:
-        self._done = False
-
-    def __call__(self, what: str) -> None:
-        if not self._done:
-            self._done = True
-            _log.warning("obs: %s; further errors of the log bridge are not reported", what,
-                         exc_info=sys.exc_info()[0] is not None)
-
-
-def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) <= 0:
-        raise SettingsError(
-            name, f"environment variable {name}", f"expected a whole number above 0, got {raw!r}"
-        )
-    return int(raw)
-
-
-@dataclass(frozen=True)
-class QueueLimits:
-    """Queue size, batch size and schedule delay, from the OTEL_BLRP_* variables (the spec's names)."""
-
-    max_queue: int = DEFAULT_MAX_QUEUE
-    batch: int = DEFAULT_BATCH
-    delay_s: float = DEFAULT_DELAY_MS / 1000
-
-    @property
-    def high_water(self) -> int:
-        """Past this many queued records the export thread starts even while a burst goes on.
-
-        Three quarters of the queue: a 50,000-line burst fits below it with the default size, so the app
-        logs it at its own speed; the last quarter absorbs what arrives while the export catches up.
-        """
-        return max(self.batch, self.max_queue * 3 // 4)
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> QueueLimits:
-        """Raise SettingsError naming the variable when one is not a positive whole number."""
-        env = os.environ if environ is None else environ
-        max_queue = _env_int(env, "OTEL_BLRP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE)
-        batch = min(_env_int(env, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", DEFAULT_BATCH), max_queue)
-        delay_ms = _env_int(env, "OTEL_BLRP_SCHEDULE_DELAY", DEFAULT_DELAY_MS)
-        return cls(max_queue=max_queue, batch=batch, delay_s=delay_ms / 1000)
+    Three quarters of the queue: a 50,000-line burst fits below it with the default size, so the app logs it
+    at its own speed; the last quarter absorbs what arrives while the export catches up.
+    """
+    return max(limits.max_export_batch_size, limits.max_queue_size * 3 // 4)
 
 
 @dataclass(frozen=True)
@@ -155,9 +105,8 @@ class ExportQueue(LogRecordProcessor):
         self,
         exporter: LogRecordExporter,
         resource: Callable[[], Resource],
-        limits: QueueLimits,
+        limits: BatchLimits,
         dropped_counter: Counter | None = None,
-        on_error: ErrorOnce | None = None,
     ) -> None:
         self._exporter = exporter
         self._send = direct_sender(exporter)
@@ -165,15 +114,14 @@ class ExportQueue(LogRecordProcessor):
         self._converter = Converter(resource)
         self.limits = limits
         self._counter = dropped_counter
-        self._max_queue = limits.max_queue
-        self._high_water = limits.high_water
+        self._max_queue = limits.max_queue_size
+        self._high_water = high_water(limits)
         self._closed = False
         self._stopping = False
         self._deadline = float("inf")
-        self._note_error = on_error or ErrorOnce()
         self._reset_state()
         self._start_worker()
-        at_fork_weakly(self, after_in_child="_after_fork_in_child")
+        at_fork_weakly(STATE, self, after_in_child="_after_fork_in_child")
 
     def _reset_state(self) -> None:
         self._queue: deque[Record] = deque()
@@ -198,8 +146,8 @@ class ExportQueue(LogRecordProcessor):
         if self._send is not None:
             try:
                 self._send.forget_connections()
-            except Exception:
-                self._note_error("could not reset the log exporter's connections after fork")
+            except Exception as error:
+                error_once("resetting the log exporter's connections after fork", error)
         if not self._closed:
             self._start_worker()
 
@@ -221,8 +169,8 @@ class ExportQueue(LogRecordProcessor):
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         try:
             self.submit(from_api_record(log_record))
-        except Exception:
-            self._note_error("could not queue a log record from the OpenTelemetry API")
+        except Exception as error:
+            error_once("queueing a log record from the OpenTelemetry API", error)
 
     def flush(self, timeout_s: float) -> bool:
         """Export everything queued before this call; True when done within the timeout."""
@@ -254,8 +202,8 @@ class ExportQueue(LogRecordProcessor):
                 self._export_here(self._deadline)
         try:
             self._exporter.shutdown()  # type: ignore[no-untyped-call]
-        except Exception:
-            self._note_error("the log exporter failed to shut down")
+        except Exception as error:
+            error_once("shutting down the log exporter", error)
         self._report_drops()
         return self.losses()
 
@@ -277,8 +225,8 @@ class ExportQueue(LogRecordProcessor):
         try:
             self._export_queued()
             self._report_drops()
-        except Exception:
-            self._note_error("could not export log records")
+        except Exception as error:
+            error_once("exporting log records", error)
         finally:
             if not self._stopping:
                 self._deadline = kept
@@ -294,7 +242,7 @@ class ExportQueue(LogRecordProcessor):
         seen, looked = 0, time.monotonic()
         try:
             while not self._stopping:
-                self._wake.wait(self.limits.delay_s if not self._queue else _POLL_S)
+                self._wake.wait(self.limits.schedule_delay_s if not self._queue else _POLL_S)
                 self._wake.clear()
                 if self._stopping:
                     break
@@ -318,8 +266,8 @@ class ExportQueue(LogRecordProcessor):
         if not queue:
             return False
         waited = (time.time_ns() - queue[0][0]) / 1e9
-        delay = self.limits.delay_s
-        burst = rate >= self.limits.batch / _POLL_S
+        delay = self.limits.schedule_delay_s
+        burst = rate >= self.limits.max_export_batch_size / _POLL_S
         return waited >= delay * _LATEST_S_FACTOR or (waited >= delay and not burst)
 
     def _export_queued(self) -> None:
@@ -331,7 +279,7 @@ class ExportQueue(LogRecordProcessor):
         self._encoder.refresh()
         self._converter.refresh()
         while remaining > 0 and time.monotonic() < self._deadline:
-            count = min(self.limits.batch, remaining, len(queue))
+            count = min(self.limits.max_export_batch_size, remaining, len(queue))
             if count == 0:
                 break
             remaining -= count
@@ -349,17 +297,17 @@ class ExportQueue(LogRecordProcessor):
         for record in batch:
             try:
                 readable.append(self._converter.convert(record))
-            except Exception:
+            except Exception as error:
                 self._failed += 1
-                self._note_error("could not convert a log record")
+                error_once("converting a log record", error)
         if not readable:
             return
         self._in_flight = len(readable)
         try:
             result = self._exporter.export(readable)
-        except Exception:
+        except Exception as error:
             result = LogRecordExportResult.FAILURE
-            self._note_error("the log exporter raised an error")
+            error_once("exporting log records", error)
         finally:
             self._in_flight = 0
         if result is not LogRecordExportResult.SUCCESS:
@@ -370,16 +318,16 @@ class ExportQueue(LogRecordProcessor):
         payload, bad = self._encoder.encode(batch)
         if bad:
             self._failed += bad
-            self._note_error("could not encode a log record")
+            error_once("encoding a log record")
             if bad == len(batch):
                 return
         self._in_flight = len(batch) - bad
         announced = send.announces_failures
         try:
             sent = send(payload)
-        except Exception:
+        except Exception as error:
             sent = announced = False
-            self._note_error("the log exporter raised an error")
+            error_once("exporting log records", error)
         finally:
             self._in_flight = 0
         if not sent:
@@ -395,8 +343,8 @@ class ExportQueue(LogRecordProcessor):
         if delta > 0 and self._counter is not None:
             try:
                 self._counter.add(delta)
-            except Exception:
-                self._note_error("could not record the obs.logs.dropped metric")
+            except Exception as error:
+                error_once("recording the obs.logs.dropped metric", error)
 
     def _release_waiters(self) -> None:
         with self._lock:

@@ -27,6 +27,7 @@ from obs.agent._logs.records import (
     severity_text,
     thread_state,
 )
+from obs.agent._support.report import error_once
 from opentelemetry.trace import get_current_span
 
 __all__ = ["StdlibBridge"]
@@ -47,13 +48,11 @@ class StdlibBridge:
     """Install with :meth:`install`; :meth:`uninstall` restores ``callHandlers`` and the root level."""
 
     def __init__(
-        self, submit: Callable[[Record], None], threshold: int, on_error: Callable[[str], None],
-        skipped: frozenset[str] = frozenset(),
+        self, submit: Callable[[Record], None], threshold: int, skipped: frozenset[str] = frozenset(),
     ) -> None:
         self._submit = submit
         self._skipped = skipped
         self._threshold = threshold
-        self._on_error = on_error
         self._original: Any = None
         self._agent_level: _AgentLevel | None = None
         self._app_root_level = logging.WARNING
@@ -137,8 +136,8 @@ class StdlibBridge:
                 int(context.trace_flags),
                 None,
             ))
-        except Exception:
-            self._on_error("the stdlib logging bridge failed on a record")
+        except Exception as error:
+            error_once("bridging a stdlib log record", error)
 
 
 def _body(record: logging.LogRecord) -> Any:

@@ -1,7 +1,7 @@
 """The metrics SDK, built at its first need instead of at boot.
 
-Why: ``opentelemetry.sdk.metrics`` and obs's metrics modules take about 16 ms to import on this project's
-machine, a fifth of what the boot took with them (``python -m bench.profile boot``), and a script that only
+Why: ``opentelemetry.sdk.metrics`` and obs's metrics modules were a fifth of what the boot took with them
+(``python -m bench.profile boot`` shows the share), and a script that only
 logs has no use for them. What needs the SDK builds it, once, in the process that needs it:
 
 - the first measurement of an instrument (the app's, an instrumentation's, or obs's own drop counters):
@@ -32,9 +32,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from obs.agent import catalog
 from obs.agent._compat import meter_provider_resource, point_the_metrics_api_at, suppress_instrumentation
 from obs.agent._metrics.on_first_use import MeterOnFirstUse
-from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.fork import METRICS, at_fork_weakly
 from obs.agent._support.late_imports import late_imports
 from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
@@ -77,7 +78,7 @@ class LazyMetrics:
         self._expected = False
         self._when_built: list[Callable[[SdkMeterProvider], object]] = []
         self._fresh_state()
-        at_fork_weakly(self, before="_before_fork", after_in_child="_after_fork_in_child")
+        at_fork_weakly(METRICS, self, before="_before_fork", after_in_child="_after_fork_in_child")
         if self._given_readers:
             self.provider()
         elif destination is not None:
@@ -115,7 +116,7 @@ class LazyMetrics:
             return self._built
 
     def _build(self) -> SdkMeterProvider:
-        from obs.agent._metrics.process import SCOPE, ProcessMetrics
+        from obs.agent._metrics.process import ProcessMetrics
         from obs.agent._metrics.red_data import attach_to_reader
         from obs.agent._metrics.sdk import MetricExporterToDestination, PeriodicReader, build_meter_provider
 
@@ -129,7 +130,7 @@ class LazyMetrics:
         for reader in readers:
             attach_to_reader(reader, functools.partial(_current_resource, provider, resource))
         if self._settings.runtime_metrics:
-            ProcessMetrics().register(provider.get_meter(SCOPE))
+            ProcessMetrics().register(provider.get_meter(catalog.PROCESS_SCOPE))
         self.readers = readers
         _point_the_api_at(provider)
         waiting, self._when_built = self._when_built, []
@@ -204,7 +205,8 @@ class LazyMetrics:
     def counter(self, name: str, unit: str, description: str) -> Counter:
         """obs's own counter (its drop counters), which builds the SDK at its first ``add``: most processes
         never drop anything. Not marked as expected: a fork need not build for it."""
-        return self.meter("obs.agent", expects=False).create_counter(name, unit=unit, description=description)
+        meter = self.meter(catalog.AGENT_SCOPE, expects=False)
+        return meter.create_counter(name, unit=unit, description=description)
 
     def _start_timer(self) -> None:
         """The first export interval's timer; none where the exiting interpreter refuses its thread (the exit

@@ -2,7 +2,7 @@
 
 Why: instrumentations ask for their meter and make their instruments when they are applied, at the app's
 import (``requests``, ``urllib``, ``httpx``...), and the app may do the same at module level. Building the SDK
-then would put its import (about 16 ms, :mod:`obs.agent._metrics.lazy_sdk`) back into the start-up of every
+then would put its import (see :mod:`obs.agent._metrics.lazy_sdk`) back into the start-up of every
 real app. Here a synchronous instrument becomes the SDK's at its first ``add``/``record``/``set``, so nothing
 it measures is lost; an observable instrument is made on the SDK's meter when the SDK is built, as its
 callbacks only run at a collection, which needs the SDK anyway.

@@ -1,11 +1,10 @@
 """Process and runtime metrics from psutil and the garbage collector, named as in :mod:`obs.agent.catalog`.
 
 Each measurement describes the process that makes it: the psutil handle is taken at the first collection and
-taken again whenever the pid changed, so a forked gunicorn worker reports its own memory and CPU, never its
-master's (the trap of the stock system-metrics instrumentation, whose handle is taken in the master).
-psutil is imported on the metrics thread, at the first collection. The same readings feed the SDK's
-observable instruments and, in a process that never built the metrics SDK,
-:mod:`obs.agent._metrics.without_sdk`.
+again after a fork (a fork hook forgets it), so a forked gunicorn worker reports its own memory and CPU, never
+its master's (the trap of the stock system-metrics instrumentation, whose handle is taken in the master).
+psutil is imported on the metrics thread, at the first collection. The same readings feed the SDK's observable
+instruments and, in a process that never built the metrics SDK, :mod:`obs.agent._metrics.without_sdk`.
 """
 
 from __future__ import annotations
@@ -17,33 +16,31 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from obs.agent import catalog
+from obs.agent._support.fork import STATE, at_fork_weakly
 from obs.agent._support.late_imports import load
 from obs.agent._support.report import error_once
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-__all__ = ["SCOPE", "ProcessMetrics"]
-
-SCOPE = "obs.process"
-"""The meter (instrumentation scope) of the process metrics, with the SDK or without it."""
+__all__ = ["ProcessMetrics"]
 
 
 class ProcessMetrics:
     """Registers one observable instrument per catalog entry; the callbacks read this process."""
 
     def __init__(self) -> None:
-        self._pid = -1
         self._process: Any = None
         self._last_cpu: tuple[float, float] | None = None
+        at_fork_weakly(STATE, self, after_in_child="_forget")
 
     def _current(self) -> Any:
-        pid = os.getpid()
-        if self._process is None or self._pid != pid:
-            psutil = load("psutil")
-
-            self._process = psutil.Process(pid)
-            self._pid = pid
+        if self._process is None:
+            self._process = load("psutil").Process(os.getpid())
             self._last_cpu = None
         return self._process
+
+    def _forget(self) -> None:
+        """A forked child reads itself, not the parent the handle was taken in."""
+        self._process = None
 
     def readings(self) -> list[tuple[catalog.Instrument, Callable[[CallbackOptions], Iterable[Observation]]]]:
         """Each catalog instrument with its callback, which reads this process now (a failure: said once,

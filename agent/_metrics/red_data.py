@@ -24,7 +24,6 @@ from obs.agent._metrics.red_store import (
     server_requests,
 )
 from obs.agent._otlp.metrics import Histogram, Sum
-from obs.agent._server.target import SCOPE_NAME
 from obs.agent._support.report import error_once
 
 if TYPE_CHECKING:
@@ -176,7 +175,7 @@ def _merged(data: MetricsData | None, metrics: list[Any], resource: Resource) ->
 
     if not metrics:
         return data
-    scope = ScopeMetrics(InstrumentationScope(SCOPE_NAME), metrics, "")
+    scope = ScopeMetrics(InstrumentationScope(catalog.SERVER_SCOPE), metrics, "")
     if data is None or not data.resource_metrics:
         return MetricsData([ResourceMetrics(resource, [scope], resource.schema_url)])
     first, *rest = data.resource_metrics

@@ -23,7 +23,7 @@ from obs.agent import catalog
 from obs.agent._compat import exporter_preferences, suppress_instrumentation
 from obs.agent._export.destination import Destination
 from obs.agent._otlp.metrics import encode_metrics
-from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._support.fork import METRICS, at_fork_weakly
 from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
 from opentelemetry.sdk.metrics import MeterProvider
@@ -63,7 +63,7 @@ class PeriodicReader(MetricReader):
         self._closed = False
         self._fresh_state()
         self._start()
-        at_fork_weakly(self, before="_before_fork", after_in_parent="_after_fork_in_parent",
+        at_fork_weakly(METRICS, self, before="_before_fork", after_in_parent="_after_fork_in_parent",
                        after_in_child="_after_fork_in_child")
 
     def _fresh_state(self) -> None:

@@ -16,11 +16,10 @@ import time
 from types import SimpleNamespace
 
 from obs.agent import catalog
-from obs.agent._metrics.process import SCOPE, ProcessMetrics
+from obs.agent._metrics.process import ProcessMetrics
 from obs.agent._metrics.red_data import PLAIN, red_metrics_now
 from obs.agent._metrics.red_store import ServerRequests
 from obs.agent._otlp.metrics import Gauge, encode_metrics
-from obs.agent._server.target import SCOPE_NAME
 from opentelemetry.metrics import CallbackOptions
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -57,8 +56,8 @@ def final_metrics_request(
     and (``process``) the process metrics; None when there is nothing to send."""
     scopes = [
         SimpleNamespace(scope=InstrumentationScope(name), metrics=metrics, schema_url="")
-        for name, metrics in ((SCOPE, process_metrics(start_time_ns) if process else []),
-                              (SCOPE_NAME, red_metrics_now(store)))
+        for name, metrics in ((catalog.PROCESS_SCOPE, process_metrics(start_time_ns) if process else []),
+                              (catalog.SERVER_SCOPE, red_metrics_now(store)))
         if metrics
     ]
     if not scopes:

@@ -1,6 +1,6 @@
 """OTLP protobuf encoding of collected metrics, straight to bytes.
 
-Why: the SDK's encoder (``encode_metrics``) needs protobuf, which costs about 12 ms to import; a process that
+Why: the SDK's encoder (``encode_metrics``) needs protobuf, a costly import; a process that
 exports over OTLP/HTTP otherwise pays it at its first metric export, which for a short-lived one is at exit.
 Writing the wire format directly also builds no message objects on the metrics thread. The output decodes to
 the same ExportMetricsServiceRequest the SDK builds (tests/test_agent_otlp_metrics.py compares them).

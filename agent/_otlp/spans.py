@@ -1,7 +1,7 @@
 """OTLP protobuf encoding of finished spans, straight to bytes.
 
 Why: the SDK's encoder (``encode_spans``) builds a protobuf message per span, per attribute and per value,
-and hashes every span's Resource (a JSON dump of its attributes) to group them: about 36 us a span on the
+and hashes every span's Resource (a JSON dump of its attributes) to group them: costly per span on the
 export thread, all of it holding the GIL a sync worker needs for its requests. Writing the wire format
 directly, with the resource and scope encoded once, costs a fraction of that. The output decodes to the same
 ExportTraceServiceRequest the SDK builds (tests/test_agent_otlp_spans.py compares them); spans are grouped by
@@ -95,12 +95,12 @@ class EncodedSpan(NamedTuple):
 class SpanEncoder:
     """Encodes finished spans to OTLP protobuf. Thread-safe.
 
-    :meth:`prepare` encodes one span as it ends, on the app's thread (8-16 us, only for sampled spans);
+    :meth:`prepare` encodes one span as it ends, on the app's thread (only sampled spans);
     :meth:`join` then builds an ExportTraceServiceRequest from a batch of them with a few byte joins. Why
-    not encode on the export thread: there, encoding a batch of 512 spans holds the GIL for 8-18 ms, and
+    not encode on the export thread: there, encoding a batch of 512 spans holds the GIL for milliseconds, and
     every hand-over between it and a busy request thread waits out the interpreter's 5 ms switch interval,
-    stretching the export to 25-150 ms of contention that shows up in the app's p99 (FastAPI example:
-    p99 3.4-4.8 ms against 1.1 ms plain; measured with the export's wall and thread times).
+    stretching the export into contention that showed in the FastAPI example's p99, several times the
+    plain app's (found with the export's wall and thread times).
     """
 
     def __init__(self) -> None:

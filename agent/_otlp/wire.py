@@ -1,6 +1,6 @@
 """The OTLP protobuf wire format, written directly: the helpers every encoder of the agent shares.
 
-Why by hand: protobuf costs about 12 ms to import, and building a message object per record, attribute and
+Why by hand: protobuf is a costly import, and building a message object per record, attribute and
 value is what made the SDK's encoders slow on the export thread (see :mod:`obs.agent._otlp.spans`). These
 helpers write the same bytes protobuf would: varints, length-delimited fields, and the ``common.proto`` and
 ``resource.proto`` messages (AnyValue, KeyValue, Resource, InstrumentationScope) the span, metric and log
@@ -74,7 +74,7 @@ def key_value(key: str, value: Any) -> bytes:
 
 def resource_message(resource: Resource) -> bytes:
     """A Resource message (resource.proto) as the SDK's ``_encode_resource`` serializes it, without importing
-    protobuf (about 12 ms at start-up): only its attributes are set, and a value the format cannot carry is
+    protobuf: only its attributes are set, and a value the format cannot carry is
     left out."""
     return repeated_key_values(0x0A, resource.attributes)
 

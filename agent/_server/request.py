@@ -1,8 +1,8 @@
 """One HTTP server request as obs records it: a SERVER span when the trace is sampled, the RED figures always.
 
 Shared by obs's WSGI (Flask) and ASGI (Starlette, FastAPI) middlewares, which replace the contrib ones on
-the request path: those cost about 85 us a request here (a semconv helper per attribute, the route found by
-walking every route again, SDK instruments); this costs about 10 us plus the span itself.
+the request path: those cost several times as much a request (a semconv helper per attribute, the route
+found by walking every route again, SDK instruments) as this, the span itself aside (docs/benchmarks.md).
 
 What a request records follows the stable HTTP semantic conventions as the contrib instrumentations emit
 them (compared attribute by attribute in ``tests/test_agent_http_server.py``):

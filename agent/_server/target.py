@@ -6,15 +6,12 @@ middlewares' code (and the propagators it needs), which only an app that serves 
 
 from __future__ import annotations
 
-from typing import Final
-
+from obs.agent import catalog
 from opentelemetry import trace
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-__all__ = ["SCOPE_NAME", "Target", "configure"]
-
-SCOPE_NAME: Final = "obs.agent.http_server"
+__all__ = ["Target", "configure"]
 
 
 class Target:
@@ -30,7 +27,7 @@ def configure(provider: TracerProvider, failed: SpanProcessor | None) -> None:
     """Use ``provider``'s tracer; hand unsampled failed requests to ``failed`` (the span queue)."""
     from obs import __version__
 
-    Target.scope = InstrumentationScope(SCOPE_NAME, __version__)
-    Target.tracer = provider.get_tracer(SCOPE_NAME, __version__)
+    Target.scope = InstrumentationScope(catalog.SERVER_SCOPE, __version__)
+    Target.tracer = provider.get_tracer(catalog.SERVER_SCOPE, __version__)
     Target.provider = provider
     Target.failed = failed

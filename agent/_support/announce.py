@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 
+from obs.agent._support.fork import VOICE, at_fork
 from obs.agent._support.late_imports import load
 from obs.agent._support.report import say_once
 from obs.agent.bootstrap import RUN_ID_VARIABLE
@@ -84,3 +85,6 @@ def announce(key: str, message: str) -> None:
 def reset_after_fork() -> None:
     global _lock
     _lock = threading.Lock()
+
+
+at_fork(VOICE, after_in_child=reset_after_fork)

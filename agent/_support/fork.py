@@ -1,46 +1,116 @@
-"""After ``fork()``: the child is a new process and must say so.
+"""Around ``fork()``: every hook of the agent, registered here, run in one stated order.
 
 What the SDK already does in a forked child: its span and metric threads restart, and each provider merges a
-fresh ``service.instance.id`` into its resource. What this module adds: the pid attributes of the resource,
-new locks for the agent's own state (a lock held by another thread at fork time would never be released in the
-child), and connections that the child must not share with its parent. The span queue, the logs queue and the
-process metrics handle their own fork (each resets itself, or checks the pid).
+fresh ``service.instance.id`` into its resource. What the agent adds: the pid attributes of the resource, new
+locks for its own state (a lock held by another thread at fork time would never be released in the child),
+fresh queues and stores, and connections that the child must not share with its parent; before the fork, it
+waits for work a child must not inherit half-done.
+
+Every hook goes through :func:`at_fork` (a function) or :func:`at_fork_weakly` (methods of an object, for as
+long as it lives: ``os.register_at_fork`` cannot unregister, and a hook holding its object would keep every
+queue and reader ever made alive). ``os.register_at_fork`` is called once, here. Before the fork, and after
+it in the parent and in the child, hooks run by stage, first to last, and within a stage in the order they
+were registered. A hook that raises is reported once and the others still run.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Callable
 
-from obs.agent._support import report as _report
+TYPE_CHECKING = False  # loaded when the agent is armed, at every start: no typing until it is needed
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-__all__ = ["on_fork_in_child"]
+__all__ = ["BOOT", "IMPORTS", "METRICS", "STATE", "VOICE", "at_fork", "at_fork_weakly"]
 
-_callbacks: list[Callable[[], None]] = []
+VOICE = 0
+"""The agent's voice and memos (what was said, which collector answers): renewed first in the child, so that
+any later hook can report a failure."""
+BOOT = 1
+"""A boot running on its own thread finishes before the fork: a child must not inherit half of it."""
+IMPORTS = 2
+"""Then no late import may be half-done (a module lock held for ever in the child); the boot above may need
+that guard, so it comes after."""
+METRICS = 3
+"""Then the metrics SDK is built if metrics are expected (the children share it), and each reader waits for
+a collection in progress; in the child, their threads start again."""
+STATE = 4
+"""In the child: the span and log queues, the RED store, the process metrics' handle start afresh; the
+pipeline's resource gets the child's pid and its destinations forget the parent's connections."""
+
+_PHASES = ("preparing the agent for a fork", "resuming the agent after a fork",
+           "resetting the agent after fork")
+
+_hooks: list[tuple[int, int, Callable[[], object] | None, tuple[object | None, ...]]] = []
+"""``(stage, sequence, owner reference or None, (before, after_in_parent, after_in_child))``: a function, or
+for a weakly bound owner the name of its method."""
 _registered = False
+_sequence = 0
 
 
-_RESETS = ("obs.agent._support.report", "obs.agent._support.announce", "obs.agent._export.fallback")
-"""Modules with a lock of their own to renew (only those already imported: this module loads at start)."""
+def at_fork(
+    stage: int,
+    *,
+    before: Callable[[], object] | None = None,
+    after_in_parent: Callable[[], object] | None = None,
+    after_in_child: Callable[[], object] | None = None,
+) -> None:
+    """Run these functions around every ``fork()`` of this process, at ``stage``."""
+    _add(stage, None, (before, after_in_parent, after_in_child))
 
 
-def _run_callbacks() -> None:
-    for name in _RESETS:
-        reset = getattr(sys.modules.get(name), "reset_after_fork", None)
-        if callable(reset):
-            reset()
-    for callback in list(_callbacks):
-        try:
-            callback()
-        except Exception as error:
-            _report.error_once("resetting the agent after fork", error)
+def at_fork_weakly(
+    stage: int,
+    owner: object,
+    *,
+    before: str | None = None,
+    after_in_parent: str | None = None,
+    after_in_child: str | None = None,
+) -> None:
+    """Call ``owner``'s named methods around every ``fork()``, at ``stage``, while ``owner`` lives."""
+    import weakref
+
+    _add(stage, weakref.ref(owner), (before, after_in_parent, after_in_child))
 
 
-def on_fork_in_child(callback: Callable[[], None]) -> None:
-    """Run ``callback`` in every forked child (the SDK's handlers touch other resource keys: any order)."""
-    global _registered
-    _callbacks.append(callback)
-    if not _registered and hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_run_callbacks)
+def _add(stage: int, owner: Callable[[], object] | None, hooks: tuple[object | None, ...]) -> None:
+    global _registered, _sequence
+    if not hasattr(os, "register_at_fork"):
+        return
+    _hooks[:] = [entry for entry in _hooks if entry[2] is None or entry[2]() is not None]
+    _sequence += 1
+    _hooks.append((stage, _sequence, owner, hooks))
+    _hooks.sort(key=lambda entry: entry[:2])
+    if not _registered:
+        os.register_at_fork(before=_before, after_in_parent=_after_in_parent, after_in_child=_after_in_child)
         _registered = True
+
+
+def _run(phase: int) -> None:
+    for _stage, _sequence, reference, hooks in list(_hooks):
+        hook = hooks[phase]
+        if hook is None:
+            continue
+        try:
+            if reference is None:
+                hook()  # type: ignore[operator]
+            else:
+                owner = reference()
+                if owner is not None:
+                    getattr(owner, hook)()  # type: ignore[call-overload]
+        except Exception as error:
+            from obs.agent._support.report import error_once
+
+            error_once(_PHASES[phase], error)
+
+
+def _before() -> None:
+    _run(0)
+
+
+def _after_in_parent() -> None:
+    _run(1)
+
+
+def _after_in_child() -> None:
+    _run(2)

@@ -9,11 +9,11 @@ import to finish (a few milliseconds), and the child starts with no import half-
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 
 from obs.agent._compat import initializing
+from obs.agent._support.fork import IMPORTS, at_fork
 
 TYPE_CHECKING = False  # loaded at every start: no typing, contextlib or importlib until they are needed
 if TYPE_CHECKING:
@@ -64,7 +64,5 @@ def _after_fork_in_child() -> None:
     _held_for_fork = False
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(
-        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
-    )
+at_fork(IMPORTS, before=_before_fork, after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child)

@@ -11,6 +11,8 @@ import os
 import sys
 import threading
 
+from obs.agent._support.fork import VOICE, at_fork
+
 __all__ = ["error_once", "reset_after_fork", "say", "say_once"]
 
 _said: set[str] = set()
@@ -52,3 +54,6 @@ def reset_after_fork() -> None:
     """A forked child keeps what its parent said, but needs a lock nobody holds."""
     global _lock
     _lock = threading.Lock()
+
+
+at_fork(VOICE, after_in_child=reset_after_fork)

@@ -1,4 +1,4 @@
-"""Traces: the sampler the settings name, and a span queue that never makes the app wait.
+"""Traces: a span queue that never makes the app wait.
 
 Why not the SDK's BatchSpanProcessor: its ``force_flush`` exports on the caller's thread with no time limit,
 a full queue only logs a (de-duplicated) warning, and its thread starts with the processor even in processes
@@ -6,7 +6,7 @@ that never make a span. Here ``on_end`` appends to a deque or counts a drop (``o
 export thread starts with the first span; flush and shutdown wait at most the time they are given. An
 exporter that can encode a span by itself (:class:`PreparingExporter`) does so in ``on_end``, so the export
 thread hardly needs the GIL (see obs.agent._otlp.spans.SpanEncoder for why that matters).
-``OTEL_BSP_*`` set the delay, queue and batch sizes and the export timeout (read in obs.agent._config.check).
+``OTEL_BSP_*`` set the delay, queue and batch sizes and the export timeout (read in obs.agent._config.limits).
 """
 
 from __future__ import annotations
@@ -18,16 +18,15 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from obs.agent._compat import end_suppression, suppress_instrumentation
-from obs.agent._config.check import BatchLimits
-from obs.agent._support.forkhooks import at_fork_weakly
+from obs.agent._config.limits import BatchLimits
+from obs.agent._support.fork import STATE, at_fork_weakly
 from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
-from opentelemetry.sdk.trace.sampling import Sampler
 
-__all__ = ["PreparingExporter", "SpanQueue", "build_sampler"]
+__all__ = ["PreparingExporter", "SpanQueue"]
 
 
 @runtime_checkable
@@ -37,30 +36,6 @@ class PreparingExporter(Protocol):
     def prepare(self, span: ReadableSpan) -> Any: ...
 
     def export_prepared(self, spans: Sequence[Any]) -> object: ...
-
-
-def build_sampler(name: str, ratio: float | None) -> Sampler:
-    """The sampler for a checked ``OTEL_TRACES_SAMPLER`` name (see obs.agent._config.check.SAMPLERS), or obs's
-    default (obs.agent._traces.sampling) for any other."""
-    from opentelemetry.sdk.trace import sampling
-
-    given = ratio
-    ratio = 1.0 if ratio is None else ratio
-    if name == "always_on":
-        return sampling.ALWAYS_ON
-    if name == "always_off":
-        return sampling.ALWAYS_OFF
-    if name == "traceidratio":
-        return sampling.TraceIdRatioBased(ratio)
-    if name == "parentbased_always_off":
-        return sampling.ParentBased(sampling.ALWAYS_OFF)
-    if name == "parentbased_traceidratio":
-        return sampling.ParentBased(sampling.TraceIdRatioBased(ratio))
-    if name == "parentbased_always_on":
-        return sampling.ParentBased(sampling.ALWAYS_ON)
-    from obs.agent._traces.sampling import DEFAULT_RATIO, TracesPerSecondThenRatio
-
-    return sampling.ParentBased(TracesPerSecondThenRatio(ratio=DEFAULT_RATIO if given is None else given))
 
 
 class SpanQueue(SpanProcessor):
@@ -73,7 +48,7 @@ class SpanQueue(SpanProcessor):
         self._on_drop: Callable[[int], None] = _ignore
         self._closed = False
         self._reset()
-        at_fork_weakly(self, after_in_child="_after_fork_in_child")
+        at_fork_weakly(STATE, self, after_in_child="_after_fork_in_child")
 
     def _reset(self) -> None:
         self._queue: deque[Any] = deque()
