@@ -17,8 +17,8 @@ import pytest
 from obs.agent.settings import load_settings
 
 from obs.cli import main
-from obs.initplan import render_observability
-from obs.manifest import FILENAME as MANIFEST
+from obs.init.manifest import FILENAME as MANIFEST
+from obs.init.plan import render_observability
 from tests.init_helpers import copy_fixture, obs_init, snapshot
 
 FIXTURES = ("flask_shop", "fastapi_poetry", "django_setuppy")

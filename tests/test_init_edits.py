@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from obs.depsedit import edit_dependencies
 from obs.detect import open_project
 from obs.errors import ProjectError
-from obs.initplan import build_plan
-from obs.obsconfig import desired_table, edit_config
-from obs.pins import Pin
+from obs.init.config_file import desired_table, edit_config
+from obs.init.dependencies import edit_dependencies
+from obs.init.pins import Pin
+from obs.init.plan import build_plan
 
 PINS = (Pin("obs-bootstrap", "0.1.0"), Pin("opentelemetry-instrumentation-flask", "0.66b1"))
 DESIRED = desired_table("shop", ("flask",))

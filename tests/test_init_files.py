@@ -17,8 +17,8 @@ from obs.agent.catalog import DATASOURCE_UIDS
 from obs.agent.settings import load_settings
 from obs.collector.grafana import ALERTMANAGER_UID
 
-from obs.initplan import render_observability
-from obs.manifest import FILENAME as MANIFEST
+from obs.init.manifest import FILENAME as MANIFEST
+from obs.init.plan import render_observability
 from tests.init_helpers import copy_fixture, obs_init
 
 FIXTURES = ("flask_shop", "fastapi_poetry", "django_setuppy")

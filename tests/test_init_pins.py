@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from obs.pins import Pin, own_pin
+from obs.init.pins import Pin, own_pin
 
 
 def _dist(tmp_path: Path, direct_url: dict[str, object] | None) -> metadata.Distribution:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from obs.depsedit import edit_dependencies
 from obs.detect import detect, open_project
-from obs.pins import pins_for
+from obs.init.dependencies import edit_dependencies
+from obs.init.pins import pins_for
 from tests.init_helpers import obs_init
 
 PIPFILE = """\

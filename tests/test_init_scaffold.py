@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from obs.errors import ProjectError, WriteError
-from obs.manifest import digest
-from obs.scaffold import Planned, apply, plan
+from obs.init.manifest import digest
+from obs.init.scaffold import Planned, apply, plan
 
 
 def _leftovers(root: Path) -> list[Path]:

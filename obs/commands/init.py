@@ -1,7 +1,7 @@
 """`obs init [PATH]`: detect what the app uses and scaffold its observability, safely re-runnable.
 
-Flow: build the whole plan in memory (:mod:`obs.initplan`), compare every file with the disk
-(:mod:`obs.scaffold`), print what was found and what would change, ask, then write atomically. A dry run
+Flow: build the whole plan in memory (:mod:`obs.init.plan`), compare every file with the disk
+(:mod:`obs.init.scaffold`), print what was found and what would change, ask, then write atomically. A dry run
 stops before asking. Without a terminal to ask in, ``--yes`` is required whenever something would be
 written. Nothing here uses the network.
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from obs.errors import UsageError
 
 if TYPE_CHECKING:
-    from obs.scaffold import Action
+    from obs.init.scaffold import Action
 
 __all__ = ["register"]
 
@@ -50,9 +50,9 @@ def _summary(counts: Counter[Action]) -> str:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from obs.initplan import build_plan
-    from obs.initreport import describe_detection, describe_steps, next_steps
-    from obs.scaffold import apply
+    from obs.init.plan import build_plan
+    from obs.init.report import describe_detection, describe_steps, next_steps
+    from obs.init.scaffold import apply
 
     if args.service_name is not None and not args.service_name.strip():
         raise UsageError(

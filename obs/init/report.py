@@ -9,8 +9,8 @@ from typing import Final
 
 from obs.collector.compose import GRAFANA_PORT
 from obs.detect import AppObject, Detection, Finding
-from obs.initplan import DEFAULT_DIR, InitPlan
-from obs.scaffold import Step
+from obs.init.plan import DEFAULT_DIR, InitPlan
+from obs.init.scaffold import Step
 
 __all__ = ["describe_detection", "describe_steps", "next_steps", "run_commands"]
 

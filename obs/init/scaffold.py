@@ -5,7 +5,7 @@ Every file is rendered in memory first and compared with what is on disk:
     create      the file does not exist yet
     identical   the file already has exactly this content: nothing is written
     update      a generated file the user has not touched since obs wrote it (its SHA-256 matches the
-                record in :mod:`obs.manifest`) is brought up to date; a file obs edits in place
+                record in :mod:`obs.init.manifest`) is brought up to date; a file obs edits in place
                 (pyproject.toml, requirements.txt) gains obs's additions
     conflict    a generated file the user changed: it is left alone
     overwrite   a conflict, replaced because of ``--force``
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from obs.errors import ProjectError, WriteError
-from obs.manifest import digest
+from obs.init.manifest import digest
 
 __all__ = ["Action", "Planned", "Step", "apply", "plan", "plan_one"]
 

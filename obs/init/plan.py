@@ -14,13 +14,13 @@ from typing import Final
 
 from obs import __version__
 from obs.agent.settings import Settings
-from obs.depsedit import DepsEdit, edit_dependencies, pip_command
 from obs.detect import Detection, Project, detect, open_project
-from obs.manifest import FILENAME as MANIFEST
-from obs.manifest import Manifest, digest, read_manifest
-from obs.obsconfig import ConfigEdit, desired_table, edit_config, settings_from_table
-from obs.pins import Pin, pins_for
-from obs.scaffold import Planned, Step, plan, plan_one
+from obs.init.config_file import ConfigEdit, desired_table, edit_config, settings_from_table
+from obs.init.dependencies import DepsEdit, edit_dependencies, pip_command
+from obs.init.manifest import FILENAME as MANIFEST
+from obs.init.manifest import Manifest, digest, read_manifest
+from obs.init.pins import Pin, pins_for
+from obs.init.scaffold import Planned, Step, plan, plan_one
 
 __all__ = ["DEFAULT_DIR", "InitPlan", "build_plan", "render_observability"]
 

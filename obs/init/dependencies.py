@@ -23,7 +23,7 @@ import tomlkit
 from obs.detect import Project, normalize
 from obs.detect._declared import requirement_name
 from obs.detect._project import read_text
-from obs.pins import Pin
+from obs.init.pins import Pin
 
 __all__ = ["DependencyConflict", "DepsEdit", "edit_dependencies", "pip_command"]
 
