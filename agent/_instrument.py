@@ -18,6 +18,10 @@ import threading
 
 from obs.agent._support.report import error_once, say_once
 
+DBAPI_DRIVERS = frozenset({"psycopg", "psycopg2", "pymysql", "mysqlclient", "mysql", "sqlite3", "aiopg",
+                           "pymssql"})
+"""Instrumentations built on contrib's DB-API layer (obs.agent._database completes their conventions)."""
+
 TYPE_CHECKING = False  # loaded at every start: typing (and the re it loads) waits for a process that needs it
 if TYPE_CHECKING:
     from typing import Final
@@ -64,6 +68,11 @@ contrib instrumentor unless ``server_middleware = "contrib"``: about 10 us a req
 
 OBS_COVERS: Final = frozenset({"logging", "system_metrics"})
 """Instrumentations left off unless named explicitly: obs does their job itself."""
+
+DRIVER_LAYER: Final = {"sqlalchemy": ("psycopg", "psycopg2", "asyncpg", "pymysql", "mysqlclient", "sqlite3")}
+"""ORM instrumentation -> the driver instrumentations that serve it instead (one span per query, engines made
+before the agent loaded included: see obs.agent._database). The ORM's own is used only when none of its
+drivers' instrumentations is installed."""
 
 
 class Candidate:
@@ -142,7 +151,19 @@ def select(settings: Settings, installed: dict[str, Candidate]) -> list[Candidat
         names = [name for name in settings.instrumentations if name in installed]
     else:
         names = sorted(name for name in installed if name not in OBS_COVERS)
+    names = _driver_layer(names, installed)
     return [installed[name] for name in names if name not in disabled]
+
+
+def _driver_layer(names: list[str], installed: dict[str, Candidate]) -> list[str]:
+    """``names`` with each ORM of :data:`DRIVER_LAYER` replaced by its installed drivers' instrumentations."""
+    result: list[str] = []
+    for name in names:
+        drivers = [driver for driver in DRIVER_LAYER.get(name, ()) if driver in installed]
+        for chosen in drivers or [name]:
+            if chosen not in result:
+                result.append(chosen)
+    return result
 
 
 _done: set[str] = set()
@@ -184,6 +205,14 @@ def activate(candidate: Candidate) -> bool:
         instrumentor_class = getattr(importlib.import_module(module_name), attribute)
         kwargs = instrument_kwargs(candidate.name, instrumentor_class)
         instrumentor_class().instrument(skip_dep_check=True, **kwargs)
+        if candidate.name in DBAPI_DRIVERS:
+            from obs.agent._database import enhance_dbapi
+
+            enhance_dbapi()
+        elif candidate.name == "celery":
+            from obs.agent._tasks import instrument_celery
+
+            instrument_celery()
         return True
     except Exception as error:
         error_once(f"the {candidate.name} instrumentation", error)
