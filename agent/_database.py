@@ -143,3 +143,23 @@ def enhance_dbapi() -> None:
 
     CursorTracer.traced_execution = traced_execution  # type: ignore[method-assign]
     CursorTracer.traced_execution_async = traced_execution_async  # type: ignore[method-assign]
+    _connection_shortcuts()
+
+
+def _connection_shortcuts() -> None:
+    """``connection.execute(...)`` (sqlite3's shortcut, the way most sqlite3 code queries) bypasses contrib's
+    connection proxy, which only traces cursors: route it through a traced cursor, as sqlite3 itself does."""
+    from opentelemetry.instrumentation.dbapi import TracedConnectionProxy
+
+    def shortcut(method: str) -> Callable[..., Any]:
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if not hasattr(self.__wrapped__, method):
+                raise AttributeError(method)
+            return getattr(self.cursor(), method)(*args, **kwargs)
+
+        call.__name__ = method
+        return call
+
+    for method in ("execute", "executemany"):
+        if method not in TracedConnectionProxy.__dict__:
+            setattr(TracedConnectionProxy, method, shortcut(method))
