@@ -1,15 +1,16 @@
 """Patch for gevent/eventlet before the agent makes anything, when the process is a Celery worker that will.
 
-Why: ``celery worker -P gevent`` monkey-patches in ``celery.__main__``, after ``sitecustomize`` armed the agent
-and after the ``celery`` import booted it. Threads, locks and queues the agent made before the patch then mix
-with gevent's after it: measured, a worker under ``obs run`` took its first task 17 s late and never exited.
-Celery would patch a few milliseconds later anyway; doing it first, the same way (``monkey.patch_all()``),
-changes nothing for the app and keeps every primitive of the agent green. Any other process pays a look at
-its command line.
+Why: ``celery worker -P gevent`` monkey-patches in ``celery.__main__``, after ``sitecustomize`` armed the
+agent and after the ``celery`` import booted it. Threads, locks and queues the agent made before the patch
+then mix with gevent's after it: measured, a worker under ``obs run`` took its first task 17 s late and never
+exited. Celery would patch a few milliseconds later anyway; doing it first, the same way
+(``monkey.patch_all()``), changes nothing for the app and keeps every primitive of the agent green. Any other
+process pays a look at its command line.
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Sequence
 
@@ -20,7 +21,7 @@ def _is_celery(argv: Sequence[str]) -> bool:
     head = [part.replace("\\", "/") for part in argv[:4]]
     if any(part.endswith(("/celery", "/celery/__main__.py")) or part == "celery" for part in head):
         return True
-    return any(first == "-m" and second == "celery" for first, second in zip(head, head[1:], strict=False))
+    return any(pair == ("-m", "celery") for pair in itertools.pairwise(head))
 
 
 def green_pool(argv: Sequence[str]) -> str | None:

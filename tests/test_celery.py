@@ -53,8 +53,9 @@ class Run:
         return list(newest.values())
 
     def total(self, metric: str, **attributes: str) -> float:
+        wanted = {f"celery.task.{key}": value for key, value in attributes.items()}
         points = [point for point in self.latest(metric)
-                  if all(point.attributes.get(f"celery.task.{key}") == value for key, value in attributes.items())]
+                  if all(point.attributes.get(key) == value for key, value in wanted.items())]
         return sum(point.count if point.kind == "histogram" else point.value for point in points)
 
 
@@ -94,8 +95,8 @@ def _run_pool(pool: str, redis: Redis, receiver: OTLPReceiver, folder: Path, bea
     try:
         if beat:
             beat_process = subprocess.Popen(
-                [*obs, sys.executable, "-m", "celery", "-A", "examples.tasks", "beat", "--loglevel", "warning",
-                 "-s", str(folder / "beat-schedule")],
+                [*obs, sys.executable, "-m", "celery", "-A", "examples.tasks", "beat",
+                 "--loglevel", "warning", "-s", str(folder / "beat-schedule")],
                 env={**environment, "EXAMPLES_BEAT_SECONDS": "0.5", "OTEL_SERVICE_NAME": f"{service}-beat"},
                 cwd=folder, start_new_session=True,
                 stdout=subprocess.DEVNULL, stderr=(folder / "beat.log").open("wb"),
@@ -122,7 +123,8 @@ def _run_pool(pool: str, redis: Redis, receiver: OTLPReceiver, folder: Path, bea
 
 
 def _collect(worker_pid: int, output: str, receiver: OTLPReceiver, service: str) -> Run:
-    spans = [span for span in receiver.spans() if str(span.resource.get("service.name", "")).startswith(service)]
+    spans = [span for span in receiver.spans()
+             if str(span.resource.get("service.name", "")).startswith(service)]
     points = [
         point for point in receiver.metric_points()
         if point.name.startswith("celery.task.") and point.resource.get("service.name") == service
