@@ -26,7 +26,8 @@ __all__ = ["describe", "enhance_dbapi"]
 
 OPERATION, COLLECTION = "db.operation.name", "db.collection.name"
 
-_NAME = r'("?[\w$]+"?(?:\."?[\w$]+"?)?)'
+_PART = r'(?:"[^"]+"|`[^`]+`|[\w$]+)'
+_NAME = rf"({_PART}(?:\.{_PART})?)"
 _COLLECTION = {
     "SELECT": re.compile(rf"\bFROM\s+{_NAME}", re.IGNORECASE),
     "DELETE": re.compile(rf"\bFROM\s+{_NAME}", re.IGNORECASE),
@@ -61,7 +62,7 @@ def describe(statement: str) -> dict[str, str]:
         pattern = _COLLECTION.get(operation)
         match = pattern.search(text) if pattern is not None else None
         if match is not None and match.group(1).upper() not in _KEYWORDS:
-            described[COLLECTION] = match.group(1).replace('"', "")
+            described[COLLECTION] = match.group(1).replace('"', "").replace("`", "")
     if len(_cache) >= _CACHE_SIZE:
         _cache.clear()
     _cache[statement] = described
