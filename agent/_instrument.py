@@ -213,6 +213,10 @@ def activate(candidate: Candidate) -> bool:
             from obs.agent._tasks import instrument_celery
 
             instrument_celery()
+        elif candidate.name == "redis":
+            from obs.agent._redis import instrument_redis
+
+            instrument_redis()
         return True
     except Exception as error:
         error_once(f"the {candidate.name} instrumentation", error)

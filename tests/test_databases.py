@@ -134,6 +134,7 @@ def _run(case: str, postgresql: PostgreSQL, receiver: OTLPReceiver, folder: Path
         "OTEL_SERVICE_NAME": service,
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OBS_INSTRUMENTATIONS": asked,
+        "OTEL_TRACES_SAMPLER": "always_on",  # a dozen root spans in a second: keep them all
     }
     result = subprocess.run(
         [sys.executable, "-m", "obs", "run", "--", sys.executable, str(script)],
