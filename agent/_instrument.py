@@ -20,7 +20,8 @@ from obs.agent._support.report import error_once, say_once
 
 DBAPI_DRIVERS = frozenset({"psycopg", "psycopg2", "pymysql", "mysqlclient", "mysql", "sqlite3", "aiopg",
                            "pymssql"})
-"""Instrumentations built on contrib's DB-API layer (obs.agent._database completes their conventions)."""
+"""Instrumentations built on contrib's DB-API layer (obs.agent._integrations.database completes their
+conventions)."""
 
 TYPE_CHECKING = False  # loaded at every start: typing (and the re it loads) waits for a process that needs it
 if TYPE_CHECKING:
@@ -71,8 +72,8 @@ OBS_COVERS: Final = frozenset({"logging", "system_metrics"})
 
 DRIVER_LAYER: Final = {"sqlalchemy": ("psycopg", "psycopg2", "asyncpg", "pymysql", "mysqlclient", "sqlite3")}
 """ORM instrumentation -> the driver instrumentations that serve it instead (one span per query, engines made
-before the agent loaded included: see obs.agent._database). The ORM's own is used only when none of its
-drivers' instrumentations is installed."""
+before the agent loaded included: see obs.agent._integrations.database). The ORM's own is used only when none
+of its drivers' instrumentations is installed."""
 
 
 class Candidate:
@@ -206,15 +207,15 @@ def activate(candidate: Candidate) -> bool:
         kwargs = instrument_kwargs(candidate.name, instrumentor_class)
         instrumentor_class().instrument(skip_dep_check=True, **kwargs)
         if candidate.name in DBAPI_DRIVERS:
-            from obs.agent._database import enhance_dbapi
+            from obs.agent._integrations.database import enhance_dbapi
 
             enhance_dbapi()
         elif candidate.name == "celery":
-            from obs.agent._tasks import instrument_celery
+            from obs.agent._integrations.celery_tasks import instrument_celery
 
             instrument_celery()
         elif candidate.name == "redis":
-            from obs.agent._redis import instrument_redis
+            from obs.agent._integrations.redis_commands import instrument_redis
 
             instrument_redis()
         return True

@@ -4,7 +4,7 @@ single-table statement, the collection; nothing from the values in it."""
 from __future__ import annotations
 
 import pytest
-from obs.agent._database import describe
+from obs.agent._integrations.database import describe
 
 
 @pytest.mark.parametrize(("statement", "operation", "collection"), [

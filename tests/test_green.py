@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from obs.agent._green import green_pool
+from obs.agent._integrations.celery_pools import green_pool
 
 
 @pytest.mark.parametrize(("argv", "pool"), [

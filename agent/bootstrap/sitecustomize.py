@@ -48,7 +48,7 @@ def _start() -> None:
             )
         return
     try:
-        from obs.agent._green import patch_like_celery
+        from obs.agent._integrations.celery_pools import patch_like_celery
     except Exception:
         pass
     else:

@@ -36,8 +36,8 @@ class Library:
 _SERVER_NOTE = "no instrumentation of its own; `obs run` instruments the app in its workers"
 _DRIVERS_UNDER_SQLALCHEMY = ("psycopg", "psycopg2", "asyncpg", "pymysql", "mysqlclient", "mysql", "pymssql")
 """SQLAlchemy's queries are traced at the driver under it: one span per query, and engines made before the
-agent loaded are covered too (obs.agent._database). SQLAlchemy's own instrumentation is chosen only when no
-driver is found (the agent then serves it through the installed drivers' instrumentations)."""
+agent loaded are covered too (obs.agent._integrations.database). SQLAlchemy's own instrumentation is chosen
+only when no driver is found (the agent then serves it through the installed drivers' instrumentations)."""
 
 LIBRARIES: Final[tuple[Library, ...]] = (
     # Web frameworks.

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from obs.agent import catalog
-from obs.agent._report import error_once
+from obs.agent._support.report import error_once
 
 __all__ = ["instrument_redis"]
 

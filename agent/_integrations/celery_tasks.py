@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from obs.agent import catalog
-from obs.agent._report import error_once
+from obs.agent._support.report import error_once
 
 __all__ = ["ENQUEUED_HEADER", "instrument_celery"]
 

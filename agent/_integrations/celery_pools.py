@@ -52,6 +52,6 @@ def patch_like_celery(argv: Sequence[str] | None = None) -> None:
 
             eventlet.monkey_patch()
     except Exception as error:
-        from obs.agent._report import error_once
+        from obs.agent._support.report import error_once
 
         error_once("patching for the Celery worker's pool", error)

@@ -19,7 +19,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from obs.agent._report import error_once
+from obs.agent._support.report import error_once
 from opentelemetry import trace
 
 __all__ = ["describe", "enhance_dbapi"]
