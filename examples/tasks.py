@@ -34,6 +34,11 @@ def tick() -> str:
 
 
 @app.task
+def send_receipt(order_id: int) -> int:
+    return order_id
+
+
+@app.task
 def charge(amount_cents: int) -> int:
     if amount_cents % 2:
         raise ValueError(f"card declined for {amount_cents}")

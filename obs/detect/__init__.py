@@ -164,6 +164,9 @@ def detect(project: Project, excluded: frozenset[Path] = frozenset()) -> Detecti
             status, reason = "nothing to instrument", library.note
         elif covering and (library.covered_even_if_imported or not imported[key]):
             status, reason = "covered", f"its calls are traced by the {covering[0]} instrumentation"
+            if library.kind == "ORM":
+                reason = (f"its queries are traced at the driver, by the {covering[0]} instrumentation "
+                          "(one span per query, engines made at import time included)")
         else:
             status, reason = "instrumented", ""
         findings.append(Finding(library, tuple(declared[key]), _unique_lines(imported[key]), status, reason,
