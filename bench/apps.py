@@ -56,6 +56,14 @@ class App:
     title: str
     serve: Callable[[int], list[str]]
     path: str
+    folder: str = ""
+    """The example it serves (``examples/<folder>``); default ``<name>_app``."""
+    needs: tuple[str, ...] = ()
+    """Servers it talks to (bench.backends): ``postgresql``, ``redis``."""
+
+    @property
+    def example(self) -> str:
+        return self.folder or f"{self.name}_app"
 
 
 @dataclass(frozen=True)
