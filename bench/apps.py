@@ -200,7 +200,7 @@ class Running:
                 raise RuntimeError(f"{self.app.name} under {self.mode.name} exited:\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.url, timeout=2) as response:
-                    if response.status == 200:
+                    if 200 <= response.status < 300:  # the enqueue route answers 202 Accepted
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
