@@ -205,6 +205,10 @@ def activate(candidate: Candidate) -> bool:
         module_name, _, attribute = candidate.target.partition(":")
         instrumentor_class = getattr(importlib.import_module(module_name), attribute)
         kwargs = instrument_kwargs(candidate.name, instrumentor_class)
+        if candidate.name == "asyncpg":  # before contrib's wrappers: obs's then run inside its spans
+            from obs.agent._integrations.asyncpg_ops import instrument_asyncpg
+
+            instrument_asyncpg()
         instrumentor_class().instrument(skip_dep_check=True, **kwargs)
         if candidate.name in DBAPI_DRIVERS:
             from obs.agent._integrations.database import enhance_dbapi

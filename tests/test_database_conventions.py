@@ -22,6 +22,7 @@ from obs.agent._integrations.database import describe
     ("-- a comment\nSELECT id FROM items", "SELECT", "items"),
     ("show transaction isolation level", "SHOW", None),
     ("BEGIN", "BEGIN", None),
+    ("COMMIT;", "COMMIT", None),
 ])
 def test_operation_and_collection_come_from_the_statement(
     statement: str, operation: str, collection: str | None

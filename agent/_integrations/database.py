@@ -22,7 +22,7 @@ from typing import Any
 from obs.agent._support.report import error_once
 from opentelemetry import trace
 
-__all__ = ["describe", "enhance_dbapi"]
+__all__ = ["describe", "enhance_dbapi", "name_span"]
 
 OPERATION, COLLECTION = "db.operation.name", "db.collection.name"
 
@@ -57,7 +57,7 @@ def describe(statement: str) -> dict[str, str]:
     words = text.split(None, 1)
     described: dict[str, str] = {}
     if words:
-        operation = words[0].upper()
+        operation = words[0].rstrip(";").upper()
         described[OPERATION] = operation
         pattern = _COLLECTION.get(operation)
         match = pattern.search(text) if pattern is not None else None
@@ -80,7 +80,8 @@ def _statement(args: tuple[Any, ...]) -> str | None:
     return None  # psycopg's sql.Composed needs a connection to become text: left as contrib names it
 
 
-def _name_span(described: dict[str, str]) -> None:
+def name_span(described: dict[str, str]) -> None:
+    """Put the operation and collection on the current span, and name it ``OPERATION collection``."""
     span = trace.get_current_span()
     if not span.is_recording():
         return
@@ -116,7 +117,7 @@ def enhance_dbapi() -> None:
         described = describe(statement)
 
         def named(*call_args: Any, **call_kwargs: Any) -> Any:
-            _name_span(described)
+            name_span(described)
             return query_method(*call_args, **call_kwargs)
 
         token = _described.set(described)
@@ -133,7 +134,7 @@ def enhance_dbapi() -> None:
         described = describe(statement)
 
         async def named(*call_args: Any, **call_kwargs: Any) -> Any:
-            _name_span(described)
+            name_span(described)
             return await query_method(*call_args, **call_kwargs)
 
         token = _described.set(described)
