@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Engine, create_engine, text
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 __all__ = ["DATABASE_ENV", "configured", "fetch_order", "notify"]
 
 DATABASE_ENV: Final = "EXAMPLES_DATABASE_URL"
 
 _URL = os.environ.get(DATABASE_ENV, "")
-engine: Engine | None = create_engine(_URL, pool_size=5, pool_pre_ping=False) if _URL else None
+engine: Engine | None = None
+if _URL:  # SQLAlchemy only loads when a database is configured: the example's other routes start as before
+    from sqlalchemy import create_engine
+
+    engine = create_engine(_URL, pool_size=5)
 _seeded = threading.Event()
 _seed_lock = threading.Lock()
 
@@ -29,6 +34,8 @@ def configured() -> bool:
 
 def _seed(database: Engine) -> None:
     """The orders table with a few rows, once per process; safe when several workers start together."""
+    from sqlalchemy import text
+
     with _seed_lock:
         if _seeded.is_set():
             return
@@ -46,6 +53,8 @@ def _seed(database: Engine) -> None:
 
 
 def fetch_order(order_id: int) -> dict[str, Any] | None:
+    from sqlalchemy import text
+
     assert engine is not None
     _seed(engine)
     with engine.connect() as connection:

@@ -47,8 +47,8 @@ def _meters() -> tuple[Any, Any, Any]:
 
 def _before_publish(sender: Any = None, headers: dict[str, Any] | None = None, **_: Any) -> None:
     try:
-        if headers is not None:
-            headers.setdefault(ENQUEUED_HEADER, time.time())
+        if headers is not None:  # set on every publish: a retry's message carries its first one's headers
+            headers[ENQUEUED_HEADER] = time.time()
     except Exception as error:
         error_once("the Celery publish hook", error)
 

@@ -45,6 +45,9 @@ _KEYWORDS = frozenset({"SELECT", "LATERAL", "UNNEST", "GENERATE_SERIES"})
 _cache: dict[str, dict[str, str]] = {}
 _CACHE_SIZE = 2048
 
+_enhanced: list[type] = []
+"""The DB-API tracer class once enhanced (once per process)."""
+
 _described: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("obs_db", default=None)
 
 
@@ -102,9 +105,9 @@ def enhance_dbapi() -> None:
     except Exception as error:
         error_once("the database conventions", error)
         return
-    if getattr(CursorTracer, "_obs_enhanced", False):
+    if _enhanced:
         return
-    CursorTracer._obs_enhanced = True  # type: ignore[attr-defined]
+    _enhanced.append(CursorTracer)
     extend_dbapi_metric_attributes(_current)
     sync_execution = CursorTracer.traced_execution
     async_execution = CursorTracer.traced_execution_async
