@@ -57,6 +57,7 @@ __all__ = [
     "end_suppression",
     "exporter_preferences",
     "exporter_shut_down",
+    "extend_dbapi_metric_attributes",
     "get_logger_provider",
     "handler_sink",
     "histogram_temporality",
@@ -248,6 +249,34 @@ def close_client_connections(client: object) -> bool:
     if not callable(close):
         return False
     close()
+    return True
+
+
+# -- OpenTelemetry contrib: the DB-API instrumentation ---------------------------------------------------
+
+
+def extend_dbapi_metric_attributes(extra: Callable[[], Mapping[str, str] | None]) -> bool:
+    """Add ``extra()``'s attributes to the DB-API instrumentation's ``db.client.operation.duration``.
+
+    contrib 0.66 builds the metric's attributes in ``CursorTracer._get_metric_attributes`` and leaves out
+    ``db.collection.name`` (and keeps the operation's case as written); there is no public hook. False when
+    the method is gone (the metric then keeps contrib's attributes).
+    """
+    from opentelemetry.instrumentation.dbapi import CursorTracer
+
+    original = getattr(CursorTracer, "_get_metric_attributes", None)
+    if original is None or getattr(original, "_obs_extended", False):
+        return original is not None
+
+    def _get_metric_attributes(self: Any, operation_name: str, error: Exception | None) -> dict[str, Any]:
+        attributes: dict[str, Any] = original(self, operation_name, error)
+        more = extra()
+        if more:
+            attributes.update(more)
+        return attributes
+
+    _get_metric_attributes._obs_extended = True  # type: ignore[attr-defined]
+    CursorTracer._get_metric_attributes = _get_metric_attributes  # type: ignore[method-assign]
     return True
 
 

@@ -19,6 +19,11 @@ import threading
 
 from obs.agent._support.report import error_once, say_once
 
+DBAPI_DRIVERS = frozenset({"psycopg", "psycopg2", "pymysql", "mysqlclient", "mysql", "sqlite3", "aiopg",
+                           "pymssql"})
+"""Instrumentations built on contrib's DB-API layer (obs.agent._integrations.database completes their
+conventions)."""
+
 TYPE_CHECKING = False  # loaded at every start: typing (and the re it loads) waits for a process that needs it
 if TYPE_CHECKING:
     from typing import Final
@@ -66,6 +71,11 @@ contrib instrumentor unless ``server_middleware = "contrib"``: several times che
 
 OBS_COVERS: Final = frozenset({"logging", "system_metrics"})
 """Instrumentations left off unless named explicitly: obs does their job itself."""
+
+DRIVER_LAYER: Final = {"sqlalchemy": ("psycopg", "psycopg2", "asyncpg", "pymysql", "mysqlclient", "sqlite3")}
+"""ORM instrumentation -> the driver instrumentations that serve it instead (one span per query, engines made
+before the agent loaded included: see obs.agent._integrations.database). The ORM's own is used only when none
+of its drivers' instrumentations is installed."""
 
 
 class Candidate:
@@ -145,7 +155,19 @@ def select(settings: Settings, installed: dict[str, Candidate]) -> list[Candidat
         names = [name for name in settings.instrumentations if name in installed]
     else:
         names = sorted(name for name in installed if name not in OBS_COVERS)
+    names = _driver_layer(names, installed)
     return [installed[name] for name in names if name not in disabled]
+
+
+def _driver_layer(names: list[str], installed: dict[str, Candidate]) -> list[str]:
+    """``names`` with each ORM of :data:`DRIVER_LAYER` replaced by its installed drivers' instrumentations."""
+    result: list[str] = []
+    for name in names:
+        drivers = [driver for driver in DRIVER_LAYER.get(name, ()) if driver in installed]
+        for chosen in drivers or [name]:
+            if chosen not in result:
+                result.append(chosen)
+    return result
 
 
 _done: set[str] = set()
@@ -186,7 +208,23 @@ def activate(candidate: Candidate) -> bool:
         module_name, _, attribute = candidate.target.partition(":")
         instrumentor_class = getattr(importlib.import_module(module_name), attribute)
         kwargs = instrument_kwargs(candidate.name, instrumentor_class)
+        if candidate.name == "asyncpg":  # before contrib's wrappers: obs's then run inside its spans
+            from obs.agent._integrations.asyncpg_ops import instrument_asyncpg
+
+            instrument_asyncpg()
         instrumentor_class().instrument(skip_dep_check=True, **kwargs)
+        if candidate.name in DBAPI_DRIVERS:
+            from obs.agent._integrations.database import enhance_dbapi
+
+            enhance_dbapi()
+        elif candidate.name == "celery":
+            from obs.agent._integrations.celery_tasks import instrument_celery
+
+            instrument_celery()
+        elif candidate.name == "redis":
+            from obs.agent._integrations.redis_commands import instrument_redis
+
+            instrument_redis()
         return True
     except Exception as error:
         error_once(f"the {candidate.name} instrumentation", error)

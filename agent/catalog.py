@@ -37,6 +37,9 @@ __all__ = [
     "SEMCONV_OPT_IN",
     "SERVER_SCOPE",
     "SPANS_DROPPED",
+    "TASK_DURATION",
+    "TASK_QUEUE_WAIT",
+    "TASK_RUNS",
     "Instrument",
     "Kind",
     "Source",
@@ -87,6 +90,7 @@ class Source(Enum):
     HTTP_CLIENT = "http_client"
     DATABASE = "database"
     PROCESS = "process"
+    TASKS = "tasks"
     AGENT = "agent"
 
 
@@ -128,7 +132,23 @@ HTTP_CLIENT_DURATION = Instrument(
 )
 DB_CLIENT_DURATION = Instrument(
     "db.client.operation.duration", "s", Kind.HISTOGRAM, "Duration of database client operations.",
-    Source.DATABASE, ("db.system.name", "db.operation.name", "db.namespace", "error.type"),
+    Source.DATABASE,
+    ("db.system.name", "db.operation.name", "db.collection.name", "db.namespace", "server.address",
+     "error.type"),
+)
+TASK_RUNS = Instrument(
+    "celery.task.runs", "{run}", Kind.COUNTER,
+    "Task runs finished by this worker process, by task name and outcome (success, failure, retry).",
+    Source.TASKS, ("celery.task.name", "celery.task.outcome"),
+)
+TASK_DURATION = Instrument(
+    "celery.task.duration", "s", Kind.HISTOGRAM, "Time a task ran in the worker, prerun to postrun.",
+    Source.TASKS, ("celery.task.name", "celery.task.outcome"),
+)
+TASK_QUEUE_WAIT = Instrument(
+    "celery.task.queue_wait", "s", Kind.HISTOGRAM,
+    "Time from a task's publication (a header obs adds) to the start of its run (countdown, eta included).",
+    Source.TASKS, ("celery.task.name",),
 )
 PROCESS_CPU_TIME = Instrument(
     "process.cpu.time", "s", Kind.OBSERVABLE_COUNTER, "CPU seconds used by this process.", Source.PROCESS,
@@ -176,6 +196,9 @@ CATALOG: tuple[Instrument, ...] = (
     HTTP_SERVER_ACTIVE_REQUESTS,
     HTTP_CLIENT_DURATION,
     DB_CLIENT_DURATION,
+    TASK_RUNS,
+    TASK_DURATION,
+    TASK_QUEUE_WAIT,
     PROCESS_CPU_TIME,
     PROCESS_CPU_UTILIZATION,
     PROCESS_MEMORY_USAGE,

@@ -56,6 +56,14 @@ class App:
     title: str
     serve: Callable[[int], list[str]]
     path: str
+    folder: str = ""
+    """The example it serves (``examples/<folder>``); default ``<name>_app``."""
+    needs: tuple[str, ...] = ()
+    """Servers it talks to (bench.backends): ``postgresql``, ``redis``."""
+
+    @property
+    def example(self) -> str:
+        return self.folder or f"{self.name}_app"
 
 
 @dataclass(frozen=True)
@@ -192,7 +200,7 @@ class Running:
                 raise RuntimeError(f"{self.app.name} under {self.mode.name} exited:\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.url, timeout=2) as response:
-                    if response.status == 200:
+                    if 200 <= response.status < 300:  # the enqueue route answers 202 Accepted
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass

@@ -8,6 +8,7 @@ Environment:
     BENCH_DOCS=0|1       write docs/benchmarks.md (default: 1 unless quick)
     BENCH_EDITABLE=1     serve the apps from this checkout's .venv (obs editable) instead of .bench-venv,
                          where obs is installed from its wheel as users get it (bench/installed.py)
+    BENCH_APPS=a,b       only these apps of the load part (flask, fastapi, flask-db, flask-task)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from bench.apps import (
     serve_from,
     uvicorn,
 )
+from bench.backends import backends
 from bench.peer import OTLP_PATHS, Peer
 from bench.process import ExitCase, compile_obs, exit_samples, startup_samples
 from bench.stats import Round, samples_everything, summarize
@@ -51,6 +53,12 @@ APPS = (
         "/get"),
     App("fastapi", "FastAPI example under uvicorn (1 process)", uvicorn("examples.fastapi_app.app:app"),
         "/get"),
+    # Work outside the request: a PostgreSQL read through SQLAlchemy (engine made at import) over psycopg 3,
+    # and a Celery task enqueued on a Redis broker (no worker: the request's cost is the publish).
+    App("flask-db", "Flask example, PostgreSQL read (SQLAlchemy + psycopg 3), gunicorn 1 sync worker",
+        gunicorn("examples.flask_app.app:app"), "/orders/1", folder="flask_app", needs=("postgresql",)),
+    App("flask-task", "Flask example, Celery task enqueued on Redis, gunicorn 1 sync worker",
+        gunicorn("examples.flask_app.app:app"), "/orders/1/notify", folder="flask_app", needs=("redis",)),
 )
 
 
@@ -252,12 +260,16 @@ def main() -> int:
     else:
         _say(f"installing obs from its wheel into {installed.VENV.name}")
         serve_from(*installed.prepare())
-    with Peer() as peer, tempfile.TemporaryDirectory(prefix="obs-bench-") as scratch:
-        notes: list[str] = []
+    notes: list[str] = []
+    chosen = [app for app in APPS if app.name in os.environ.get("BENCH_APPS", app.name).split(",")]
+    needed = {server for app in chosen if "load" in plan.parts for server in app.needs}
+    with Peer() as peer, tempfile.TemporaryDirectory(prefix="obs-bench-") as scratch, \
+            backends(needed, notes) as running:
         all_modes = _choose_modes(peer, notes)
-        apps = [app for app in APPS if (ROOT / "examples" / f"{app.name}_app").is_dir()]
-        if len(apps) < len(APPS):
-            notes.append("apps not found, skipped: " + ", ".join(a.name for a in APPS if a not in apps) + ".")
+        apps = [app for app in chosen if (ROOT / "examples" / app.example).is_dir()
+                and set(app.needs) <= running]
+        if len(apps) < len(chosen):
+            notes.append("apps left out: " + ", ".join(a.name for a in chosen if a not in apps) + ".")
         results = report.Results(
             command=command, quick=plan.quick, method={"connections": CONNECTIONS, **asdict(plan)},
             machine=_machine(), apps={app.name: app.title for app in apps},

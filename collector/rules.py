@@ -7,6 +7,9 @@ Three alerts, each scoped to the app's ``service_name``:
   0.5 s) burns its error budget 14.4x over 1 h and 5 min, or 6x over 6 h and 30 min, the multi-window pairs of
   the SRE workbook: the long window proves it matters, the short one that it is still going on.
 - ``ObsNoTelemetry``: none of the app's series arrived for 10 minutes.
+- ``ObsTaskFailureRatio``: more than 10% of a Celery task's runs failed over 10 minutes (per task name).
+- ``ObsTaskQueueWait``: a Celery task's p95 wait between enqueue and start stayed above 60 s for 10 minutes
+  (workers too few or stuck). Both stay quiet for an app without Celery: their series never exist.
 
 The slow-request ratio per window is a recording rule, so that dashboards can show the burn too.
 """
@@ -15,7 +18,15 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from obs.agent.catalog import CATALOG, HTTP_SERVER_DURATION, LATENCY_BUCKETS_SECONDS, Kind, label
+from obs.agent.catalog import (
+    CATALOG,
+    HTTP_SERVER_DURATION,
+    LATENCY_BUCKETS_SECONDS,
+    TASK_QUEUE_WAIT,
+    TASK_RUNS,
+    Kind,
+    label,
+)
 
 __all__ = [
     "BURN_WINDOWS",
@@ -37,12 +48,16 @@ BURN_WINDOWS: Final[tuple[tuple[str, str, float, str, str], ...]] = (
     ("ObsLatencyBudgetSlowBurn", "ticket", 6.0, "6h", "30m"),
 )
 NO_TELEMETRY_WINDOW: Final = "10m"
+TASK_FAILURE_RATIO_THRESHOLD: Final = 0.10
+TASK_QUEUE_WAIT_SECONDS: Final = 60.0
 
 if LATENCY_SLO_SECONDS not in LATENCY_BUCKETS_SECONDS:  # pragma: no cover - a guard for whoever edits these
     raise ValueError("LATENCY_SLO_SECONDS must be one of the histogram's bucket bounds")
 
 _SERVICE = label("service.name")
 _STATUS = label("http.response.status_code")
+_TASK = label("celery.task.name")
+_OUTCOME = label("celery.task.outcome")
 
 
 def _quote(text: str) -> str:
@@ -74,6 +89,44 @@ def _error_ratio_expr(service: str) -> str:
         f"(sum by ({_SERVICE}) (rate({errors}[5m]))"
         f" / sum by ({_SERVICE}) (rate({total}[5m]))) > {ERROR_RATIO_THRESHOLD:g}"
     )
+
+
+def _task_alerts(service: str) -> list[dict[str, Any]]:
+    by = f"{_SERVICE}, {_TASK}"
+    runs = TASK_RUNS.prometheus
+    failure = _selector(service, f'{_OUTCOME}="failure"')
+    failed = f"sum by ({by}) (rate({runs}{failure}[10m]))"
+    total = f"sum by ({by}) (rate({runs}{_selector(service)}[10m]))"
+    wait = (
+        f"histogram_quantile(0.95, sum by (le, {by}) "
+        f"(rate({TASK_QUEUE_WAIT.series('bucket')}{_selector(service)}[10m])))"
+    )
+    return [
+        {
+            "alert": "ObsTaskFailureRatio",
+            "expr": f"({failed} / {total}) > {TASK_FAILURE_RATIO_THRESHOLD:g}",
+            "for": "10m",
+            "labels": {"severity": "ticket"},
+            "annotations": {
+                "summary": f"{service}: {{{{ $value | humanizePercentage }}}} of "
+                f"{{{{ $labels.{_TASK} }}}} runs fail",
+                "description": f"Over {TASK_FAILURE_RATIO_THRESHOLD:.0%} of the task's runs failed "
+                "for 10 minutes.",
+            },
+        },
+        {
+            "alert": "ObsTaskQueueWait",
+            "expr": f"{wait} > {TASK_QUEUE_WAIT_SECONDS:g}",
+            "for": "10m",
+            "labels": {"severity": "ticket"},
+            "annotations": {
+                "summary": f"{service}: {{{{ $labels.{_TASK} }}}} waits {{{{ $value | humanizeDuration }}}} "
+                "in the queue",
+                "description": f"The task's p95 wait between enqueue and start stayed over "
+                f"{TASK_QUEUE_WAIT_SECONDS:g} s for 10 minutes: too few workers, or stuck ones.",
+            },
+        },
+    ]
 
 
 def _telemetry_series() -> list[str]:
@@ -145,6 +198,7 @@ def alert_rules(service: str) -> dict[str, Any]:
                 "to the collector (OTEL_EXPORTER_OTLP_ENDPOINT)?",
             },
         },
+        *_task_alerts(service),
     ]
     return {
         "groups": [

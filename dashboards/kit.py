@@ -45,14 +45,14 @@ COLUMNS: Final = 24
 DEPENDENCY_INSTRUMENTATIONS: Final[dict[Source, frozenset[str]]] = {
     Source.HTTP_CLIENT: frozenset({"aiohttp-client", "httpx", "requests", "urllib", "urllib3"}),
     Source.DATABASE: frozenset({
-        "aiopg", "dbapi", "mysql", "mysqlclient", "psycopg", "psycopg2", "pymssql", "pymysql", "sqlalchemy",
-        "sqlite3",
+        "aiopg", "asyncpg", "dbapi", "mysql", "mysqlclient", "psycopg", "psycopg2", "pymssql", "pymysql",
+        "redis", "sqlalchemy", "sqlite3",
     }),
 }
 """Instrumentations (``opentelemetry_instrumentor`` entry point names) behind each dependency row: those whose
 calls end up as the catalog's ``http.client.request.duration`` or ``db.client.operation.duration`` (the DB-API
-family; SQLAlchemy through the DB-API driver under it). Others (redis, pymongo...) emit no such metric, so
-they would only bring empty panels."""
+family; SQLAlchemy through the driver under it; asyncpg and Redis through obs.agent._integrations). Others
+(pymongo...) emit no such metric, so they would only bring empty panels."""
 
 
 def uid(name: str) -> str:

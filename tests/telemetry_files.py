@@ -17,12 +17,13 @@ from typing import Any
 
 from google.protobuf.message import Message
 from obs.agent._otlp.json_lines import to_json_line
-from obs.agent.catalog import HTTP_SERVER_DURATION, LATENCY_BUCKETS_SECONDS
+from obs.agent.catalog import HTTP_SERVER_DURATION, LATENCY_BUCKETS_SECONDS, TASK_DURATION
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.metrics import Histogram
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -63,6 +64,7 @@ class Writer:
             HTTP_SERVER_DURATION.name, unit="s",
             explicit_bucket_boundaries_advisory=list(LATENCY_BUCKETS_SECONDS),
         )
+        self._task_duration: Histogram | None = None
         self._logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # unannotated in the SDK
         self._loggers = LoggerProvider(resource=resource)
         self._loggers.add_log_record_processor(SimpleLogRecordProcessor(self._logs))
@@ -118,6 +120,15 @@ class Writer:
         self._logger.emit(
             timestamp=time_ns, severity_number=SeverityNumber.WARN, severity_text=severity, body=body
         )
+
+    def task(self, name: str, outcome: str, seconds: float) -> None:
+        """One Celery task run, as a worker's agent records it (``celery.task.duration``)."""
+        if self._task_duration is None:
+            self._task_duration = self._meter.create_histogram(
+                TASK_DURATION.name, unit="s",
+                explicit_bucket_boundaries_advisory=list(LATENCY_BUCKETS_SECONDS),
+            )
+        self._task_duration.record(seconds, {"celery.task.name": name, "celery.task.outcome": outcome})
 
     def count(self, name: str, value: int) -> None:
         """Add to a counter, such as the agent's own ``obs.logs.dropped``."""

@@ -289,3 +289,19 @@ def test_a_loguru_handlers_sink_can_be_read_and_replaced() -> None:
         assert _compat.sink_stream(lambda message: None) is None
     finally:
         logger.remove(handler_id)
+
+
+def test_dbapi_metric_attributes_can_be_extended() -> None:
+    """contrib's DB-API layer still builds ``db.client.operation.duration``'s attributes in
+    ``CursorTracer._get_metric_attributes(operation_name, error)``: obs adds the collection (and the operation
+    in upper case) there (obs.agent._integrations.database)."""
+    from opentelemetry.instrumentation.dbapi import CursorTracer, DatabaseApiIntegration
+
+    extra: list[dict[str, str]] = [{"db.collection.name": "items", "db.operation.name": "SELECT"}]
+    assert _compat.extend_dbapi_metric_attributes(lambda: extra[0] if extra else None)
+    tracer = CursorTracer(DatabaseApiIntegration("obs-test", "sqlite"))
+    attributes = tracer._get_metric_attributes("select", None)
+    assert attributes["db.system.name"] == "sqlite"
+    assert attributes["db.collection.name"] == "items" and attributes["db.operation.name"] == "SELECT"
+    extra.clear()
+    assert tracer._get_metric_attributes("select", None)["db.operation.name"] == "select"

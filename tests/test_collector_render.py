@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 import yaml
-from obs.agent.catalog import DATASOURCE_UIDS, HTTP_SERVER_DURATION, PROMOTED_RESOURCE_ATTRIBUTES
+from obs.agent.catalog import (
+    DATASOURCE_UIDS,
+    HTTP_SERVER_DURATION,
+    PROMOTED_RESOURCE_ATTRIBUTES,
+    TASK_QUEUE_WAIT,
+    TASK_RUNS,
+)
 from obs.collector import IMAGES, PROFILES, render
 from obs.collector.components import DEPRECATED, KNOWN, base_type, verdict
 from obs.collector.config import ENDPOINT_VARIABLES, PIPELINE_PROCESSORS, profile_path
@@ -169,8 +175,12 @@ def test_alert_rules_query_series_named_from_the_catalog(files: dict[str, str]) 
         "ObsLatencyBudgetFastBurn",
         "ObsLatencyBudgetSlowBurn",
         "ObsNoTelemetry",
+        "ObsTaskFailureRatio",
+        "ObsTaskQueueWait",
     }
     assert HTTP_SERVER_DURATION.series("count") in alerts["ObsHighErrorRatio"]["expr"]
+    assert TASK_RUNS.prometheus in alerts["ObsTaskFailureRatio"]["expr"]
+    assert TASK_QUEUE_WAIT.series("bucket") in alerts["ObsTaskQueueWait"]["expr"]
     assert 'service_name="shop"' in alerts["ObsNoTelemetry"]["expr"]
 
 

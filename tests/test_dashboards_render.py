@@ -52,16 +52,30 @@ def _walk(node: Any) -> Any:
 
 
 def test_render_gives_each_dashboard_as_source_and_json(tmp_path: Path) -> None:
-    """With no instrumentations configured every dashboard is rendered, as editable source and as JSON."""
+    """With no instrumentations configured every dashboard is rendered, as editable source and as JSON, but
+    Tasks: it needs Celery named among the instrumentations."""
     files = render(_settings(tmp_path))
-    assert set(files) == {f"dashboards/src/{name}.py" for name in NAMES} | {
-        f"dashboards/{name}.json" for name in NAMES
+    names = [name for name in NAMES if name != "tasks"]
+    assert set(files) == {f"dashboards/src/{name}.py" for name in names} | {
+        f"dashboards/{name}.json" for name in names
     }
     package = resources.files("obs.dashboards.sources")
-    for name in NAMES:
+    for name in names:
         assert files[f"dashboards/src/{name}.py"] == package.joinpath(f"{name}.py").read_text(
             encoding="utf-8"
         )
+
+
+def test_tasks_dashboard_is_rendered_when_celery_is_among_the_instrumentations(tmp_path: Path) -> None:
+    """Celery among the instrumentations gives the Tasks dashboard, whose queries read the catalog's task
+    series: runs (failures and retries among them), run time and queue wait."""
+    files = render(_settings(tmp_path, instrumentations=["flask", "celery"]))
+    tasks = json.loads(files["dashboards/tasks.json"])
+    text = json.dumps(tasks)
+    for series in ("celery_task_runs_total", "celery_task_duration_seconds_bucket",
+                   "celery_task_queue_wait_seconds_bucket", 'celery_task_outcome=\\"failure\\"',
+                   'celery_task_outcome=\\"retry\\"'):
+        assert series in text, series
 
 
 def test_output_is_deterministic_and_canonical(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from tests.init_helpers import FIXTURES, copy_fixture
 
 EXPECTED = {
     "flask_shop": ("flask", "requests", "sqlalchemy"),
-    "fastapi_poetry": ("fastapi", "redis", "sqlalchemy"),
+    "fastapi_poetry": ("fastapi", "psycopg2", "redis"),
     "django_setuppy": ("celery", "django", "psycopg2", "redis"),
     "aiohttp_compiled": ("aiohttp-client", "aiohttp-server", "asyncpg", "botocore"),
 }
@@ -82,22 +82,80 @@ def test_flask_development_and_type_only_dependencies_left_out(tmp_path: Path) -
     assert _finding(detection, "gunicorn").status == "nothing to instrument"
 
 
-def test_poetry_driver_and_starlette_are_covered(tmp_path: Path) -> None:
-    """The Postgres driver under SQLAlchemy and Starlette under FastAPI would double spans: left out."""
+def test_poetry_sqlalchemy_is_served_by_its_driver_and_starlette_is_covered(tmp_path: Path) -> None:
+    """SQLAlchemy over the declared Postgres driver, and Starlette under FastAPI, would double spans: the
+    driver is instrumented (one span per query, engines made at import included), SQLAlchemy and Starlette are
+    covered."""
     detection = _detect(copy_fixture("fastapi_poetry", tmp_path))
-    assert _finding(detection, "psycopg2").status == "covered"
+    assert _finding(detection, "psycopg2").status == "instrumented"
+    sqlalchemy = _finding(detection, "sqlalchemy")
+    assert sqlalchemy.status == "covered" and "psycopg2" in sqlalchemy.reason
     assert _finding(detection, "starlette").status == "covered"
     assert _finding(detection, "requests").status == "development only"
     assert _finding(detection, "httpx").status == "development only"
 
 
-def test_driver_imported_directly_is_kept_next_to_sqlalchemy(tmp_path: Path) -> None:
-    """A driver the code calls directly (raw psycopg2 queries) keeps its own instrumentation."""
+def test_sqlalchemy_with_a_declared_driver_is_traced_at_the_driver(tmp_path: Path) -> None:
+    """SQLAlchemy imported next to its declared driver: the driver's instrumentation alone (no doubles)."""
     root = _write(tmp_path, {
         "requirements.txt": "sqlalchemy\npsycopg2-binary\n",
         "app.py": "import psycopg2\nimport sqlalchemy\n",
     })
-    assert _detect(root).instrumentations == ("psycopg2", "sqlalchemy")
+    assert _detect(root).instrumentations == ("psycopg2",)
+
+
+def test_sqlalchemy_without_a_known_driver_keeps_its_own_instrumentation(tmp_path: Path) -> None:
+    """No driver declared, imported or named in a URL: SQLAlchemy's instrumentation is chosen (the agent
+    serves it through whatever driver instrumentation is installed)."""
+    root = _write(tmp_path, {"requirements.txt": "sqlalchemy\n", "app.py": "import sqlalchemy\n"})
+    assert _detect(root).instrumentations == ("sqlalchemy",)
+
+
+def test_database_url_in_a_dotenv_file_picks_the_driver_without_printing_the_password(tmp_path: Path) -> None:
+    """``DATABASE_URL=postgresql+psycopg://user:pw@...`` in .env turns on psycopg (the driver it names), with
+    the file and line as the reason; the evidence keeps the scheme only."""
+    root = _write(tmp_path, {
+        "requirements.txt": "flask\nsqlalchemy\n",
+        "app.py": "import flask\nimport sqlalchemy\n",
+        ".env": "DEBUG=1\nDATABASE_URL=postgresql+psycopg://shop:hunter2@db:5432/shop\n",
+    })
+    detection = _detect(root)
+    assert detection.instrumentations == ("flask", "psycopg")
+    psycopg = _finding(detection, "psycopg")
+    assert [(item.path, item.line, item.variable, item.scheme) for item in psycopg.mentioned] == [
+        (".env", 2, "DATABASE_URL", "postgresql+psycopg")
+    ]
+    assert "hunter2" not in repr(psycopg) and "hunter2" not in psycopg.mentioned[0].describe()
+    assert _finding(detection, "sqlalchemy").status == "covered"
+
+
+def test_broker_url_is_celery_evidence_and_does_not_turn_on_redis(tmp_path: Path) -> None:
+    """``CELERY_BROKER_URL = "redis://..."`` in a settings module is the broker: Celery's evidence, not a
+    reason to trace the worker's polling of Redis; a Redis URL for the app's cache is."""
+    root = _write(tmp_path, {
+        "requirements.txt": "celery\n",
+        "proj/settings.py": 'import os\nCELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://q:6379/0")\n',
+        "proj/tasks.py": "from celery import Celery\napp = Celery('proj')\n",
+    })
+    detection = _detect(root)
+    assert detection.instrumentations == ("celery",)
+    assert [item.variable for item in _finding(detection, "celery").mentioned] == ["CELERY_BROKER_URL"]
+    (root / ".env").write_text("REDIS_URL=redis://cache:6379/1\n")
+    assert _detect(root).instrumentations == ("celery", "redis")
+
+
+@pytest.mark.parametrize(("url", "instrumentation"), [
+    ("postgresql+asyncpg://h/db", "asyncpg"),
+    ("postgresql+psycopg2://h/db", "psycopg2"),
+    ("postgres://h/db", "psycopg2"),
+    ("mysql+pymysql://h/db", "pymysql"),
+    ("mysql://h/db", "mysqlclient"),
+    ("mariadb+pymysql://h/db", "pymysql"),
+])
+def test_each_url_scheme_names_its_driver(url: str, instrumentation: str, tmp_path: Path) -> None:
+    """The driver in the URL decides the instrumentation (SQLAlchemy's defaults when the URL names none)."""
+    root = _write(tmp_path, {"requirements.txt": "sqlalchemy\n", "app.py": f"URL = {url!r}\n"})
+    assert instrumentation in _detect(root).instrumentations
 
 
 def test_pip_compile_transitive_lines_are_not_the_projects(tmp_path: Path) -> None:

@@ -284,10 +284,10 @@ def test_poetry_dependencies_are_pinned_in_poetry_table(tmp_path: Path) -> None:
     document = tomllib.loads((root / "pyproject.toml").read_text())
     assert "project" not in document
     dependencies = document["tool"]["poetry"]["dependencies"]
-    for name in ("fastapi", "redis", "sqlalchemy"):
+    for name in ("fastapi", "redis", "psycopg2"):
         assert dependencies[f"opentelemetry-instrumentation-{name}"] == f"=={RELEASE}"
-    assert "opentelemetry-instrumentation-psycopg2" not in dependencies
-    assert document["tool"]["obs"]["instrumentations"] == ["fastapi", "redis", "sqlalchemy"]
+    assert "opentelemetry-instrumentation-sqlalchemy" not in dependencies  # served by its driver's
+    assert document["tool"]["obs"]["instrumentations"] == ["fastapi", "psycopg2", "redis"]
 
 
 def test_declared_package_with_other_version_is_kept(tmp_path: Path) -> None:

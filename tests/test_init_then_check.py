@@ -13,7 +13,7 @@ from tests.tools import promtool
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PROJECTS = [
-    ("example", "flask_app", {"flask", "requests"}),
+    ("example", "flask_app", {"flask", "requests", "psycopg", "celery"}),
     ("example", "fastapi_app", {"fastapi", "httpx"}),
     *[("fixture", path.name, set()) for path in sorted(FIXTURES.iterdir()) if path.is_dir()],
 ]

@@ -190,3 +190,30 @@ def _ids_to_base64(node: Any) -> Any:
     if isinstance(node, list):
         return [_ids_to_base64(item) for item in node]
     return node
+
+
+def test_tasks_are_listed_beside_routes_with_runs_failures_and_run_time(tmp_path: Path) -> None:
+    """Two worker processes' ``celery.task.duration`` series: runs summed per task name, failures counted from
+    the failure outcome only (a retry is a run, not a failure), run-time percentiles from the buckets; the
+    rendered view shows them in a Tasks section."""
+    from obs.view.render import Style, render
+
+    first, second = Writer("shop", "worker-1"), Writer("shop", "worker-2")
+    for writer in (first, second):
+        for _ in range(3):
+            writer.task("shop.charge", "success", 0.02)
+        writer.task("shop.charge", "failure", 0.01)
+        writer.task("shop.reserve", "retry", 0.3)
+        writer.flush(tmp_path)
+        writer.close()
+    report = read_report(tmp_path, Options())
+    tasks = {stats.key.route: stats for stats in report.tasks}
+    assert (tasks["shop.charge"].requests, tasks["shop.charge"].errors) == (8, 2)
+    assert (tasks["shop.reserve"].requests, tasks["shop.reserve"].errors) == (2, 0)
+    p50 = tasks["shop.reserve"].percentiles[0]
+    assert p50 is not None and 0.25 <= p50 <= 0.5
+    assert report.routes == [] and not report.empty
+    text = render(report, Style(width=120, unicode=False))
+    assert "Tasks  (runs from the celery.task.duration histogram" in text
+    line = next(line for line in text.splitlines() if line.strip().startswith("shop.charge"))
+    assert line.split()[1] == "8" and "25%" in line

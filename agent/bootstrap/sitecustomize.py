@@ -47,6 +47,12 @@ def _start() -> None:
                 f"obs: the agent is not installed for {sys.executable} ({error}); the app runs without it\n"
             )
         return
+    try:
+        from obs.agent._integrations.celery_pools import patch_like_celery
+    except Exception:
+        pass
+    else:
+        patch_like_celery()
     start({}, lazy=True)
 
 

@@ -8,5 +8,5 @@ from __future__ import annotations
 
 __all__ = ["NAMES"]
 
-NAMES = ("overview", "runtime", "dependencies", "logs", "traces")
+NAMES = ("overview", "runtime", "dependencies", "tasks", "logs", "traces")
 """Every shipped dashboard, in the order the links list them."""

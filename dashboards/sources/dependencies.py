@@ -16,7 +16,7 @@ from obs.dashboards.promql import Match, Metric, legend
 
 FAILED = Match("error.type", "!=", "")
 HOST = "server.address"
-SYSTEM, OPERATION = "db.system.name", "db.operation.name"
+SYSTEM, OPERATION, COLLECTION = "db.system.name", "db.operation.name", "db.collection.name"
 
 
 def _http_client() -> kit.Row:
@@ -46,7 +46,7 @@ def _http_client() -> kit.Row:
 
 def _database() -> kit.Row:
     operations = Metric(DB_CLIENT_DURATION)
-    by = [SYSTEM, OPERATION]
+    by = [SYSTEM, OPERATION, COLLECTION]
     return kit.Row(
         "Database",
         [
@@ -56,7 +56,7 @@ def _database() -> kit.Row:
             ),
             timeseries(
                 "Error ratio",
-                prometheus(operations.ratio(FAILED, by=[SYSTEM]), legend(SYSTEM)),
+                prometheus(operations.ratio(FAILED, by=[SYSTEM, COLLECTION]), legend(SYSTEM, COLLECTION)),
                 unit="percentunit",
                 no_value="0",
                 width=8,

@@ -1,7 +1,9 @@
 """A small Flask shop: sqlite, an outgoing call with requests, loguru and stdlib logging, a route that fails.
 
 Routes: ``/get`` (httpbin's echo, the benchmark's typical endpoint), ``/items``, ``/items/<id>``,
-``/items/<id>/stock`` (calls the upstream service), ``/fail`` (always 500).
+``/items/<id>/stock`` (calls the upstream service), ``/fail`` (always 500); with PostgreSQL and Redis
+configured (examples.orders, examples.tasks): ``/orders/<id>`` (a SQLAlchemy read) and ``/orders/<id>/notify``
+(enqueues a Celery task, 202).
 Nothing here knows about obs: run it under ``obs run -- gunicorn examples.flask_app.app:app``.
 """
 
@@ -14,7 +16,7 @@ import requests
 from flask import Flask, Response, jsonify, request
 from loguru import logger
 
-from examples import shop
+from examples import orders, shop
 
 log = logging.getLogger("examples.flask_app")
 
@@ -56,6 +58,19 @@ def create_app() -> Flask:
             return jsonify(shop.upstream_down(url, error)), 502
         log.info("stock of item %s: %s", item_id, answer.json()["in_stock"])
         return jsonify({**found, **answer.json()}), 200
+
+    @app.get("/orders/<int:order_id>")
+    def order(order_id: int) -> tuple[Response, int]:
+        if not orders.configured():
+            return jsonify({"error": f"set {orders.DATABASE_ENV} to a PostgreSQL URL"}), 503
+        found = orders.fetch_order(order_id)
+        if found is None:
+            return jsonify({"error": f"no order {order_id}"}), 404
+        return jsonify(found), 200
+
+    @app.get("/orders/<int:order_id>/notify")
+    def notify(order_id: int) -> tuple[Response, int]:
+        return jsonify({"task": orders.notify(order_id)}), 202
 
     @app.get("/fail")
     def fail() -> Response:

@@ -1,8 +1,9 @@
 """What a project uses, read from the project itself, and the instrumentations that follow from it.
 
 Evidence is what the project declares (pyproject.toml, Poetry, Pipfile, requirements files, setup.py,
-setup.cfg) and what its source imports, never what happens to be installed. Each finding keeps the file and
-line it came from, so ``obs init`` can say why it chose an instrumentation.
+setup.cfg), what its source imports, and the database and broker URLs its settings and ``.env`` files name
+(the driver in ``postgresql+psycopg://``), never what happens to be installed. Each finding keeps the file
+and line it came from, so ``obs init`` can say why it chose an instrumentation.
 
     open_project(path) -> Project           the project's files, validated
     detect(project, excluded) -> Detection  findings, chosen instrumentations, app objects
@@ -33,6 +34,7 @@ from obs.detect._libraries import (
 )
 from obs.detect._project import Project, open_project, parse_toml
 from obs.detect._source import AppObject, SourceScan, scan_source
+from obs.detect._urls import Mentioned, library_of, scan_env_files
 
 __all__ = [
     "INSTRUMENTATION_PACKAGES",
@@ -43,6 +45,7 @@ __all__ = [
     "Finding",
     "Imported",
     "Library",
+    "Mentioned",
     "Project",
     "declared_dependencies",
     "detect",
@@ -63,6 +66,8 @@ class Finding:
     imported: tuple[Imported, ...]
     status: Status
     reason: str = ""
+    mentioned: tuple[Mentioned, ...] = ()
+    """URLs naming this library's driver or broker, in settings modules or ``.env`` files."""
 
 
 @dataclass(frozen=True)
@@ -138,11 +143,15 @@ def detect(project: Project, excluded: frozenset[Path] = frozenset()) -> Detecti
     for statement in source.imports:
         for library in by_module(statement.module):
             imported[library.key].append(statement)
+    mentioned = _mentions([*source.urls, *scan_env_files(project.root)], declared, imported)
 
     def runtime(key: str) -> bool:
-        return bool(imported[key]) or any(item.origin == "runtime" for item in declared[key])
+        return bool(imported[key]) or any(item.origin == "runtime" for item in declared[key]) or any(
+            not item.broker for item in mentioned[key]
+        )
 
-    used = [library for library in LIBRARIES if declared[library.key] or imported[library.key]]
+    used = [library for library in LIBRARIES if declared[library.key] or imported[library.key]
+            or (mentioned[library.key] and runtime(library.key))]
     candidates = {name for library in used if runtime(library.key) for name in library.instrumentations}
     findings = []
     for library in used:
@@ -155,7 +164,32 @@ def detect(project: Project, excluded: frozenset[Path] = frozenset()) -> Detecti
             status, reason = "nothing to instrument", library.note
         elif covering and (library.covered_even_if_imported or not imported[key]):
             status, reason = "covered", f"its calls are traced by the {covering[0]} instrumentation"
+            if library.kind == "ORM":
+                reason = (f"its queries are traced at the driver, by the {covering[0]} instrumentation "
+                          "(one span per query, engines made at import time included)")
         else:
             status, reason = "instrumented", ""
-        findings.append(Finding(library, tuple(declared[key]), _unique_lines(imported[key]), status, reason))
+        findings.append(Finding(library, tuple(declared[key]), _unique_lines(imported[key]), status, reason,
+                                tuple(mentioned[key])))
     return Detection(tuple(findings), source.apps, source)
+
+
+_POSTGRES_DRIVERS = ("psycopg", "psycopg2", "asyncpg")
+
+
+def _mentions(
+    urls: list[Mentioned], declared: dict[str, list[Declared]], imported: dict[str, list[Imported]]
+) -> dict[str, list[Mentioned]]:
+    """Library key -> the URLs that name it. A PostgreSQL URL without a driver goes to the PostgreSQL driver
+    the project declares or imports, else to psycopg2 (SQLAlchemy's default); a broker URL is Celery's
+    evidence (the worker's own polling of a Redis broker is not worth a span each)."""
+    found: dict[str, list[Mentioned]] = defaultdict(list)
+    for url in urls:
+        key = library_of(url)
+        if url.broker:
+            key = "celery"
+        elif key == "postgresql":
+            key = next((name for name in _POSTGRES_DRIVERS if declared[name] or imported[name]), "psycopg2")
+        if key:
+            found[key].append(url)
+    return found

@@ -34,7 +34,10 @@ class Library:
 
 
 _SERVER_NOTE = "no instrumentation of its own; `obs run` instruments the app in its workers"
-_SQLALCHEMY_COVERS = ("sqlalchemy",)
+_DRIVERS_UNDER_SQLALCHEMY = ("psycopg", "psycopg2", "asyncpg", "pymysql", "mysqlclient", "mysql", "pymssql")
+"""SQLAlchemy's queries are traced at the driver under it: one span per query, and engines made before the
+agent loaded are covered too (obs.agent._integrations.database). SQLAlchemy's own instrumentation is chosen
+only when no driver is found (the agent then serves it through the installed drivers' instrumentations)."""
 
 LIBRARIES: Final[tuple[Library, ...]] = (
     # Web frameworks.
@@ -83,26 +86,27 @@ LIBRARIES: Final[tuple[Library, ...]] = (
         ("sqlalchemy", "flask-sqlalchemy", "sqlmodel"),
         ("sqlalchemy", "flask_sqlalchemy", "sqlmodel"),
         ("sqlalchemy",),
+        covered_by=_DRIVERS_UNDER_SQLALCHEMY,
+        covered_even_if_imported=True,
     ),
     Library("tortoise-orm", "ORM", ("tortoise-orm",), ("tortoise",), ("tortoiseorm",)),
-    Library("sqlite3", "database driver", (), ("sqlite3",), ("sqlite3",), covered_by=_SQLALCHEMY_COVERS),
+    Library("sqlite3", "database driver", (), ("sqlite3",), ("sqlite3",)),
     Library(
         "psycopg2",
         "database driver",
         ("psycopg2", "psycopg2-binary"),
         ("psycopg2",),
         ("psycopg2",),
-        covered_by=_SQLALCHEMY_COVERS,
     ),
     Library(
-        "psycopg", "database driver", ("psycopg",), ("psycopg",), ("psycopg",), covered_by=_SQLALCHEMY_COVERS
+        "psycopg", "database driver", ("psycopg",), ("psycopg",), ("psycopg",)
     ),
     Library(
-        "asyncpg", "database driver", ("asyncpg",), ("asyncpg",), ("asyncpg",), covered_by=_SQLALCHEMY_COVERS
+        "asyncpg", "database driver", ("asyncpg",), ("asyncpg",), ("asyncpg",)
     ),
     Library("aiopg", "database driver", ("aiopg",), ("aiopg",), ("aiopg",)),
     Library(
-        "pymysql", "database driver", ("pymysql",), ("pymysql",), ("pymysql",), covered_by=_SQLALCHEMY_COVERS
+        "pymysql", "database driver", ("pymysql",), ("pymysql",), ("pymysql",)
     ),
     Library(
         "mysqlclient",
@@ -110,7 +114,6 @@ LIBRARIES: Final[tuple[Library, ...]] = (
         ("mysqlclient",),
         ("MySQLdb",),
         ("mysqlclient",),
-        covered_by=_SQLALCHEMY_COVERS,
     ),
     Library(
         "mysql-connector-python",
@@ -118,10 +121,9 @@ LIBRARIES: Final[tuple[Library, ...]] = (
         ("mysql-connector-python",),
         ("mysql.connector",),
         ("mysql",),
-        covered_by=_SQLALCHEMY_COVERS,
     ),
     Library(
-        "pymssql", "database driver", ("pymssql",), ("pymssql",), ("pymssql",), covered_by=_SQLALCHEMY_COVERS
+        "pymssql", "database driver", ("pymssql",), ("pymssql",), ("pymssql",)
     ),
     Library("pymongo", "database driver", ("pymongo", "motor"), ("pymongo", "motor"), ("pymongo",)),
     Library(

@@ -16,6 +16,7 @@ from typing import Final
 
 from obs.detect._declared import called_name
 from obs.detect._evidence import Imported
+from obs.detect._urls import Mentioned, urls_in
 
 __all__ = ["AppObject", "SourceScan", "scan_source"]
 
@@ -73,6 +74,8 @@ class SourceScan:
     files: int
     unreadable: tuple[str, ...]
     truncated: bool
+    urls: tuple[Mentioned, ...] = ()
+    """Database and broker URLs written in string literals (settings modules, defaults)."""
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -100,6 +103,33 @@ class _Collector(ast.NodeVisitor):
         self.module = module
         self.imports: list[Imported] = []
         self.apps: list[AppObject] = []
+        self.urls: list[Mentioned] = []
+        self._assigned = ""
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        target = node.targets[0] if node.targets else None
+        self._assigned = target.id if isinstance(target, ast.Name) else ""
+        self.generic_visit(node)
+        self._assigned = ""
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._assigned = node.target.id if isinstance(node.target, ast.Name) else ""
+        self.generic_visit(node)
+        self._assigned = ""
+
+    def visit_Call(self, node: ast.Call) -> None:
+        """``os.environ.get("CELERY_BROKER_URL", "redis://...")``: the variable names the default."""
+        first = node.args[0] if node.args else None
+        if isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value.isupper():
+            outer, self._assigned = self._assigned, first.value
+            self.generic_visit(node)
+            self._assigned = outer
+            return
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str) and "://" in node.value:
+            self.urls.extend(urls_in(node.value, self.path, node.lineno, self._assigned))
 
     def visit_If(self, node: ast.If) -> None:
         if _is_type_checking(node.test):
@@ -188,6 +218,7 @@ def scan_source(root: Path, excluded: frozenset[Path] = frozenset()) -> SourceSc
     own = local_modules(root)
     imports: list[Imported] = []
     apps: list[AppObject] = []
+    urls: list[Mentioned] = []
     unreadable: list[str] = []
     count = 0
     truncated = False
@@ -209,6 +240,7 @@ def scan_source(root: Path, excluded: frozenset[Path] = frozenset()) -> SourceSc
         collector.app_objects(tree)
         imports.extend(item for item in collector.imports if item.module.split(".")[0] not in own)
         apps.extend(collector.apps)
+        urls.extend(collector.urls)
     if (root / "manage.py").is_file():
         apps.append(AppObject("django", "manage.py", "manage.py", 1))
-    return SourceScan(tuple(imports), tuple(apps), count, tuple(unreadable), truncated)
+    return SourceScan(tuple(imports), tuple(apps), count, tuple(unreadable), truncated, tuple(urls))

@@ -24,7 +24,9 @@ _NOTES: Final = {
 def _evidence(finding: Finding) -> str:
     parts = [f"{item.where()} declares {item.text}" for item in finding.declared[:_EVIDENCE_SHOWN]]
     parts += [f"{item.where()} imports {item.module}" for item in finding.imported[:_EVIDENCE_SHOWN]]
-    hidden = max(0, len(finding.declared) - _EVIDENCE_SHOWN) + max(0, len(finding.imported) - _EVIDENCE_SHOWN)
+    parts += [item.describe() for item in finding.mentioned[:_EVIDENCE_SHOWN]]
+    hidden = sum(max(0, len(items) - _EVIDENCE_SHOWN)
+                 for items in (finding.declared, finding.imported, finding.mentioned))
     return "; ".join(parts) + (f"; +{hidden} more" if hidden else "")
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from obs.agent.catalog import HTTP_SERVER_DURATION, LOGS_DROPPED
+from obs.agent.catalog import HTTP_SERVER_DURATION, LOGS_DROPPED, TASK_DURATION
 from obs.view.model import KIND_NAMES, LogEntry, SpanRecord
 from obs.view.report import Report
 from obs.view.routes import PERCENTILES, RouteStats
@@ -41,6 +41,7 @@ def render(report: Report, style: Style) -> str:
     blocks = [
         _header(report),
         _routes(report),
+        _tasks(report),
         _traces("Slowest traces", report.slowest, report.trace_count, style),
         _traces("Failed traces", report.failed, report.failed_count, style),
         _logs(report),
@@ -109,6 +110,27 @@ def _routes(report: Report) -> list[str]:
     if not all(stats.exact for stats in report.routes):
         lines.append("  ~ interpolated within the histogram's buckets (not every request was traced); "
                      "other latencies are exact, from the spans")
+    return lines
+
+
+def _tasks(report: Report) -> list[str]:
+    """Celery tasks beside the routes, when a worker recorded any: runs, failures, run time."""
+    if not report.tasks:
+        return []
+    start, end = report.window_ns
+    seconds = max((end - start) / 1e9, 1e-9)
+    names = [f"p{round(q * 100)}" for q in PERCENTILES]
+    width = max(len("task"), *(len(stats.key.route) for stats in report.tasks))
+    lines = [
+        f"Tasks  (runs from the {TASK_DURATION.name} histogram, run time within its buckets)",
+        f"  {'task':<{width}}  {'runs':>8}  {'runs/s':>6}  {'failed':>6}  "
+        + "  ".join(f"{name:>8}" for name in names),
+    ]
+    for stats in report.tasks:
+        values = "  ".join(f"{'~' + duration(v) if v is not None else '-':>8}" for v in stats.percentiles)
+        failed = f"{stats.error_ratio:.0%}" if stats.errors else "0"
+        lines.append(f"  {stats.key.route:<{width}}  {stats.requests:>8}  {stats.requests / seconds:>6.2f}  "
+                     f"{failed:>6}  {values}")
     return lines
 
 

@@ -8,10 +8,10 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from obs.agent.catalog import HTTP_SERVER_DURATION, LOGS_DROPPED, SPANS_DROPPED
+from obs.agent.catalog import HTTP_SERVER_DURATION, LOGS_DROPPED, SPANS_DROPPED, TASK_DURATION
 from obs.view.files import SkippedLine, TelemetryDir
 from obs.view.model import LogEntry, Origin, SpanRecord, histogram_points, log_entries, spans, sum_points
-from obs.view.routes import RouteStats, RouteTable, SpanDurations, stats_from_spans
+from obs.view.routes import RouteStats, RouteTable, SpanDurations, stats_from_spans, task_failed, task_key
 from obs.view.traces import Trace, TraceIndex, build_trees
 
 __all__ = ["Options", "Report", "read_report"]
@@ -31,6 +31,8 @@ class Report:
     options: Options
     routes: list[RouteStats] = field(default_factory=list)
     routes_from_metrics: bool = False
+    tasks: list[RouteStats] = field(default_factory=list)
+    """Celery tasks run by the workers (``celery.task.duration``): runs, failures, run-time percentiles."""
     window_ns: tuple[int, int] = (0, 0)
     origins: set[Origin] = field(default_factory=set)
     trace_count: int = 0
@@ -44,34 +46,38 @@ class Report:
 
     @property
     def empty(self) -> bool:
-        return not (self.routes or self.trace_count or self.log_count)
+        return not (self.routes or self.tasks or self.trace_count or self.log_count)
 
 
 def read_report(directory: Path, options: Options) -> Report:
     """Everything ``obs view`` shows, read from ``directory`` within the options' window and service."""
     files = TelemetryDir(directory)
     report = Report(directory, options)
-    table = _read_metrics(files, options, report)
+    tasks = RouteTable(since_ns=options.since_ns, key=task_key, failed=task_failed)
+    table = _read_metrics(files, options, report, tasks)
     index, durations = _read_traces(files, options, report)
     if not table.empty:
         report.routes, report.routes_from_metrics = table.stats(durations), True
     elif durations.durations:
         report.routes = stats_from_spans(durations)
-    report.window_ns = _window(table, index)
+    report.tasks = tasks.stats(SpanDurations())
+    report.window_ns = _window(table, index, tasks)
     _read_logs(files, options, report)
     report.skipped = files.skipped
     return report
 
 
-def _read_metrics(files: TelemetryDir, options: Options, report: Report) -> RouteTable:
-    """The HTTP server duration histogram into a route table; the agent's drop counters into the report."""
+def _read_metrics(files: TelemetryDir, options: Options, report: Report, tasks: RouteTable) -> RouteTable:
+    """The HTTP server duration histogram into a route table, the task run-time histogram into ``tasks``, the
+    agent's drop counters into the report."""
     table = RouteTable(since_ns=options.since_ns)
     dropped: dict[tuple[str, Origin, int], float] = {}
     for metrics in files.metrics():
-        for point in histogram_points(metrics, HTTP_SERVER_DURATION.name):
-            if _wanted(point.origin, options):
-                table.add(point)
-                report.origins.add(point.origin)
+        for name, into in ((HTTP_SERVER_DURATION.name, table), (TASK_DURATION.name, tasks)):
+            for point in histogram_points(metrics, name):
+                if _wanted(point.origin, options):
+                    into.add(point)
+                    report.origins.add(point.origin)
         for name in (LOGS_DROPPED.name, SPANS_DROPPED.name):
             for origin, start_ns, cumulative, value in sum_points(metrics, name):
                 if _wanted(origin, options):
@@ -120,13 +126,14 @@ def _read_logs(files: TelemetryDir, options: Options, report: Report) -> None:
     report.logs = [entry for _time, _order, entry in sorted(recent)]
 
 
-def _window(table: RouteTable, index: TraceIndex) -> tuple[int, int]:
+def _window(table: RouteTable, index: TraceIndex, tasks: RouteTable) -> tuple[int, int]:
     """From the first to the last moment any metric series or span covers: what rates are averaged over."""
     starts = [s.start_ns for s in index.summaries.values()]
     ends = [s.end_ns for s in index.summaries.values()]
-    if not table.empty:
-        starts.append(table.first_ns)
-        ends.append(table.last_ns)
+    for histogram in (table, tasks):
+        if not histogram.empty:
+            starts.append(histogram.first_ns)
+            ends.append(histogram.last_ns)
     return (min(starts), max(ends)) if starts else (0, 0)
 
 

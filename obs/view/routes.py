@@ -10,14 +10,15 @@ histogram's buckets. With no metrics at all, everything comes from the server sp
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from obs.view.model import HistogramPoint, SpanRecord, is_error_status
 from obs.view.quantiles import Buckets, exact_quantile
 
-__all__ = ["PERCENTILES", "RouteKey", "RouteStats", "RouteTable", "SpanDurations", "route_key"]
+__all__ = ["PERCENTILES", "RouteKey", "RouteStats", "RouteTable", "SpanDurations", "route_key", "task_failed",
+           "task_key"]
 
 PERCENTILES = (0.5, 0.95, 0.99)
 
@@ -37,6 +38,15 @@ def route_key(found: Mapping[str, Any]) -> RouteKey:
     route = found.get("http.route")
     method = found.get("http.request.method") or found.get("http.method") or "?"
     return RouteKey(str(route) if route else "(no route matched)", str(method))
+
+
+def task_key(found: Mapping[str, Any]) -> RouteKey:
+    """A Celery task's line: its name (the worker's ``celery.task.duration`` series)."""
+    return RouteKey(str(found.get("celery.task.name") or "(unnamed task)"), "task")
+
+
+def task_failed(found: Mapping[str, Any]) -> bool:
+    return found.get("celery.task.outcome") == "failure"
 
 
 @dataclass
@@ -87,6 +97,9 @@ class RouteTable:
     _deltas: list[HistogramPoint] = field(default_factory=list)
     first_ns: int = 0
     last_ns: int = 0
+    key: Callable[[Mapping[str, Any]], RouteKey] = route_key
+    """What a line is: a route (the HTTP server histogram), or a task (``task_key``)."""
+    failed: Callable[[Mapping[str, Any]], bool] = is_error_status
 
     def add(self, point: HistogramPoint) -> None:
         if not point.cumulative:
@@ -123,13 +136,13 @@ class RouteTable:
                 buckets = buckets.minus(_buckets(earlier))
                 count -= earlier.count
             if count > 0:
-                tallies.setdefault(route_key(point.attributes), _Tally()).add(
-                    count, is_error_status(point.attributes), buckets
+                tallies.setdefault(self.key(point.attributes), _Tally()).add(
+                    count, self.failed(point.attributes), buckets
                 )
         for point in self._deltas:
             if point.count > 0:
-                tallies.setdefault(route_key(point.attributes), _Tally()).add(
-                    point.count, is_error_status(point.attributes), _buckets(point)
+                tallies.setdefault(self.key(point.attributes), _Tally()).add(
+                    point.count, self.failed(point.attributes), _buckets(point)
                 )
         return tallies
 
