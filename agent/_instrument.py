@@ -61,6 +61,7 @@ KWARGS: Final[dict[str, dict[str, object]]] = {
 dashboard reads; the server span keeps status, route and duration."""
 
 OWN_MIDDLEWARE: Final = {
+    "django": "obs.agent._server.django:instrument",
     "flask": "obs.agent._server.flask:instrument",
     "fastapi": "obs.agent._server.starlette:instrument_fastapi",
     "starlette": "obs.agent._server.starlette:instrument",
@@ -68,6 +69,12 @@ OWN_MIDDLEWARE: Final = {
 """Entry point name -> obs's own server middleware (``module:function``), used in place of the
 contrib instrumentor unless ``server_middleware = "contrib"``: several times cheaper a request
 (docs/benchmarks.md)."""
+
+CONTRIB_WHEN_READY: Final = {
+    "django": "obs.agent._server.django:instrument_contrib",
+}
+"""Entry point name -> what switches the contrib instrumentor on when obs's middleware is not used, where
+switching it on at the library's import would break the app (Django: the settings are not known yet)."""
 
 OBS_COVERS: Final = frozenset({"logging", "system_metrics"})
 """Instrumentations left off unless named explicitly: obs does their job itself."""
@@ -189,7 +196,7 @@ def activate(candidate: Candidate) -> bool:
     import importlib
 
     try:
-        own = OWN_MIDDLEWARE.get(candidate.name) if _own_middleware[0] else None
+        own = (OWN_MIDDLEWARE if _own_middleware[0] else CONTRIB_WHEN_READY).get(candidate.name)
         if own is not None:
             module_name, _, function = own.partition(":")
             getattr(importlib.import_module(module_name), function)()
