@@ -16,7 +16,7 @@ from tests.init_helpers import FIXTURES, copy_fixture
 EXPECTED = {
     "flask_shop": ("flask", "requests", "sqlalchemy"),
     "fastapi_poetry": ("fastapi", "psycopg2", "redis"),
-    "django_setuppy": ("celery", "django", "psycopg2", "redis"),
+    "django_setuppy": ("celery", "django", "redis"),  # psycopg2 under Django's ORM: traced by django
     "aiohttp_compiled": ("aiohttp-client", "aiohttp-server", "asyncpg", "botocore"),
 }
 
@@ -312,3 +312,50 @@ def test_fixtures_are_untouched_by_detection() -> None:
     for fixture in EXPECTED:
         detect(open_project(FIXTURES / fixture))
     assert {p: p.read_bytes() for p in FIXTURES.rglob("*") if p.is_file()} == before
+
+
+_DJANGO_SETTINGS = '''
+    raise SystemExit("a settings module is read, never run")
+    DATABASES = {
+        "default": {"ENGINE": "django.db.backends.%s", "NAME": "shop"},
+    }
+'''
+
+
+@pytest.mark.parametrize(("engine", "requirements", "driver"), [
+    ("sqlite3", "django\n", "sqlite3"),
+    ("postgresql", "django\npsycopg[binary]\n", "psycopg"),
+    ("postgresql", "django\npsycopg2-binary\n", "psycopg2"),
+    ("mysql", "django\nmysqlclient\n", "mysqlclient"),
+])
+def test_django_database_engine_is_found_in_settings_without_running_them(
+    tmp_path: Path, engine: str, requirements: str, driver: str
+) -> None:
+    """The DATABASES engine in a Django settings module (read with ast, never run) names the database
+    driver, with the file and line as evidence; the ORM's queries being traced by the django
+    instrumentation, the driver's own stays off (no span twice): exactly ``django`` is turned on."""
+    root = _write(tmp_path, {
+        "requirements.txt": requirements,
+        "mysite/__init__.py": "",
+        "mysite/settings.py": _DJANGO_SETTINGS % engine,
+        "mysite/wsgi.py": "from django.core.wsgi import get_wsgi_application\n",
+    })
+    detection = _detect(root)
+    assert detection.instrumentations == ("django",)
+    found = _finding(detection, driver)
+    assert found.status == "covered"
+    assert "Django's ORM" in found.reason
+    (evidence,) = [item for item in found.declared if item.section == "Django DATABASES"]
+    assert evidence.text == f"ENGINE django.db.backends.{engine}"
+    assert evidence.where() == f"mysite/settings.py:{_line_of(root / 'mysite/settings.py', 'ENGINE')}"
+
+
+def test_django_project_calling_its_driver_directly_keeps_the_driver_instrumentation(tmp_path: Path) -> None:
+    """A Django project whose code also runs raw queries through the driver gets that driver's
+    instrumentation next to django's."""
+    root = _write(tmp_path, {
+        "requirements.txt": "django\n",
+        "mysite/settings.py": _DJANGO_SETTINGS % "sqlite3",
+        "mysite/report.py": "import sqlite3\nimport django\n",
+    })
+    assert _detect(root).instrumentations == ("django", "sqlite3")

@@ -251,8 +251,8 @@ def test_setup_py_project_gets_obs_toml_and_the_install_command(tmp_path: Path) 
     assert (root / "setup.py").read_bytes() == setup_py
     table = tomllib.loads((root / "obs.toml").read_text())
     assert table["service_name"] == "bookshop-orders"
-    assert table["instrumentations"] == ["celery", "django", "psycopg2", "redis"]
-    assert load_settings(environ={}, cwd=root).instrumentations == ("celery", "django", "psycopg2", "redis")
+    assert table["instrumentations"] == ["celery", "django", "redis"]
+    assert load_settings(environ={}, cwd=root).instrumentations == ("celery", "django", "redis")
     edited = (root / "requirements.txt").read_text()
     assert edited.startswith(requirements) and _only_insertions(requirements, edited)
     pip_line = next(line for line in result.stdout.splitlines() if "pip install opentelemetry-" in line)

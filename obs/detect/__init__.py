@@ -125,6 +125,36 @@ def _unique_lines(items: list[Imported]) -> tuple[Imported, ...]:
     return tuple(unique)
 
 
+_ENGINES: dict[str, tuple[str, ...]] = {
+    "sqlite3": ("sqlite3",),
+    "spatialite": ("sqlite3",),
+    "postgresql": ("psycopg", "psycopg2"),
+    "postgresql_psycopg2": ("psycopg2",),
+    "postgis": ("psycopg", "psycopg2"),
+    "mysql": ("mysqlclient",),
+}
+"""The end of a Django ``ENGINE`` -> the drivers (library keys) Django may use for it, preferred first."""
+
+
+def _engine_driver(engine: str, declared: dict[str, list[Declared]]) -> str | None:
+    """The driver (library key) a Django database engine runs on: the one the project declares, else the one
+    installed here, else Django's preferred one."""
+    drivers = _ENGINES.get(engine.rsplit(".", 1)[-1])
+    if not drivers:
+        return None
+    if len(drivers) == 1:
+        return drivers[0]
+    for driver in drivers:
+        if declared.get(driver):
+            return driver
+    import importlib.util
+
+    for driver in drivers:
+        if importlib.util.find_spec(driver) is not None:
+            return driver
+    return drivers[0]
+
+
 def detect(project: Project, excluded: frozenset[Path] = frozenset()) -> Detection:
     """Map the project's declared dependencies and imports to instrumentations.
 
@@ -139,6 +169,12 @@ def detect(project: Project, excluded: frozenset[Path] = frozenset()) -> Detecti
         if library is not None:
             declared[library.key].append(dependency)
     source = scan_source(project.root, excluded)
+    for engine in source.engines:
+        driver = _engine_driver(engine.module, declared)
+        if driver is not None:
+            declared[driver].append(
+                Declared(driver, f"ENGINE {engine.module}", engine.path, engine.line, "Django DATABASES")
+            )
     imported: dict[str, list[Imported]] = defaultdict(list)
     for statement in source.imports:
         for library in by_module(statement.module):
@@ -157,6 +193,8 @@ def detect(project: Project, excluded: frozenset[Path] = frozenset()) -> Detecti
     for library in used:
         key = library.key
         covering = [name for name in library.covered_by if name in candidates]
+        if covering == ["django"] and "sqlalchemy" in candidates:
+            covering = []  # SQLAlchemy's queries are traced at this driver (see _libraries)
         status: Status
         if not runtime(key):
             status, reason = "development only", f"only in {declared[key][0].section}"
@@ -167,6 +205,8 @@ def detect(project: Project, excluded: frozenset[Path] = frozenset()) -> Detecti
             if library.kind == "ORM":
                 reason = (f"its queries are traced at the driver, by the {covering[0]} instrumentation "
                           "(one span per query, engines made at import time included)")
+            if covering[0] == "django":
+                reason = "Django's ORM queries on it are traced by the django instrumentation"
         else:
             status, reason = "instrumented", ""
         findings.append(Finding(library, tuple(declared[key]), _unique_lines(imported[key]), status, reason,

@@ -38,6 +38,10 @@ _DRIVERS_UNDER_SQLALCHEMY = ("psycopg", "psycopg2", "asyncpg", "pymysql", "mysql
 """SQLAlchemy's queries are traced at the driver under it: one span per query, and engines made before the
 agent loaded are covered too (obs.agent._integrations.database). SQLAlchemy's own instrumentation is chosen
 only when no driver is found (the agent then serves it through the installed drivers' instrumentations)."""
+_UNDER_DJANGO = ("django",)
+"""Drivers Django's ORM drives: obs's django instrumentation records every ORM query itself
+(obs.agent._traces.django_db), so the driver's own instrumentation is left off unless the project calls the
+driver directly (or SQLAlchemy too, whose queries are traced at the driver)."""
 
 LIBRARIES: Final[tuple[Library, ...]] = (
     # Web frameworks.
@@ -90,23 +94,24 @@ LIBRARIES: Final[tuple[Library, ...]] = (
         covered_even_if_imported=True,
     ),
     Library("tortoise-orm", "ORM", ("tortoise-orm",), ("tortoise",), ("tortoiseorm",)),
-    Library("sqlite3", "database driver", (), ("sqlite3",), ("sqlite3",)),
+    Library("sqlite3", "database driver", (), ("sqlite3",), ("sqlite3",), covered_by=_UNDER_DJANGO),
     Library(
         "psycopg2",
         "database driver",
         ("psycopg2", "psycopg2-binary"),
         ("psycopg2",),
         ("psycopg2",),
+        covered_by=_UNDER_DJANGO,
     ),
     Library(
-        "psycopg", "database driver", ("psycopg",), ("psycopg",), ("psycopg",)
+        "psycopg", "database driver", ("psycopg",), ("psycopg",), ("psycopg",), covered_by=_UNDER_DJANGO
     ),
     Library(
         "asyncpg", "database driver", ("asyncpg",), ("asyncpg",), ("asyncpg",)
     ),
     Library("aiopg", "database driver", ("aiopg",), ("aiopg",), ("aiopg",)),
     Library(
-        "pymysql", "database driver", ("pymysql",), ("pymysql",), ("pymysql",)
+        "pymysql", "database driver", ("pymysql",), ("pymysql",), ("pymysql",), covered_by=_UNDER_DJANGO
     ),
     Library(
         "mysqlclient",
@@ -114,6 +119,7 @@ LIBRARIES: Final[tuple[Library, ...]] = (
         ("mysqlclient",),
         ("MySQLdb",),
         ("mysqlclient",),
+        covered_by=_UNDER_DJANGO,
     ),
     Library(
         "mysql-connector-python",

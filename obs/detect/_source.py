@@ -76,6 +76,9 @@ class SourceScan:
     truncated: bool
     urls: tuple[Mentioned, ...] = ()
     """Database and broker URLs written in string literals (settings modules, defaults)."""
+    engines: tuple[Imported, ...] = ()
+    """Django database engines (``"ENGINE": "django.db.backends.sqlite3"`` in a settings module), read
+    without running the settings; ``module`` is the engine's dotted name."""
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -104,6 +107,7 @@ class _Collector(ast.NodeVisitor):
         self.imports: list[Imported] = []
         self.apps: list[AppObject] = []
         self.urls: list[Mentioned] = []
+        self.engines: list[Imported] = []
         self._assigned = ""
 
     def visit_Assign(self, node: ast.Assign) -> None:
@@ -130,6 +134,13 @@ class _Collector(ast.NodeVisitor):
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str) and "://" in node.value:
             self.urls.extend(urls_in(node.value, self.path, node.lineno, self._assigned))
+
+    def visit_Dict(self, node: ast.Dict) -> None:
+        for key, value in zip(node.keys, node.values, strict=True):
+            if (isinstance(key, ast.Constant) and key.value == "ENGINE" and isinstance(value, ast.Constant)
+                    and isinstance(value.value, str) and value.value.startswith("django.")):
+                self.engines.append(Imported(value.value, self.path, value.lineno))
+        self.generic_visit(node)
 
     def visit_If(self, node: ast.If) -> None:
         if _is_type_checking(node.test):
@@ -219,6 +230,7 @@ def scan_source(root: Path, excluded: frozenset[Path] = frozenset()) -> SourceSc
     imports: list[Imported] = []
     apps: list[AppObject] = []
     urls: list[Mentioned] = []
+    engines: list[Imported] = []
     unreadable: list[str] = []
     count = 0
     truncated = False
@@ -241,6 +253,8 @@ def scan_source(root: Path, excluded: frozenset[Path] = frozenset()) -> SourceSc
         imports.extend(item for item in collector.imports if item.module.split(".")[0] not in own)
         apps.extend(collector.apps)
         urls.extend(collector.urls)
+        engines.extend(collector.engines)
     if (root / "manage.py").is_file():
         apps.append(AppObject("django", "manage.py", "manage.py", 1))
-    return SourceScan(tuple(imports), tuple(apps), count, tuple(unreadable), truncated, tuple(urls))
+    return SourceScan(tuple(imports), tuple(apps), count, tuple(unreadable), truncated, tuple(urls),
+                      tuple(engines))
