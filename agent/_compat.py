@@ -42,6 +42,7 @@ __all__ = [
     "HTTP_LOG_EXPORTER",
     "LOGS_API_MODULE",
     "LOG_ENCODER_MODULE",
+    "SPAN_ENDING_HOOK",
     "Gauge",
     "LogRecord",
     "LogRecordExportResult",
@@ -52,6 +53,7 @@ __all__ = [
     "ReadWriteLogRecord",
     "ReadableLogRecord",
     "SeverityNumber",
+    "clear_error_status",
     "close_client_connections",
     "encode_sdk_logs",
     "end_suppression",
@@ -219,6 +221,19 @@ def plain_attributes(attributes: Mapping[str, object]) -> Mapping[str, object]:
     does through its lock); any other mapping as it is."""
     inner = getattr(attributes, "_dict", None)
     return inner if isinstance(inner, dict) else attributes
+
+
+SPAN_ENDING_HOOK = "_on_ending"
+"""The span processor method the SDK calls while a span ends, before any processor's ``on_end`` (SDK 1.45:
+``SpanProcessor._on_ending``): the last moment a span can still be changed, for every processor alike."""
+
+
+def clear_error_status(span: object) -> None:
+    """Set an ending span's status back to UNSET: the API's ``set_status`` never goes back to UNSET, and
+    refuses any change once ``end()`` has begun (where :data:`SPAN_ENDING_HOOK` is called)."""
+    from opentelemetry.trace import Status, StatusCode
+
+    span._status = Status(StatusCode.UNSET)  # type: ignore[attr-defined]
 
 
 def span_attributes(span: object) -> Mapping[str, object] | None:

@@ -27,6 +27,7 @@ from obs.agent._metrics.lazy_sdk import install as install_metrics
 from obs.agent._server.target import configure as send_server_requests_to
 from obs.agent._support.fork import STATE, at_fork_weakly
 from obs.agent._support.report import error_once, say_once
+from obs.agent._traces.failures import KeepFailedServerSpans, ServerSpanFailures
 from obs.agent._traces.sampling import build_sampler
 from obs.agent._traces.span_queue import SpanQueue
 from obs.agent.settings import Settings
@@ -86,14 +87,16 @@ class Pipeline:
         """Create everything, install nothing global; a failure on the way undoes the rest."""
         resource = build_resource(settings)
         tracing = outputs.span_processor is not None
+        sampler = build_sampler(config.sampler if tracing else "always_off", settings.traces_sampler_arg)
         tracer_provider = TracerProvider(
-            sampler=build_sampler(config.sampler if tracing else "always_off", settings.traces_sampler_arg),
+            sampler=KeepFailedServerSpans(sampler) if tracing else sampler,
             resource=resource,
             shutdown_on_exit=False,
         )
         metrics = LazyMetrics(settings, config.metric_export_timeout_ms, lambda: tracer_provider.resource,
                               outputs.metric_destination, outputs.metric_readers)
         if outputs.span_processor is not None:
+            tracer_provider.add_span_processor(ServerSpanFailures(outputs.span_processor))
             tracer_provider.add_span_processor(outputs.span_processor)
             if isinstance(outputs.span_processor, SpanQueue):
                 dropped = metrics.counter(catalog.SPANS_DROPPED.name, catalog.SPANS_DROPPED.unit,

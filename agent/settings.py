@@ -259,8 +259,8 @@ SETTINGS: tuple[Setting, ...] = (
             "add the trace id to console log lines written inside a span"),
     Setting("runtime_metrics", _as_bool, True, ("OBS_RUNTIME_METRICS",), "process and runtime metrics"),
     Setting("server_middleware", _one_of(("obs", "contrib")), "obs", ("OBS_SERVER_MIDDLEWARE",),
-            "who records Flask, FastAPI and Starlette requests: obs's own middleware (several times cheaper "
-            "a request) or the contrib instrumentations"),
+            "who records Flask, FastAPI, Starlette and Django requests: obs's own middleware (several times "
+            "cheaper a request) or the contrib instrumentations"),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -305,3 +305,27 @@ def test_dbapi_metric_attributes_can_be_extended() -> None:
     assert attributes["db.collection.name"] == "items" and attributes["db.operation.name"] == "SELECT"
     extra.clear()
     assert tracer._get_metric_attributes("select", None)["db.operation.name"] == "select"
+
+
+def test_the_span_ending_hook_runs_before_every_on_end_and_can_clear_an_error() -> None:
+    """The SDK calls a processor's SPAN_ENDING_HOOK while the span ends, before any processor's on_end, and
+    clear_error_status set there is what every processor and exporter sees (obs's 4xx rule depends on it)."""
+    from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import Status, StatusCode
+
+    class Clearing(SpanProcessor):
+        pass
+
+    setattr(Clearing, _compat.SPAN_ENDING_HOOK, lambda self, span: _compat.clear_error_status(span))
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))  # added first, yet sees the cleared status
+    provider.add_span_processor(Clearing())
+    span = provider.get_tracer("compat-test").start_span("GET")
+    span.set_status(Status(StatusCode.ERROR, "Http404"))
+    span.end()
+    (ended,) = exporter.get_finished_spans()
+    assert ended.status.status_code is StatusCode.UNSET, _gone("SpanProcessor._on_ending or Span._status",
+                                                               "obs.agent._traces.failures")

@@ -28,6 +28,12 @@ def configure(provider: TracerProvider, failed: SpanProcessor | None) -> None:
     from obs import __version__
 
     Target.scope = InstrumentationScope(catalog.SERVER_SCOPE, __version__)
-    Target.tracer = provider.get_tracer(catalog.SERVER_SCOPE, __version__)
+    Target.tracer = tracer = provider.get_tracer(catalog.SERVER_SCOPE, __version__)
+    sampler = getattr(provider, "sampler", None)
+    inner = getattr(sampler, "inner", None)
+    if inner is not None and hasattr(tracer, "sampler"):
+        # obs's middlewares keep their failed requests themselves (obs.agent._traces.failures): their
+        # unsampled requests need not be recorded
+        setattr(tracer, "sampler", inner)  # noqa: B010 (the SDK tracer's public attribute; the API type lacks it)
     Target.provider = provider
     Target.failed = failed
