@@ -50,12 +50,12 @@ def traces_to_metrics_queries() -> list[dict[str, str]]:
     """
     count = HTTP_SERVER_DURATION.series("count")
     bucket = HTTP_SERVER_DURATION.series("bucket")
-    status = label("http.response.status_code")
+    failed = f'{label("error.type")}!=""'  # 5xx or an exception, as the dashboards and alert rules count
     return [
         {"name": "Request rate", "query": f"sum(rate({count}{{{_TAGS}}}[5m]))"},
         {
             "name": "Error ratio",
-            "query": f'sum(rate({count}{{{_TAGS}, {status}=~"5.."}}[5m]))'
+            "query": f"sum(rate({count}{{{_TAGS}, {failed}}}[5m]))"
             f" / sum(rate({count}{{{_TAGS}}}[5m]))",
         },
         {

@@ -2,7 +2,7 @@
 
 Three alerts, each scoped to the app's ``service_name``:
 
-- ``ObsHighErrorRatio``: more than 5% of HTTP requests answered 5xx for 5 minutes.
+- ``ObsHighErrorRatio``: more than 5% of HTTP requests failed (5xx or an exception) for 5 minutes.
 - ``ObsLatencyBudgetFastBurn`` / ``ObsLatencyBudgetSlowBurn``: the latency SLO (99% of requests faster than
   0.5 s) burns its error budget 14.4x over 1 h and 5 min, or 6x over 6 h and 30 min, the multi-window pairs of
   the SRE workbook: the long window proves it matters, the short one that it is still going on.
@@ -55,9 +55,11 @@ if LATENCY_SLO_SECONDS not in LATENCY_BUCKETS_SECONDS:  # pragma: no cover - a g
     raise ValueError("LATENCY_SLO_SECONDS must be one of the histogram's bucket bounds")
 
 _SERVICE = label("service.name")
-_STATUS = label("http.response.status_code")
 _TASK = label("celery.task.name")
 _OUTCOME = label("celery.task.outcome")
+_FAILED = f'{label("error.type")}!=""'
+"""A failed request, as the dashboards and ``obs view`` count it: ``error.type`` is set for a 5xx or an
+exception, never for a 4xx (the client's mistake)."""
 
 
 def _quote(text: str) -> str:
@@ -83,7 +85,7 @@ def _slow_ratio_expr(service: str, window: str) -> str:
 
 def _error_ratio_expr(service: str) -> str:
     count = HTTP_SERVER_DURATION.series("count")
-    errors = count + _selector(service, f'{_STATUS}=~"5.."')
+    errors = count + _selector(service, _FAILED)
     total = count + _selector(service)
     return (
         f"(sum by ({_SERVICE}) (rate({errors}[5m]))"
@@ -182,7 +184,10 @@ def alert_rules(service: str) -> dict[str, Any]:
             "labels": {"severity": "page"},
             "annotations": {
                 "summary": f"{service}: {{{{ $value | humanizePercentage }}}} of HTTP requests fail",
-                "description": f"Over {ERROR_RATIO_THRESHOLD:.0%} of requests answered 5xx for 5 minutes.",
+                "description": (
+                    f"Over {ERROR_RATIO_THRESHOLD:.0%} of requests failed (5xx or an exception) "
+                    "for 5 minutes."
+                ),
             },
         },
         *(_burn_alert(service, *window) for window in BURN_WINDOWS),

@@ -219,7 +219,7 @@ def test_span_to_metrics_links_have_queries_for_the_service_and_route(files: dic
     count, bucket = HTTP_SERVER_DURATION.series("count"), HTTP_SERVER_DURATION.series("bucket")
     assert queries == {
         "Request rate": f"sum(rate({count}{{$$__tags}}[5m]))",
-        "Error ratio": f'sum(rate({count}{{$$__tags, http_response_status_code=~"5.."}}[5m]))'
+        "Error ratio": f'sum(rate({count}{{$$__tags, error_type!=""}}[5m]))'
         f" / sum(rate({count}{{$$__tags}}[5m]))",
         "Latency p95": f"histogram_quantile(0.95, sum by (le) (rate({bucket}{{$$__tags}}[5m])))",
     }

@@ -217,3 +217,17 @@ def test_tasks_are_listed_beside_routes_with_runs_failures_and_run_time(tmp_path
     assert "Tasks  (runs from the celery.task.duration histogram" in text
     line = next(line for line in text.splitlines() if line.strip().startswith("shop.charge"))
     assert line.split()[1] == "8" and "25%" in line
+
+
+def test_a_4xx_marked_as_an_error_is_not_a_failed_trace(tmp_path: Path, start_ns: int) -> None:
+    """A 404 server span that an instrumentation marked as an error (Django's contrib middleware does for
+    Http404) is not listed among the failed traces: a failure is a 5xx or an exception without a 4xx answer,
+    as the agent, the dashboards and the alert rules count it."""
+    writer = Writer("shop", "worker-1")
+    writer.request("items/<str:name>/", 404, 0.002, start_ns, exception=LookupError("No Item matches"))
+    failed = writer.request("boom/", 500, 0.003, start_ns + SECOND, exception=RuntimeError("boom"))
+    writer.flush(tmp_path)
+    writer.close()
+    report = read_report(tmp_path, Options())
+    assert [trace.summary.trace_id for trace in report.failed] == [failed]
+    assert report.failed_count == 1

@@ -100,9 +100,16 @@ class SpanRecord:
 
     @property
     def failed(self) -> bool:
-        if self.status_code == Status.StatusCode.STATUS_CODE_ERROR:
-            return True
-        return self.is_server and is_error_status(self.attributes)
+        """A server span fails with a 5xx or an exception, never with a 4xx (even one an instrumentation
+        marked as an error): as the agent, the dashboards and the alert rules count failures. Any other span
+        fails when its status says so."""
+        error = self.status_code == Status.StatusCode.STATUS_CODE_ERROR
+        if not self.is_server:
+            return error
+        status = self.attributes.get("http.response.status_code")
+        if isinstance(status, int) and status < 500:
+            return False
+        return error or is_error_status(self.attributes)
 
 
 def spans(request: ExportTraceServiceRequest) -> Iterator[SpanRecord]:
