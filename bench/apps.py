@@ -60,6 +60,8 @@ class App:
     """The example it serves (``examples/<folder>``); default ``<name>_app``."""
     needs: tuple[str, ...] = ()
     """Servers it talks to (bench.backends): ``postgresql``, ``redis``."""
+    prepare: Callable[[Mapping[str, str]], None] | None = None
+    """Run before each launch with the app's environment (the Django example migrates its sqlite file)."""
 
     @property
     def example(self) -> str:
@@ -83,6 +85,21 @@ class Mode:
 def gunicorn(target: str) -> Callable[[int], list[str]]:
     """gunicorn with one sync worker, the shape the anchor figures were measured on."""
     return lambda port: [str(BIN / "gunicorn"), "-w", "1", "-k", "sync", "-b", f"127.0.0.1:{port}", target]
+
+
+def gunicorn_django(project: str, module: str) -> Callable[[int], list[str]]:
+    """gunicorn with one sync worker serving a Django project folder under ``examples`` (its own sys.path
+    entry, as ``manage.py``'s folder is when a Django user runs gunicorn from it)."""
+    return lambda port: [str(BIN / "gunicorn"), "-w", "1", "-k", "sync", "--chdir", str(APP_DIR / project),
+                         "-b", f"127.0.0.1:{port}", module]
+
+
+def migrate_django(project: str) -> Callable[[Mapping[str, str]], None]:
+    """Create a Django project's tables in the database its environment names (quietly)."""
+    def migrate(env: Mapping[str, str]) -> None:
+        subprocess.run([app_python(), "manage.py", "migrate", "-v", "0"], cwd=APP_DIR / project,
+                       env=dict(env), check=True, stdout=subprocess.DEVNULL)
+    return migrate
 
 
 def uvicorn(target: str) -> Callable[[int], list[str]]:
@@ -168,10 +185,13 @@ class Running:
         return f"http://127.0.0.1:{self.port}{self.app.path}"
 
     def __enter__(self) -> Running:
+        env = self._environment()
+        if self.app.prepare is not None:
+            self.app.prepare(env)
         with self._log.open("wb") as sink:
             self._process = subprocess.Popen(
                 [*self.mode.wrapper, *self.app.serve(self.port)],
-                cwd=APP_DIR, env=self._environment(), stdout=sink, stderr=subprocess.STDOUT,
+                cwd=APP_DIR, env=env, stdout=sink, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )
         try:
@@ -190,6 +210,7 @@ class Running:
         """The mode's environment; the examples' sqlite file next to the log, away from other users' runs."""
         env = environment(self.mode)
         env.setdefault("EXAMPLES_DB", str(self._log.parent / "examples.sqlite3"))
+        env.setdefault("SHOP_SQLITE", str(self._log.parent / "django.sqlite3"))
         return env
 
     def _wait_ready(self) -> None:

@@ -35,6 +35,8 @@ from bench.apps import (
     app_python,
     environment,
     gunicorn,
+    gunicorn_django,
+    migrate_django,
     modes,
     serve_from,
     uvicorn,
@@ -59,6 +61,9 @@ APPS = (
         gunicorn("examples.flask_app.app:app"), "/orders/1", folder="flask_app", needs=("postgresql",)),
     App("flask-task", "Flask example, Celery task enqueued on Redis, gunicorn 1 sync worker",
         gunicorn("examples.flask_app.app:app"), "/orders/1/notify", folder="flask_app", needs=("redis",)),
+    App("django", "Django example under gunicorn (1 sync worker), an ORM read on sqlite",
+        gunicorn_django("examples/django_app", "mysite.wsgi"), "/items/pear/",
+        prepare=migrate_django("examples/django_app")),
 )
 
 
@@ -135,8 +140,8 @@ def _machine() -> dict[str, str]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     versions = {}
-    for package in ("opentelemetry-sdk", "opentelemetry-instrumentation", "flask", "fastapi", "gunicorn",
-                    "uvicorn", "loguru"):
+    for package in ("opentelemetry-sdk", "opentelemetry-instrumentation", "flask", "fastapi", "django",
+                    "gunicorn", "uvicorn", "loguru"):
         try:
             from importlib.metadata import version
 

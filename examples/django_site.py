@@ -5,8 +5,9 @@
 repository for the benchmarks); the tests make theirs in a temporary folder the same way. Nothing in the
 generated files knows about obs: ``wsgi.py``, ``asgi.py`` and ``manage.py`` are Django's own.
 
-Routes: ``/`` (plain text), ``/items/<name>/`` (an ORM read; 404 from ``Http404`` when the item is not
-there), ``/items/<name>/touch/`` (an ORM write, idempotent), ``/boom/`` (an unhandled exception: 500).
+Routes: ``/`` (plain text), ``/items/<name>/`` (an ORM read: ``pear`` is there from the start; 404 from
+``Http404`` when the item is not there), ``/items/<name>/touch/`` (an ORM write, idempotent), ``/boom/``
+(an unhandled exception: 500).
 With ``SHOP_PG_PORT`` set, the site uses PostgreSQL on 127.0.0.1 (``SHOP_PG_USER``, ``SHOP_PG_NAME``)
 instead of its sqlite file (``SHOP_SQLITE``, default ``db.sqlite3`` in the project).
 """
@@ -14,6 +15,7 @@ instead of its sqlite file (``SHOP_SQLITE``, default ``db.sqlite3`` in the proje
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +80,19 @@ urlpatterns = [
 ]
 '''
 
+SEED: Final = '''from django.db import migrations
+
+
+def seed(apps, schema_editor):
+    apps.get_model("shop", "Item").objects.get_or_create(name="pear")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [migrations.RunPython(seed, migrations.RunPython.noop)]
+'''
+"""A data migration: the item ``pear`` is there from the start (the benchmark reads it)."""
+
 SETTINGS_TAIL: Final = '''
 
 # Added for the example: no debug pages (stable answers), any host, the shop app, PostgreSQL on demand.
@@ -115,12 +130,15 @@ def make_site(folder: Path, env: dict[str, str] | None = None) -> Path:
     (app / "urls.py").write_text(APP_URLS)
     settings = folder / PROJECT / "settings.py"
     text = settings.read_text()
+    key = 'SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django-insecure-example")'
+    text = re.sub(r"^SECRET_KEY = .*$", key, text, count=1, flags=re.M)  # no generated key in a repository
     settings.write_text("import os\n" + text + SETTINGS_TAIL)
     urls = folder / PROJECT / "urls.py"
     text = urls.read_text().replace("from django.urls import path", "from django.urls import include, path")
     urls.write_text(text.replace("urlpatterns = [", 'urlpatterns = [\n    path("", include("shop.urls")),'))
     subprocess.run([sys.executable, "manage.py", "makemigrations", APP, "-v", "0"], cwd=folder, check=True,
                    env=run_env)
+    (app / "migrations" / "0002_seed.py").write_text(SEED)
     migrate(folder, run_env)
     return folder
 

@@ -72,3 +72,17 @@ def test_running_finds_the_gunicorn_worker_and_leaves_nothing_behind(tmp_path: P
         group = [master, *master.children(recursive=True)]
     _, alive = psutil.wait_procs(group, timeout=5)
     assert alive == []
+
+
+def test_the_django_example_is_migrated_then_served_plain_and_under_obs(tmp_path: Path) -> None:
+    """The bench's Django row: its sqlite file is migrated (with the seeded item) before each launch, and the
+    ORM read it loads answers the same JSON plain and under `obs run`."""
+    from bench.run import APPS
+
+    (django,) = [app for app in APPS if app.name == "django"]
+    answers = []
+    for mode in modes("http://127.0.0.1:9", obs_default_is_full=True)[:2]:
+        with Running(django, mode, tmp_path / f"{mode.name}.log") as server:
+            with urllib.request.urlopen(server.url, timeout=10) as response:
+                answers.append((response.status, response.read()))
+    assert answers == [(200, b'{"name": "pear"}')] * 2
