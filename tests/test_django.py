@@ -273,3 +273,34 @@ def test_plain_site_answers_json(site: Path) -> None:
     """The generated site is a working Django site without obs: its ORM write and read answer JSON."""
     answers = _plain_answers(site, "gunicorn")
     assert json.loads(answers[-1][1]) == {"name": "apple"}
+
+
+@pytest.mark.timeout(60)
+def test_a_failed_query_is_an_error_span_without_its_values(site: Path, receiver: OTLPReceiver) -> None:
+    """ORM queries outside any request (a management command under ``obs run``) are spans too; a query the
+    database refuses is an error span naming the exception type, with the statement's placeholders and
+    neither its parameter values nor the driver's message (which may quote them)."""
+    code = ("from django.db import connection\n"
+            "from shop.models import Item\n"
+            "Item.objects.filter(name='secret-value').count()\n"
+            "try:\n"
+            "    with connection.cursor() as cursor:\n"
+            "        cursor.execute('SELECT nope FROM shop_item WHERE name = %s', ['secret-value'])\n"
+            "except Exception as error:\n"
+            "    print('refused:', type(error).__name__)\n")
+    env = clean_environment({"PYTHONPATH": str(site), "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint})
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run([OBS, "run", "--", sys.executable, "manage.py", "shell", "-c", code], cwd=site,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "refused: OperationalError" in done.stdout
+    receiver.wait_for(lambda: len(receiver.spans()) >= 2)
+    by_operation = {span.attributes["db.query.text"]: span for span in receiver.spans()}
+    counted = next(span for text, span in by_operation.items() if "COUNT" in text)
+    assert counted.status_code == UNSET and counted.attributes["db.collection.name"] == "shop_item"
+    refused = by_operation["SELECT nope FROM shop_item WHERE name = %s"]
+    assert refused.status_code == ERROR
+    assert refused.attributes["error.type"] == "django.db.utils.OperationalError"
+    assert refused.name == "SELECT shop_item"
+    assert "secret-value" not in repr([span.attributes for span in receiver.spans()])
+    assert "no such column" not in repr([(span.status_message, span.events) for span in receiver.spans()])
