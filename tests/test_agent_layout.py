@@ -18,8 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "agent"
 NAMED = re.compile(r"obs\.agent(?:\.\w+)+(?::\w+)?")
-TELEMETRY_NAMES = frozenset({"obs.agent.http_server", "obs.agent.logs"})
-"""Names that look like modules but are an instrumentation scope and a logger name, seen in telemetry."""
+TELEMETRY_NAMES = frozenset({"obs.agent.http_server", "obs.agent.logs", "obs.agent.django.db"})
+"""Names that look like modules but are instrumentation scopes and a logger name, seen in telemetry."""
 PATH = re.compile(r"(?<![\w/])agent/[\w/]+\.py")
 
 

@@ -82,7 +82,7 @@ def test_the_django_example_is_migrated_then_served_plain_and_under_obs(tmp_path
     (django,) = [app for app in APPS if app.name == "django"]
     answers = []
     for mode in modes("http://127.0.0.1:9", obs_default_is_full=True)[:2]:
-        with Running(django, mode, tmp_path / f"{mode.name}.log") as server:
-            with urllib.request.urlopen(server.url, timeout=10) as response:
-                answers.append((response.status, response.read()))
+        with (Running(django, mode, tmp_path / f"{mode.name}.log") as server,
+              urllib.request.urlopen(server.url, timeout=10) as response):
+            answers.append((response.status, response.read()))
     assert answers == [(200, b'{"name": "pear"}')] * 2

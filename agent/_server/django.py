@@ -175,7 +175,7 @@ def _patch_base() -> None:
                                ("get_response_async", get_response_async_noted)):
         setattr(wrapper, _MARK, True)
         setattr(BaseHandler, attribute, wrapper)
-    got_request_exception.connect(_keep_exception, weak=False, dispatch_uid="obs.agent.django")
+    got_request_exception.connect(_keep_exception, weak=False, dispatch_uid="obs.agent._server.django")
 
 
 def _patch_wsgi(handler_class: Any) -> None:
