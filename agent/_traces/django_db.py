@@ -86,6 +86,9 @@ def query_span(
             tracer = _Tracer.tracer = trace.get_tracer(SCOPE_NAME, __version__)
         if not is_instrumentation_enabled():
             return execute(sql, params, many, context)
+        parent = trace.get_current_span().get_span_context()
+        if parent.is_valid and not parent.trace_flags.sampled:
+            return execute(sql, params, many, context)  # its request was not sampled: neither is the query
         text = sql if isinstance(sql, str) else str(sql)
         operation, collection = describe_statement(text)
         connection = context.get("connection")
