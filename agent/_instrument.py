@@ -76,6 +76,11 @@ CONTRIB_WHEN_READY: Final = {
 """Entry point name -> what switches the contrib instrumentor on when obs's middleware is not used, where
 switching it on at the library's import would break the app (Django: the settings are not known yet)."""
 
+ORM_DRIVERS: Final = frozenset({"sqlite3", "psycopg", "psycopg2", "mysqlclient", "pymysql"})
+"""Driver instrumentations that Django's ORM would go through: obs's django instrumentation records each ORM
+query itself (obs.agent._traces.django_db), and the contrib dbapi wrapper would add about 1 ms to every new
+connection (Django opens one per request by default)."""
+
 OBS_COVERS: Final = frozenset({"logging", "system_metrics"})
 """Instrumentations left off unless named explicitly: obs does their job itself."""
 
@@ -163,6 +168,7 @@ def select(settings: Settings, installed: dict[str, Candidate]) -> list[Candidat
     else:
         names = sorted(name for name in installed if name not in OBS_COVERS)
     names = _driver_layer(names, installed)
+    _chosen_explicitly[0] = bool(settings.instrumentations)
     return [installed[name] for name in names if name not in disabled]
 
 
@@ -175,6 +181,17 @@ def _driver_layer(names: list[str], installed: dict[str, Candidate]) -> list[str
             if chosen not in result:
                 result.append(chosen)
     return result
+
+
+_chosen_explicitly = [False]
+
+
+def _driver_of_django(candidate: Candidate) -> bool:
+    """A database driver first imported by Django's ORM, with obs's django instrumentation on and no list
+    of instrumentations given (``obs init`` writes one: a project that also calls its driver directly gets
+    the driver's instrumentation there)."""
+    return (candidate.name in ORM_DRIVERS and not _chosen_explicitly[0] and "django" in _done
+            and any(name.startswith("django.db.backends.") for name in sys.modules))
 
 
 _done: set[str] = set()
@@ -193,6 +210,8 @@ def activate(candidate: Candidate) -> bool:
         if candidate.name in _done:
             return False
         _done.add(candidate.name)
+    if _driver_of_django(candidate):
+        return False
     import importlib
 
     try:
