@@ -19,6 +19,7 @@ __all__ = [
     "CATALOG",
     "DATASOURCE_UIDS",
     "DB_CLIENT_DURATION",
+    "DJANGO_DB_SCOPE",
     "GC_COLLECTIONS",
     "HTTP_CLIENT_DURATION",
     "HTTP_SERVER_ACTIVE_REQUESTS",
@@ -53,6 +54,8 @@ PROCESS_SCOPE = "obs.process"
 """The meter of the process and runtime metrics, with the metrics SDK or without it."""
 AGENT_SCOPE = "obs.agent"
 """The meter of obs's own counters (``obs.spans.dropped``, ``obs.logs.dropped``)."""
+DJANGO_DB_SCOPE = "obs.agent.django.db"
+"""The tracer of Django's ORM queries (obs.agent._traces.django_db)."""
 
 SEMCONV_OPT_IN = "http,database"
 """Value of ``OTEL_SEMCONV_STABILITY_OPT_IN`` the agent sets: stable HTTP and database conventions only."""

@@ -24,7 +24,6 @@ __all__ = ["describe_statement", "query_span", "watch_connections"]
 
 SYSTEMS: Final = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql", "oracle": "oracle.db"}
 """Django's ``connection.vendor`` -> ``db.system.name``."""
-SCOPE_NAME: Final = "obs.agent.django.db"
 _TEXT_LIMIT: Final = 4096
 _COLLECTION: Final = re.compile(
     r"""\b(?:FROM|INTO|UPDATE|TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?)\s+["`\[]?([\w.$]+)["`\]]?""",
@@ -81,9 +80,11 @@ def query_span(
 
         tracer = _Tracer.tracer
         if tracer is None:
+            from obs.agent.catalog import DJANGO_DB_SCOPE
+
             from obs import __version__
 
-            tracer = _Tracer.tracer = trace.get_tracer(SCOPE_NAME, __version__)
+            tracer = _Tracer.tracer = trace.get_tracer(DJANGO_DB_SCOPE, __version__)
         if not is_instrumentation_enabled():
             return execute(sql, params, many, context)
         parent = trace.get_current_span().get_span_context()
@@ -129,4 +130,4 @@ def _on_connection(sender: Any, connection: Any = None, **kwargs: Any) -> None:
 
 def watch_connections(connection_created: Any) -> None:
     """Give every Django connection opened from now on the query span."""
-    connection_created.connect(_on_connection, weak=False, dispatch_uid=SCOPE_NAME)
+    connection_created.connect(_on_connection, weak=False, dispatch_uid=__name__)
