@@ -186,6 +186,13 @@ def _check_telemetry(receiver: OTLPReceiver, output: str, system: str) -> None:
     assert operations[("/items/apple/touch/", "UPDATE")] == 1
     if system == "postgresql":
         assert {q.attributes.get("server.address") for q in queries} == {"127.0.0.1"}
+    measured: Counter[tuple[str, str]] = Counter()
+    for point in receiver.latest_points("db.client.operation.duration"):
+        assert point.attributes["db.system.name"] == system
+        key = (point.attributes["db.operation.name"], point.attributes.get("db.collection.name", ""))
+        measured[key] += point.count
+    assert measured[("UPDATE", "shop_item")] == 1, "each query measured in db.client.operation.duration"
+    assert measured[("SELECT", "shop_item")] >= 3
     assert output.count("Traceback") <= output.count("RuntimeError: the shop is on fire"), "the app's only"
 
 
@@ -247,6 +254,10 @@ def test_failed_request_is_kept_when_its_trace_is_not_sampled(
     assert kept.attributes["http.response.status_code"] == 500
     (logged,) = [log for log in receiver.logs() if log.body == "about to fail"]
     assert logged.trace_id == kept.trace_id
+    receiver.wait_for(lambda: bool(receiver.latest_points("db.client.operation.duration")))
+    updates = [point for point in receiver.latest_points("db.client.operation.duration")
+               if point.attributes["db.operation.name"] == "UPDATE"]
+    assert sum(point.count for point in updates) == 1, "unsampled requests' queries are measured"
 
 
 @pytest.mark.timeout(120)

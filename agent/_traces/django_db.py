@@ -8,45 +8,25 @@ query: a function in ``connection.execute_wrappers``, which each connection gets
 ``db.system.name``, ``db.namespace``, ``db.operation.name``, ``db.collection.name``, ``db.query.text``
 (the statement with its placeholders: parameter values are never recorded), ``server.address`` and
 ``server.port``; a failed query is an error span with ``error.type`` (the exception's message is left out:
-drivers put row values in it). The driver's own instrumentation, if it is on too, is quiet for the
-duration, so a query is one span, not two.
+drivers put row values in it); every query, sampled or not, is measured in ``db.client.operation.duration``
+(the statement read by obs.agent._integrations.database, as for the drivers). The driver's own
+instrumentation, if it is on too, is quiet for the duration, so a query is one span, not two.
 """
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from obs.agent._integrations.database import describe
 from obs.agent._support.report import error_once
 
-__all__ = ["describe_statement", "query_span", "watch_connections"]
+__all__ = ["query_span", "watch_connections"]
 
 SYSTEMS: Final = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql", "oracle": "oracle.db"}
 """Django's ``connection.vendor`` -> ``db.system.name``."""
 _TEXT_LIMIT: Final = 4096
-_COLLECTION: Final = re.compile(
-    r"""\b(?:FROM|INTO|UPDATE|TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?)\s+["`\[]?([\w.$]+)["`\]]?""",
-    re.IGNORECASE,
-)
-_statements: dict[str, tuple[str, str | None]] = {}
-_STATEMENTS_KEPT: Final = 1024
-
-
-def describe_statement(sql: str) -> tuple[str, str | None]:
-    """``(db.operation.name, db.collection.name)`` of a statement: its first keyword, and the first table
-    it reads or writes (None when it names none). A server runs a few hundred distinct statements: each
-    is parsed once (up to 1024 of them)."""
-    known = _statements.get(sql)
-    if known is not None:
-        return known
-    words = sql.lstrip(" \t\r\n(").split(None, 1)
-    operation = words[0].upper() if words else ""
-    match = _COLLECTION.search(sql)
-    known = (operation, match.group(1) if match else None)
-    if len(_statements) < _STATEMENTS_KEPT:
-        _statements[sql] = known
-    return known
 
 
 def _connection_attributes(connection: Any) -> dict[str, Any]:
@@ -64,60 +44,84 @@ def _connection_attributes(connection: Any) -> dict[str, Any]:
     return attributes
 
 
-class _Tracer:
-    """The tracer, taken from the global provider at the first query (the agent sets it before)."""
+class _Instruments:
+    """The tracer and the duration histogram, taken from the global providers at the first query (the agent
+    sets them before)."""
 
     tracer: Any = None
+    duration: Any = None
+
+
+def _instruments() -> tuple[Any, Any]:
+    if _Instruments.tracer is None:
+        from obs.agent import catalog
+        from opentelemetry import metrics, trace
+
+        from obs import __version__
+
+        _Instruments.duration = metrics.get_meter(catalog.DJANGO_DB_SCOPE, __version__).create_histogram(
+            catalog.DB_CLIENT_DURATION.name, catalog.DB_CLIENT_DURATION.unit,
+            catalog.DB_CLIENT_DURATION.description)
+        _Instruments.tracer = trace.get_tracer(catalog.DJANGO_DB_SCOPE, __version__)
+    return _Instruments.tracer, _Instruments.duration
+
+
+_METRIC_ATTRIBUTES: Final[tuple[str, ...]] = (
+    "db.system.name", "db.operation.name", "db.collection.name", "db.namespace", "server.address",
+)
 
 
 def query_span(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
-    """An ``execute_wrappers`` entry: the query as a CLIENT span around Django's own execution."""
+    """An ``execute_wrappers`` entry: the query as a CLIENT span around Django's own execution (when its
+    request is sampled), and its duration in ``db.client.operation.duration`` (always)."""
     try:
         from opentelemetry import trace
         from opentelemetry.instrumentation.utils import is_instrumentation_enabled, suppress_instrumentation
 
-        tracer = _Tracer.tracer
-        if tracer is None:
-            from obs.agent.catalog import DJANGO_DB_SCOPE
-
-            from obs import __version__
-
-            tracer = _Tracer.tracer = trace.get_tracer(DJANGO_DB_SCOPE, __version__)
         if not is_instrumentation_enabled():
             return execute(sql, params, many, context)
-        parent = trace.get_current_span().get_span_context()
-        if parent.is_valid and not parent.trace_flags.sampled:
-            return execute(sql, params, many, context)  # its request was not sampled: neither is the query
+        tracer, duration = _instruments()
         text = sql if isinstance(sql, str) else str(sql)
-        operation, collection = describe_statement(text)
         connection = context.get("connection")
         attributes = _connection_attributes(connection) if connection is not None else {}
-        if operation:
-            attributes["db.operation.name"] = operation
-        if collection:
-            attributes["db.collection.name"] = collection
-        attributes["db.query.text"] = text[:_TEXT_LIMIT]
-        if many:
-            attributes["db.operation.batch.size"] = len(params) if isinstance(params, list | tuple) else 0
-        name = " ".join(part for part in (operation, collection) if part) or attributes["db.system.name"]
-        span = tracer.start_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes)
+        attributes.update(describe(text))
+        measured: dict[str, Any] = {key: attributes[key] for key in _METRIC_ATTRIBUTES if key in attributes}
+        span = None
+        parent = trace.get_current_span().get_span_context()
+        if not parent.is_valid or parent.trace_flags.sampled:  # an unsampled request's queries: no span
+            attributes["db.query.text"] = text[:_TEXT_LIMIT]
+            if many:
+                attributes["db.operation.batch.size"] = len(params) if isinstance(params, list | tuple) else 0
+            operation, collection = attributes.get("db.operation.name"), attributes.get("db.collection.name")
+            name = " ".join(part for part in (operation, collection) if part) or attributes["db.system.name"]
+            span = tracer.start_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes)
     except Exception as error:
         error_once("recording a Django query", error)
         return execute(sql, params, many, context)
+    started = time.perf_counter()
     try:
+        if span is None:
+            return execute(sql, params, many, context)
         with (trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False),
               suppress_instrumentation()):
             return execute(sql, params, many, context)
     except BaseException as failure:
         kind = type(failure)
         module, name = kind.__module__, kind.__qualname__
-        span.set_attribute("error.type", name if module == "builtins" else f"{module}.{name}")
-        span.set_status(trace.Status(trace.StatusCode.ERROR, kind.__name__))
+        measured["error.type"] = name if module == "builtins" else f"{module}.{name}"
+        if span is not None:
+            span.set_attribute("error.type", measured["error.type"])
+            span.set_status(trace.Status(trace.StatusCode.ERROR, kind.__name__))
         raise
     finally:
-        span.end()
+        try:
+            duration.record(time.perf_counter() - started, measured)
+        except Exception as error:
+            error_once("recording a Django query's duration", error)
+        if span is not None:
+            span.end()
 
 
 def _on_connection(sender: Any, connection: Any = None, **kwargs: Any) -> None:
