@@ -19,7 +19,8 @@ library imported meanwhile waits for that boot (at most :data:`BOOT_WAIT_S`), so
 in place before the app uses it; anything else goes on. A fork waits for a boot in progress.
 
 Exit: one ``atexit`` handler, registered when the agent is armed (so it runs after the app's own handlers,
-atexit running last-registered first), flushes and stops everything within :data:`EXIT_BUDGET_S` in all.
+atexit running last-registered first), flushes and stops everything within :data:`EXIT_BUDGET_S` in all,
+shared by the processes of one run (a pre-fork server's master and workers spend one budget, not one each).
 """
 
 from __future__ import annotations
@@ -433,4 +434,12 @@ def stop(budget_s: float = EXIT_BUDGET_S) -> None:
 
 
 def _at_exit() -> None:
-    stop(EXIT_BUDGET_S)
+    """Stop within the run's exit budget: shared by all processes of a pre-fork server
+    (obs.agent._support.exit_deadline), so a master exiting after its workers does not add its own."""
+    budget = EXIT_BUDGET_S
+    if _state.pipeline is not None:
+        from obs.agent._support.exit_deadline import exit_budget
+        from obs.agent.bootstrap import RUN_ID_VARIABLE
+
+        budget = exit_budget(EXIT_BUDGET_S, os.environ.get(RUN_ID_VARIABLE))
+    stop(budget)

@@ -19,12 +19,14 @@ from obs.agent import catalog
 from obs.agent._compat import LogRecordExporter, get_logger_provider, update_resource
 from obs.agent._config.check import AgentConfig
 from obs.agent._config.resource import build_resource, process_facts
+from obs.agent._export import losses
 from obs.agent._export.destination import Destination, LogExporter, SpanExporterToDestination
 from obs.agent._instrument import use_own_middleware
 from obs.agent._logs import LogsHandle, start_logs
 from obs.agent._metrics.lazy_sdk import LazyMetrics
 from obs.agent._metrics.lazy_sdk import install as install_metrics
 from obs.agent._server.target import configure as send_server_requests_to
+from obs.agent._support import scrub
 from obs.agent._support.fork import STATE, at_fork_weakly
 from obs.agent._support.report import error_once, say_once
 from obs.agent._traces.failures import KeepFailedServerSpans, ServerSpanFailures
@@ -38,7 +40,11 @@ TYPE_CHECKING = False  # the metrics SDK is not imported at boot
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricReader
 
-__all__ = ["Outputs", "Pipeline"]
+__all__ = ["SETTLE_S", "Outputs", "Pipeline"]
+
+SETTLE_S = 0.05
+"""The least the exit waits, after everything, for export threads still ending (deliveries aborted at
+close end within milliseconds): then every span and record is counted once."""
 
 
 @dataclass
@@ -84,7 +90,9 @@ class Pipeline:
 
     @classmethod
     def build(cls, settings: Settings, config: AgentConfig, outputs: Outputs) -> Pipeline:
-        """Create everything, install nothing global; a failure on the way undoes the rest."""
+        """Create everything, install nothing global (but the scrubber the settings describe); a failure on
+        the way undoes the rest."""
+        scrub.configure(scrub.Scrubber(settings.scrub_patterns, settings.scrub_allow, enabled=settings.scrub))
         resource = build_resource(settings)
         tracing = outputs.span_processor is not None
         sampler = build_sampler(config.sampler if tracing else "always_off", settings.traces_sampler_arg)
@@ -101,7 +109,7 @@ class Pipeline:
             if isinstance(outputs.span_processor, SpanQueue):
                 dropped = metrics.counter(catalog.SPANS_DROPPED.name, catalog.SPANS_DROPPED.unit,
                                           catalog.SPANS_DROPPED.description)
-                outputs.span_processor.count_drops_with(dropped.add)
+                outputs.span_processor.count_drops_with(dropped)
         pipeline = cls(settings, resource, tracer_provider, metrics, outputs)
         try:
             logs_dropped = metrics.counter(catalog.LOGS_DROPPED.name, catalog.LOGS_DROPPED.unit,
@@ -175,12 +183,29 @@ class Pipeline:
             error_once("stopping the tracer provider", error)
         for destination in self.outputs.destinations:
             destination.close()
+        self._say_losses(deadline)
+
+    def _say_losses(self, deadline: float) -> None:
+        """One line for spans and log records alike: how many were not exported, and why. The export
+        threads, whose deliveries were aborted at close, have had the metrics' time to end; they get a last
+        moment (what is left of the budget, at least :data:`SETTLE_S`, at most twice that) so that each
+        span and record is counted once, as delivered or lost."""
         processor = self.outputs.span_processor
-        if isinstance(processor, SpanQueue) and processor.dropped:
-            say_once("spans-dropped",
-                     f"{processor.dropped} spans were dropped because the export queue was full "
-                     f"({processor.limits.max_queue_size} spans; raise OTEL_BSP_MAX_QUEUE_SIZE or sample "
-                     "less)")
+        wait = min(max(deadline - time.monotonic(), SETTLE_S), 2 * SETTLE_S)
+        settle_by = time.monotonic() + wait
+        if isinstance(processor, SpanQueue):
+            processor.settle(max(settle_by - time.monotonic(), 0.0))
+        if self.logs is not None:
+            self.logs.settle(max(settle_by - time.monotonic(), 0.0))
+        spans = processor.lost() if isinstance(processor, SpanQueue) else {}
+        span_queue = processor.limits.max_queue_size if isinstance(processor, SpanQueue) else 0
+        logs = dict(self.logs.losses.by_reason or {}) if self.logs is not None else {}
+        log_queue = self.logs.max_queue if self.logs is not None else 0
+        metrics = self.outputs.metric_destination
+        points = metrics.unexported_points if metrics is not None else 0
+        line = losses.exit_line(spans, logs, span_queue, log_queue, points)
+        if line is not None:
+            say_once("not-exported", line.removeprefix("obs: "))
 
     def _stop_spans(self, deadline: float) -> None:
         processor = self.outputs.span_processor
@@ -191,7 +216,7 @@ class Pipeline:
 
     def _stop_logs(self, deadline: float) -> None:
         if self.logs is not None:
-            self.logs.shutdown(_share(deadline, 2))
+            self.logs.shutdown(_share(deadline, 2), say_losses=False)
 
     def _stop_metrics(self, deadline: float) -> None:
         """The readers' last collection and export, then the provider (which has nothing left to do).

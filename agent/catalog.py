@@ -187,11 +187,13 @@ GC_COLLECTIONS = Instrument(
 )
 LOGS_DROPPED = Instrument(
     "obs.logs.dropped", "{record}", Kind.COUNTER,
-    "Log records obs could not queue for export (queue full).", Source.AGENT,
+    "Log records obs did not export, by reason: queue_full, endpoint_refused, endpoint_not_answering, "
+    "export_failed, queued_at_exit.", Source.AGENT, ("reason",),
 )
 SPANS_DROPPED = Instrument(
     "obs.spans.dropped", "{span}", Kind.COUNTER,
-    "Spans obs could not queue for export (queue full).", Source.AGENT,
+    "Spans obs did not export, by reason: queue_full, endpoint_refused, endpoint_not_answering, "
+    "export_failed, queued_at_exit.", Source.AGENT, ("reason",),
 )
 
 CATALOG: tuple[Instrument, ...] = (

@@ -16,6 +16,7 @@ from pathlib import Path
 
 __all__ = [
     "EXPORTERS",
+    "HEADERS_PROBLEM",
     "PROTOCOLS",
     "SETTINGS",
     "Frozen",
@@ -24,6 +25,7 @@ __all__ = [
     "SettingsError",
     "find_config_file",
     "load_settings",
+    "shown",
 ]
 
 EXPORTERS = ("otlp", "file", "console", "none")
@@ -91,12 +93,48 @@ class SettingsError(ValueError):
         super().__init__(f"invalid setting `{setting}` from {origin}: {problem}")
 
 
+_SHOWN_LIMIT = 120
+"""Longest value echoed in a message; a longer one is cut and its length said (never a 1 MB line)."""
+
+
+def _mask_url_passwords(text: str) -> str:
+    """``scheme://user:password@host`` as ``scheme://user:REDACTED@host`` (string operations only: this
+    module must not load ``re``)."""
+    start = 0
+    while True:
+        found = text.find("://", start)
+        if found == -1:
+            return text
+        authority_start = found + 3
+        end = len(text)
+        for stop in "/?# \t\n'\"":
+            position = text.find(stop, authority_start)
+            if position != -1:
+                end = min(end, position)
+        at = text.rfind("@", authority_start, end)
+        colon = text.find(":", authority_start, at) if at != -1 else -1
+        if colon != -1:
+            text = f"{text[:colon + 1]}REDACTED{text[at:]}"
+            end = colon + 1 + len("REDACTED") + 1
+        start = max(end, authority_start)
+
+
+def shown(value: Any, limit: int = _SHOWN_LIMIT) -> str:
+    """``value`` as a message may show it: quoted, URL passwords masked, cut past ``limit`` characters with
+    its length said."""
+    text = _mask_url_passwords(value if isinstance(value, str) else repr(value))
+    if len(text) > limit:
+        whole = len(value) if isinstance(value, str) else len(text)
+        return f"{text[:limit]!r}... ({whole:,} characters)"
+    return repr(text) if isinstance(value, str) else text
+
+
 def _as_str(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    raise TypeError(f"expected a string, got {value!r}")
+    raise TypeError(f"expected a string, got {shown(value)}")
 
 
 def _as_optional_str(value: Any) -> str | None:
@@ -111,18 +149,18 @@ def _as_bool(value: Any) -> bool:
         return True
     if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off", ""):
         return False
-    raise TypeError(f"expected true or false, got {value!r}")
+    raise TypeError(f"expected true or false, got {shown(value)}")
 
 
 def _as_positive_int(value: Any) -> int:
     if isinstance(value, bool):
-        raise TypeError(f"expected a whole number, got {value!r}")
+        raise TypeError(f"expected a whole number, got {shown(value)}")
     if isinstance(value, int):
         number = value
     elif isinstance(value, str) and value.strip().lstrip("+").isdigit():
         number = int(value)
     else:
-        raise TypeError(f"expected a whole number, got {value!r}")
+        raise TypeError(f"expected a whole number, got {shown(value)}")
     if number <= 0:
         raise TypeError(f"expected a number above 0, got {number}")
     return number
@@ -130,13 +168,13 @@ def _as_positive_int(value: Any) -> int:
 
 def _as_seconds(value: Any) -> float:
     if isinstance(value, bool):
-        raise TypeError(f"expected a number of seconds, got {value!r}")
+        raise TypeError(f"expected a number of seconds, got {shown(value)}")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"expected a number of seconds, got {value!r}") from None
+        raise TypeError(f"expected a number of seconds, got {shown(value)}") from None
     if number <= 0:
-        raise TypeError(f"expected a number above 0, got {value!r}")
+        raise TypeError(f"expected a number above 0, got {shown(value)}")
     return number
 
 
@@ -146,8 +184,22 @@ def _as_name_list(value: Any) -> tuple[str, ...]:
     elif isinstance(value, list | tuple):
         items = [_as_str(part).strip() for part in value]
     else:
-        raise TypeError(f"expected a list of names, got {value!r}")
+        raise TypeError(f"expected a list of names, got {shown(value)}")
     return tuple(item for item in items if item)
+
+
+def _as_patterns(value: Any) -> tuple[str, ...]:
+    """Regular expressions, checked now (``re`` is loaded only when some are given)."""
+    patterns = _as_name_list(value)
+    if patterns:
+        import re
+
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise TypeError(f"{shown(pattern)} is not a regular expression ({error})") from None
+    return patterns
 
 
 def _as_mapping(value: Any) -> tuple[tuple[str, str], ...]:
@@ -161,19 +213,23 @@ def _as_mapping(value: Any) -> tuple[tuple[str, str], ...]:
                 continue
             key, sep, item = part.partition("=")
             if not sep or not key.strip():
-                raise TypeError(f"expected key=value pairs separated by commas, got {value!r}")
+                raise TypeError(HEADERS_PROBLEM)
             from urllib.parse import unquote
 
             pairs.append((unquote(key.strip()), unquote(item.strip())))
         return tuple(sorted(pairs))
-    raise TypeError(f"expected a table of names to values, got {value!r}")
+    raise TypeError(f"expected a table of names to values, got {shown(value)}")
+
+
+HEADERS_PROBLEM = ("expected key=value pairs separated by commas (the value is not shown: it may hold a "
+                    "credential); write `Authorization=Bearer <token>`, not `Authorization: Bearer <token>`")
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         text = _as_str(value).strip().lower()
         if text not in choices:
-            raise TypeError(f"expected one of {', '.join(choices)}, got {value!r}")
+            raise TypeError(f"expected one of {', '.join(choices)}, got {shown(value)}")
         return text
 
     return convert
@@ -185,13 +241,13 @@ def _exporter(value: Any) -> str:
 
 def _sampler_ratio(value: Any) -> float:
     if isinstance(value, bool):
-        raise TypeError(f"expected a ratio between 0 and 1, got {value!r}")
+        raise TypeError(f"expected a ratio between 0 and 1, got {shown(value)}")
     try:
         ratio = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"expected a ratio between 0 and 1, got {value!r}") from None
+        raise TypeError(f"expected a ratio between 0 and 1, got {shown(value)}") from None
     if not 0.0 <= ratio <= 1.0:
-        raise TypeError(f"expected a ratio between 0 and 1, got {value!r}")
+        raise TypeError(f"expected a ratio between 0 and 1, got {shown(value)}")
     return ratio
 
 
@@ -258,6 +314,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("console_trace_ids", _as_bool, True, ("OBS_CONSOLE_TRACE_IDS",),
             "add the trace id to console log lines written inside a span"),
     Setting("runtime_metrics", _as_bool, True, ("OBS_RUNTIME_METRICS",), "process and runtime metrics"),
+    Setting("scrub", _as_bool, True, ("OBS_SCRUB",),
+            "replace secrets before telemetry leaves the process (the README lists what); false turns it "
+            "off"),
+    Setting("scrub_patterns", _as_patterns, (), ("OBS_SCRUB_PATTERNS",),
+            "more regular expressions for attribute keys and query parameter names whose values are secret"),
+    Setting("scrub_allow", _as_name_list, (), ("OBS_SCRUB_ALLOW",),
+            "attribute keys and query parameter names never scrubbed"),
     Setting("server_middleware", _one_of(("obs", "contrib")), "obs", ("OBS_SERVER_MIDDLEWARE",),
             "who records Flask, FastAPI, Starlette and Django requests: obs's own middleware (several times "
             "cheaper a request) or the contrib instrumentations"),
@@ -300,6 +363,9 @@ class Settings(Frozen):
     log_level: str
     console_trace_ids: bool
     runtime_metrics: bool
+    scrub: bool
+    scrub_patterns: tuple[str, ...]
+    scrub_allow: tuple[str, ...]
     server_middleware: str
     project_root: Path
     config_file: Path | None

@@ -107,8 +107,9 @@ def uvicorn(target: str) -> Callable[[int], list[str]]:
     return lambda port: [str(BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), target]
 
 
-def modes(peer_endpoint: str, *, obs_default_is_full: bool) -> list[Mode]:
-    """plain, obs at its defaults, obs at 100% sampling (unless that is its default), the anchor.
+def modes(peer_endpoint: str, *, obs_default_is_full: bool, scrub_off: bool = False) -> list[Mode]:
+    """plain, obs at its defaults, obs at 100% sampling (unless that is its default), the anchor; with
+    ``scrub_off`` (``BENCH_SCRUB_AB=1``) also obs at its defaults with scrubbing off, for the A/B of its cost.
 
     The anchor runs all signals at its own default sampler (parent-based always-on, i.e. 100%), with the same
     stable semantic conventions obs turns on, so both sides produce the same telemetry.
@@ -126,6 +127,9 @@ def modes(peer_endpoint: str, *, obs_default_is_full: bool) -> list[Mode]:
     ]
     if not obs_default_is_full:
         found.append(Mode("obs-full", "obs run, 100% sampling", obs, {**export, **full}))
+    if scrub_off:
+        no_scrub = {**export, "OBS_SCRUB": "off"}
+        found.append(Mode("obs-noscrub", "obs run (defaults), scrubbing off", obs, no_scrub))
     found.append(
         Mode(
             "otel",

@@ -100,9 +100,13 @@ def exit_section(results: Results) -> list[str]:
         return []
     rows = []
     for name, values in results.exits.items():
-        mode = name.removesuffix("-unconfigured")
+        mode = name.removesuffix("-unconfigured").removesuffix("-mute").removesuffix("-server")
         where = "endpoint configured, nothing listening" if mode == name \
             else "nothing configured (obs falls back to files)"
+        if name.endswith("-mute"):
+            where = "accepts connections, never answers"
+        if "-server" in name:
+            where += "; gunicorn -w 2, SIGTERM to exit"
         killed = sum(1 for value in values if value >= results.exit_limit)
         rows.append([results.modes.get(mode, mode), where, f"{median(values):.2f}", f"{max(values):.2f}",
                      str(killed)])
@@ -189,9 +193,13 @@ def targets_section(results: Results) -> list[str]:
                 add(f"start-up added <= 100 ms: {program}", results.modes[mode], f"{added[mode]:.0f} ms",
                     added[mode] <= 100)
     for name, values in results.exits.items():
-        if name.startswith("obs"):
+        if name.startswith("obs") and "-server" not in name:
             add("exit within 1 s of the app's end, no collector", name, f"{median(values):.2f} s (worst "
                 f"{max(values):.2f})", max(values) <= 1.0)
+        plain_server = results.exits.get(name.replace("obs", "plain", 1))
+        if name.startswith("obs") and "-server" in name and plain_server:
+            later = median(values) - median(plain_server)
+            add("server exit within 1 s of plain's, mute collector", name, f"{later:+.2f} s", later <= 1.0)
     variants = {result.variant: result for result in results.loguru}
     if "plain" in variants and "obs" in variants:
         bridged = variants["obs"]

@@ -6,6 +6,7 @@ Environment:
     BENCH_SECONDS=S      measured load per round (default 10)
     BENCH_ONLY=a,b       only these parts: load, startup, exit, loguru, pythons
     BENCH_DOCS=0|1       write docs/benchmarks.md (default: 1 unless quick)
+    BENCH_SCRUB_AB=1     add the mode "obs run (defaults), scrubbing off" (OBS_SCRUB=off): scrubbing's A/B
     BENCH_EDITABLE=1     serve the apps from this checkout's .venv (obs editable) instead of .bench-venv,
                          where obs is installed from its wheel as users get it (bench/installed.py)
     BENCH_APPS=a,b       only these apps of the load part (flask, fastapi, flask-db, flask-task)
@@ -219,13 +220,14 @@ def _first_line(error: BaseException) -> str:
 def _choose_modes(peer: Peer, notes: list[str]) -> list[Mode]:
     """The modes to run: obs only when `obs run` really starts an agent, and at 100% sampling as well when
     that is not its default."""
-    all_modes = modes(peer.endpoint, obs_default_is_full=True)
+    scrub_off = os.environ.get("BENCH_SCRUB_AB", "") not in ("", "0")
+    all_modes = modes(peer.endpoint, obs_default_is_full=True, scrub_off=scrub_off)
     obs_sampler, problem = _probe_sampler(all_modes[1])
     if obs_sampler is None:
         notes.append(f"`obs run` did not start an SDK tracer provider ({problem}): obs modes skipped.")
         return [m for m in all_modes if not m.name.startswith("obs")]
     notes.append(f"obs's default sampler: {obs_sampler}.")
-    return modes(peer.endpoint, obs_default_is_full=samples_everything(obs_sampler))
+    return modes(peer.endpoint, obs_default_is_full=samples_everything(obs_sampler), scrub_off=scrub_off)
 
 
 def _measure(plan: Plan, results: report.Results, apps: list[App], all_modes: list[Mode], peer: Peer,
@@ -243,6 +245,9 @@ def _measure(plan: Plan, results: report.Results, apps: list[App], all_modes: li
             elif part == "exit":
                 cases = [ExitCase(m, True) for m in process_modes]
                 cases += [ExitCase(m, False) for m in process_modes if m.name == "obs"]
+                cases += [ExitCase(m, True, mute=True) for m in process_modes if m.name in ("plain", "obs")]
+                cases += [ExitCase(m, True, mute=True, server=True) for m in process_modes
+                          if m.name in ("plain", "obs")]
                 results.exits = exit_samples(cases, plan.exit_rounds, plan.exit_app_s, plan.exit_limit_s)
             elif part == "pythons":
                 results.pythons = pythons.measure(peer.endpoint, plan.python_startup_rounds, plan.exit_rounds,

@@ -2,12 +2,16 @@
 
 It speaks the protocol as the Collector does (POST /v1/traces, /v1/metrics, /v1/logs, protobuf or gzip'd
 protobuf, 200 with an empty Export*ServiceResponse), and keeps what it received in plain Python structures
-so tests can make assertions on spans, metric points and log records.
+so tests can make assertions on spans, metric points and log records, and every byte it was sent
+(:meth:`OTLPReceiver.raw`). It can be stopped and started again on the same port (an outage), and
+:class:`MuteCollector` accepts connections and never answers (a hung collector).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +35,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from obs.view.otlpjson import any_value, attributes
 
-__all__ = ["LogRecord", "MetricPoint", "OTLPReceiver", "Span", "any_value", "attributes"]
+__all__ = ["LogRecord", "MetricPoint", "MuteCollector", "OTLPReceiver", "Span", "any_value", "attributes"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class _Store:
     traces: list[ExportTraceServiceRequest] = field(default_factory=list)
     metrics: list[ExportMetricsServiceRequest] = field(default_factory=list)
     logs: list[ExportLogsServiceRequest] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
     requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -103,9 +108,21 @@ class OTLPReceiver:
         self._store = _Store()
         self._keep = keep
         store, keep_data = self._store, keep
+        self._connections: set[socket.socket] = set()
+        connections = self._connections
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with store.lock:
+                    connections.add(self.connection)
+
+            def finish(self) -> None:
+                with store.lock:
+                    connections.discard(self.connection)
+                super().finish()
 
             def do_POST(self) -> None:
                 route = _ROUTES.get(self.path.split("?")[0])
@@ -127,6 +144,7 @@ class OTLPReceiver:
                     store.requests += 1
                     if keep_data:
                         getattr(store, signal).append(request)
+                        store.raw.append(body)
                 self._answer(200, response_type().SerializeToString())
 
             def _answer(self, status: int, payload: bytes) -> None:
@@ -139,13 +157,34 @@ class OTLPReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-receiver", daemon=True)
+        self._handler = Handler
+        self._port = 0
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        """Serve (again, on the same port after :meth:`stop`)."""
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), self._handler)
+        server.daemon_threads = True
+        self._port = int(server.server_address[1])
+        self._server = server
+        threading.Thread(target=server.serve_forever, name="otlp-receiver", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop answering: the port refuses connections and kept-alive ones are closed (an outage)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._store.lock:
+            open_now = list(self._connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._port
 
     @property
     def endpoint(self) -> str:
@@ -157,15 +196,20 @@ class OTLPReceiver:
             return self._store.requests
 
     def __enter__(self) -> OTLPReceiver:
-        self._thread.start()
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.stop()
+
+    def raw(self) -> bytes:
+        """Every request body received (decompressed), joined: for searching what left the app."""
+        with self._store.lock:
+            return b"".join(self._store.raw)
 
     def clear(self) -> None:
         with self._store.lock:
+            self._store.raw.clear()
             self._store.traces.clear()
             self._store.metrics.clear()
             self._store.logs.clear()
@@ -237,6 +281,40 @@ class OTLPReceiver:
                 return True
             time.sleep(0.1)
         return condition()
+
+
+class MuteCollector:
+    """Accepts TCP connections on loopback and never answers: a collector that hangs."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self._held: list[socket.socket] = []
+        self._stopped = threading.Event()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.1)
+        while not self._stopped.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._held.append(connection)  # read nothing, answer nothing, close nothing
+
+    def __enter__(self) -> MuteCollector:
+        threading.Thread(target=self._accept, name="mute-collector", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopped.set()
+        self._listener.close()
+        for connection in self._held:
+            connection.close()
 
 
 def _points(request: ExportMetricsServiceRequest) -> Iterator[MetricPoint]:

@@ -130,9 +130,9 @@ class Writer:
             )
         self._task_duration.record(seconds, {"celery.task.name": name, "celery.task.outcome": outcome})
 
-    def count(self, name: str, value: int) -> None:
-        """Add to a counter, such as the agent's own ``obs.logs.dropped``."""
-        self._meter.create_counter(name).add(value)
+    def count(self, name: str, value: int, attributes: dict[str, str] | None = None) -> None:
+        """Add to a counter, such as the agent's own ``obs.logs.dropped`` (by ``reason``)."""
+        self._meter.create_counter(name).add(value, attributes)
 
     def flush(self, directory: Path) -> None:
         """Append one request line per signal that has something, as the exporters would at their interval."""

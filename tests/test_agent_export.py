@@ -262,8 +262,8 @@ def test_span_queue_bounds_counts_and_flushes() -> None:
     exporter = _Collecting()
     limits = BatchLimits(schedule_delay_ms=60_000, max_queue_size=5, max_export_batch_size=2)
     queue = SpanQueue(exporter, limits)
-    drops: list[int] = []
-    queue.count_drops_with(drops.append)
+    reader = InMemoryMetricReader()
+    queue.count_drops_with(MeterProvider(metric_readers=[reader]).get_meter("t").create_counter("dropped"))
     provider = TracerProvider()
     provider.add_span_processor(queue)
     tracer = provider.get_tracer("t")
@@ -271,7 +271,9 @@ def test_span_queue_bounds_counts_and_flushes() -> None:
         tracer.start_span(f"s{number}").end()
     assert queue.flush(5.0)
     assert exporter.names == ["s0", "s1", "s2", "s3", "s4"]
-    assert queue.dropped == 3 and sum(drops) == 3
+    assert queue.dropped == 3 and queue.lost() == {"queue_full": 3}
+    points = reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics[0].data.data_points
+    assert [(dict(point.attributes), point.value) for point in points] == [({"reason": "queue_full"}, 3)]
     assert queue.close(1.0)
     tracer.start_span("late").end()
     assert exporter.names[-1] == "s4"

@@ -181,8 +181,9 @@ def test_timeout_bounds_each_export(project: Path) -> None:
         })
         ran = python(WORK, env, project)
     assert ran.returncode == 0
-    (line,) = ran.obs_lines()
+    line, counted = ran.obs_lines()
     assert "timed out" in line
+    assert counted.startswith("obs: not exported: ") and "endpoint not answering" in counted
     assert ran.seconds < 1.0 + 2.0, "the run takes the app's second plus start-up and the exit budget"
 
 
@@ -238,8 +239,9 @@ def test_span_queue_size_and_drops(receiver: OTLPReceiver, project: Path) -> Non
     assert ran.returncode == 0
     assert len(receiver.spans()) == 10
     (line,) = ran.obs_lines()
-    assert "40 spans were dropped" in line and "OTEL_BSP_MAX_QUEUE_SIZE" in line
-    assert sum(point.value for point in receiver.latest_points("obs.spans.dropped")) == 40
+    assert "40 spans (40 queue full" in line and "OTEL_BSP_MAX_QUEUE_SIZE" in line
+    points = receiver.latest_points("obs.spans.dropped")
+    assert [(point.attributes, point.value) for point in points] == [({"reason": "queue_full"}, 40)]
 
 
 def test_schedule_delay_exports_while_the_app_runs(receiver: OTLPReceiver, project: Path) -> None:

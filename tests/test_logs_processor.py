@@ -220,12 +220,13 @@ def test_overflow_is_counted_in_the_metric_and_one_line_at_exit(
     lines = [line for line in done.stderr.splitlines() if line.startswith("obs:")]
     assert len(lines) == 1, done.stderr
     found = re.fullmatch(
-        r"obs: (\d+) log records were not exported: (\d+) dropped because the export queue was full "
-        r"\(200 records; raise OTEL_BLRP_MAX_QUEUE_SIZE\)", lines[0],
+        r"obs: not exported: ([\d,]+) log records \(([\d,]+) queue full \(the queue holds 200: raise "
+        r"OTEL_BLRP_MAX_QUEUE_SIZE\)\); counted in obs.spans.dropped and obs.logs.dropped by reason",
+        lines[0],
     )
     assert found, lines[0]
-    dropped = int(found.group(2))
-    assert dropped > 0 and int(found.group(1)) == dropped
+    dropped = int(found.group(2).replace(",", ""))
+    assert dropped > 0 and int(found.group(1).replace(",", "")) == dropped
     assert exported + dropped == 20_000
     assert sum(point.value for point in receiver.latest_points("obs.logs.dropped")) == dropped
 

@@ -81,17 +81,19 @@ def test_no_collector_output_unchanged_but_one_line_and_quick_exit(project: Path
 
 def test_endpoint_down_one_line_no_spam(project: Path) -> None:
     """An endpoint that refuses connections: one line on stderr for the whole run, however many exports
-    fail, and the app's exit code and output are unchanged."""
+    fail, then one at exit with the numbers not exported; the app's exit code and output are unchanged."""
     env = clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"})
     ran = obs_run([PYTHON, "app.py"], env, project)
     assert ran.returncode == 3
     assert "hello from the app" in ran.stdout
-    (line,) = ran.obs_lines()
+    line, counted = ran.obs_lines()
     assert "cannot send telemetry" in line and "connection refused" in line
+    assert counted.startswith("obs: not exported: ") and "endpoint not answering" in counted
 
 
 def test_endpoint_down_metrics_and_spans_only_one_line(project: Path) -> None:
-    """The same with logs off: many failed exports of spans and metrics (every 300 ms) give one line."""
+    """The same with logs off: many failed exports of spans and metrics (every 300 ms) give one line, and
+    the exit line counts the spans."""
     env = clean_environment({
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
         "OTEL_LOGS_EXPORTER": "none",
@@ -100,8 +102,9 @@ def test_endpoint_down_metrics_and_spans_only_one_line(project: Path) -> None:
            "for i in range(10):\n    trace.get_tracer('t').start_span('work').end(); time.sleep(0.1)\n"
     ran = python(code, env, project)
     assert ran.returncode == 0, ran.stderr
-    (line,) = ran.obs_lines()
+    line, counted = ran.obs_lines()
     assert "cannot send telemetry" in line
+    assert counted.startswith("obs: not exported: 10 spans (10 endpoint not answering)")
 
 
 def test_silent_endpoint_does_not_delay_exit(project: Path, silent_port: int) -> None:

@@ -132,16 +132,18 @@ def test_console_script_runs_without_a_terminal(tmp_path: Path) -> None:
 
 
 def test_notes_report_what_the_agent_dropped(tmp_path: Path) -> None:
-    """When the agent's drop counters are above zero, the view ends with a note naming how many and what."""
+    """When the agent's drop counters are above zero, the view ends with a note naming how many and what,
+    summing the counter's series (one per reason)."""
     writer = Writer("shop", "worker-1")
     writer.request("/get", 200, 0.001, time.time_ns() - SECOND)
-    writer.count("obs.logs.dropped", 120)
-    writer.count("obs.spans.dropped", 0)
+    writer.count("obs.logs.dropped", 100, {"reason": "queue_full"})
+    writer.count("obs.logs.dropped", 20, {"reason": "endpoint_not_answering"})
+    writer.count("obs.spans.dropped", 0, {"reason": "queue_full"})
     writer.flush(tmp_path)
     writer.close()
     text = render(read_report(tmp_path, Options()), Style(width=200))
-    assert "note: the agent dropped 120 log records (queue full; see obs.logs.dropped)" in text
-    assert "spans (queue full" not in text
+    assert "note: the agent did not export 120 log records (see obs.logs.dropped, by reason)" in text
+    assert "spans (see" not in text
 
 
 DEEP_LINE = "[" * 100_000 + "]" * 100_000 + "\n"

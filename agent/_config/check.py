@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from obs.agent._config.limits import BatchLimits, log_limits, positive_int, span_limits
 from obs.agent._config.routes import Route, Signal, resolve_routes
-from obs.agent.settings import Frozen, Settings, SettingsError
+from obs.agent.settings import Frozen, Settings, SettingsError, shown
 
 __all__ = ["DEFAULT_SAMPLER", "SAMPLERS", "AgentConfig", "check"]
 
@@ -29,7 +29,8 @@ def sampler_name(settings: Settings) -> str:
     name = settings.traces_sampler.strip().lower()
     if name not in SAMPLERS:
         origin = settings.sources.get("traces_sampler", "settings")
-        raise SettingsError("traces_sampler", origin, f"expected one of {', '.join(SAMPLERS)}, got {name!r}")
+        problem = f"expected one of {', '.join(SAMPLERS)}, got {shown(name)}"
+        raise SettingsError("traces_sampler", origin, problem)
     return name
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from obs.agent.settings import Frozen, SettingsError
+from obs.agent.settings import Frozen, SettingsError, shown
 
 __all__ = ["LOGS", "SPANS", "BatchLimits", "log_limits", "positive_int", "span_limits"]
 
@@ -22,7 +22,7 @@ def positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if not raw:
         return default
     if not raw.isdigit() or int(raw) <= 0:
-        problem = f"expected a whole number above 0, got {raw!r}"
+        problem = f"expected a whole number above 0, got {shown(raw)}"
         raise SettingsError(name, f"environment variable {name}", problem)
     return int(raw)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
-from obs.agent.settings import PROTOCOLS, Frozen, Settings, SettingsError
+from obs.agent.settings import HEADERS_PROBLEM, PROTOCOLS, Frozen, Settings, SettingsError, shown
 
 __all__ = ["SIGNALS", "Route", "Signal", "resolve_routes"]
 
@@ -88,7 +88,7 @@ def _headers(raw: tuple[str, str]) -> tuple[tuple[str, str], ...]:
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
             raise SettingsError(name, f"environment variable {name}",
-                                f"expected key=value pairs separated by commas, got {text!r}")
+                                HEADERS_PROBLEM)
         pairs.append((unquote(key.strip()), unquote(value.strip())))
     return tuple(sorted(pairs))
 
@@ -101,7 +101,7 @@ def _milliseconds(raw: tuple[str, str]) -> float:
         value = -1.0
     if value <= 0:
         raise SettingsError(name, f"environment variable {name}",
-                            f"expected a number of milliseconds above 0, got {text!r}")
+                            f"expected a number of milliseconds above 0, got {shown(text)}")
     return value / 1000.0
 
 
@@ -110,7 +110,7 @@ def _choice(raw: tuple[str, str], choices: tuple[str, ...]) -> str:
     value = text.strip().lower()
     if value not in choices:
         raise SettingsError(name, f"environment variable {name}",
-                            f"expected one of {', '.join(choices)}, got {text!r}")
+                            f"expected one of {', '.join(choices)}, got {shown(text)}")
     return value
 
 
@@ -118,12 +118,12 @@ def _check_url(url: str, setting: str, settings: Settings) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         origin = settings.sources.get(setting, "settings")
-        raise SettingsError(setting, origin, f"expected an http:// or https:// URL, got {url!r}")
+        raise SettingsError(setting, origin, f"expected an http:// or https:// URL, got {shown(url)}")
     try:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
         origin = settings.sources.get(setting, "settings")
-        raise SettingsError(setting, origin, f"the port of {url!r} is not a number") from None
+        raise SettingsError(setting, origin, f"the port of {shown(url)} is not a number") from None
     return url
 
 

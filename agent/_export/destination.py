@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from obs.agent._compat import LogRecordExporter, LogRecordExportResult, ReadableLogRecord, encode_sdk_logs
 from obs.agent._config.routes import Route
+from obs.agent._export import losses
 from obs.agent._export.fallback import collector_answers
 from obs.agent._export.sinks import ConsoleSink, FileSink, GrpcSink, HttpSink, Sink, origin
 from obs.agent._otlp.spans import EncodedSpan, SpanEncoder
@@ -49,6 +50,11 @@ class Destination:
         self._lock = threading.Lock()
         self._closed = False
         self.failed_batches = 0
+        self.last_failure = losses.EXPORT_FAILED
+        """Why the last delivery that failed did (a reason of obs.agent._export.losses)."""
+        self.unexported_points = 0
+        """Metrics only: the data points of the last export, when it failed. Values are cumulative, so an
+        export that fails mid-run is made good by the next one; a failed last export is a loss."""
 
     def _choose(self) -> Sink:
         route = self.route
@@ -70,6 +76,7 @@ class Destination:
         with self._lock:
             if self._closed:
                 self.failed_batches += 1
+                self.last_failure = losses.QUEUED_AT_EXIT
                 return False
             if self._sink is None:
                 self._sink = self._choose()
@@ -79,11 +86,13 @@ class Destination:
             deadline = min(deadline, self._close_by)
         try:
             delivered = sink.deliver(request, deadline)
+            failure = sink.failure
         except Exception as error:
             error_once(f"exporting {self.route.signal}", error)
-            delivered = False
+            delivered, failure = False, losses.EXPORT_FAILED
         if not delivered:
             self.failed_batches += 1
+            self.last_failure = failure
         return delivered
 
     def close_by(self, deadline: float) -> None:
@@ -144,6 +153,11 @@ class SpanExporterToDestination(SpanExporter):
         delivered = self.destination.deliver(SpanEncoder.join(spans), self.timeout_s)
         return SpanExportResult.SUCCESS if delivered else SpanExportResult.FAILURE
 
+    @property
+    def last_failure(self) -> str:
+        """Why the last export that failed did (a reason of obs.agent._export.losses)."""
+        return self.destination.last_failure
+
     def shutdown(self) -> None:
         self.destination.close()
 
@@ -164,6 +178,11 @@ class LogExporter(LogRecordExporter):
     def export_serialized(self, payload: bytes) -> bool:
         """Deliver a serialized ExportLogsServiceRequest (the logs bridge encodes its records itself)."""
         return self.destination.deliver(payload)
+
+    @property
+    def last_failure(self) -> str:
+        """Why the last export that failed did (a reason of obs.agent._export.losses)."""
+        return self.destination.last_failure
 
     def shutdown(self) -> None:
         self.destination.close()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from obs.agent._config.routes import Route, Signal
+from obs.agent._export import losses
 from obs.agent._support.announce import announce
 from obs.agent._support.late_imports import load
 from obs.agent._support.report import error_once
@@ -37,6 +38,11 @@ _FIRST_BACKOFF_S = 0.5
 
 class Sink(Protocol):
     def deliver(self, request: Message | bytes, deadline: float) -> bool: ...
+
+    @property
+    def failure(self) -> str:
+        """Why the last delivery failed (a reason of obs.agent._export.losses)."""
+        ...
 
     def after_fork_in_child(self) -> None: ...
 
@@ -66,6 +72,8 @@ def _as_message(signal: Signal, request: Message | bytes) -> Message:
 
 class _LocalSink:
     """A sink in this process: no connection to reset after fork, nothing in flight to abort."""
+
+    failure = losses.EXPORT_FAILED
 
     def after_fork_in_child(self) -> None:
         return
@@ -130,11 +138,14 @@ class _Retrying:
         self.route = route
         self.closing = closing
         self.healthy = False
+        self.failure = losses.EXPORT_FAILED
+        """Why the last delivery failed (a reason of obs.agent._export.losses)."""
 
     def run(self, attempt: Callable[[float], tuple[bool, bool, str]], deadline: float) -> bool:
         """``attempt(timeout) -> (ok, transient, detail)``; retried only while it makes sense."""
         backoff = _FIRST_BACKOFF_S
         if deadline <= time.monotonic():
+            self.failure = losses.QUEUED_AT_EXIT if self.closing.is_set() else losses.NOT_ANSWERING
             return False
         while True:
             remaining = deadline - time.monotonic()
@@ -151,6 +162,7 @@ class _Retrying:
 
     def _failed(self, transient: bool, detail: str) -> bool:
         where = origin(self.route.url)
+        self.failure = losses.NOT_ANSWERING if transient else losses.REFUSED
         if transient:
             announce(f"unreachable:{where}", f"cannot send telemetry to {where} ({detail}); it is dropped "
                      "while the endpoint does not answer (the app is not affected)")
@@ -164,6 +176,10 @@ class HttpSink:
     def __init__(self, route: Route, closing: threading.Event) -> None:
         self._sender = load("obs.agent._export.http_sender").HttpSender(route)
         self._policy = _Retrying(route, closing)
+
+    @property
+    def failure(self) -> str:
+        return self._policy.failure
 
     def deliver(self, request: Message | bytes, deadline: float) -> bool:
         payload = request if isinstance(request, bytes) else request.SerializeToString()
@@ -220,6 +236,10 @@ class GrpcSink:
             self._stub = _grpc_stub(self._route.signal)(self._channel)
         return self._stub
 
+    @property
+    def failure(self) -> str:
+        return self._policy.failure
+
     def deliver(self, request: Message | bytes, deadline: float) -> bool:
         grpc = _grpc()
         message = _as_message(self._route.signal, request)
@@ -263,7 +283,12 @@ def _grpc_stub(signal: Signal) -> Any:
 
 
 def origin(url: str) -> str:
+    """``scheme://host:port`` of ``url`` for obs's own lines: a password in the URL is never shown."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:REDACTED@{host}" if ":" in user else f"{user}@{host}"
+    return f"{parts.scheme}://{netloc}"

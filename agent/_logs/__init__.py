@@ -18,6 +18,7 @@ from typing import Final, Protocol
 
 from obs.agent._compat import LoggerProvider, LogRecordExporter, set_logger_provider
 from obs.agent._config.limits import BatchLimits
+from obs.agent._export.losses import exit_line
 from obs.agent._logs.console import StdlibConsole
 from obs.agent._logs.loguru_bridge import LoguruBridge
 from obs.agent._logs.processor import ExportQueue, Losses
@@ -31,6 +32,10 @@ __all__ = ["LEVELS", "LogsHandle", "start_logs"]
 
 LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 """``settings.log_level`` as a level number; applies to stdlib and loguru records (same numbers)."""
+
+_SETTLE_S: Final = 0.2
+"""How long a standalone shutdown waits for the export thread before it counts (its delivery in flight
+was aborted: milliseconds, as a rule)."""
 
 ACCESS_LOGGERS = frozenset({"uvicorn.access", "gunicorn.access", "hypercorn.access", "granian.access"})
 """Servers' access loggers: not exported unless ``capture_access_logs`` (each line says again what the server
@@ -54,6 +59,10 @@ class LogsHandle:
         self._closed = False
 
     @property
+    def max_queue(self) -> int:
+        return self._queue.limits.max_queue_size if self._queue is not None else 0
+
+    @property
     def losses(self) -> Losses:
         """Records not exported so far: dropped (queue full), failed at the exporter, still queued."""
         return self._queue.losses() if self._queue is not None else Losses(0, 0, 0)
@@ -63,13 +72,12 @@ class LogsHandle:
         if self._queue is not None and not self._closed:
             self._queue.flush(timeout_s)
 
-    def shutdown(self, timeout_s: float) -> None:
+    def shutdown(self, timeout_s: float, *, say_losses: bool = True) -> None:
         """Detach the bridges, export what is queued within ``timeout_s``, shut the exporter down.
 
-        Prints one line on stderr if records were lost that nobody reported yet: dropped, still queued, or
-        failed at an exporter that does not say so itself (the agent core's does: it announces the endpoint
-        that does not answer, once per run). Idempotent. Call it before the meter provider's shutdown so
-        that the last obs.logs.dropped count is exported.
+        What was lost is then in :attr:`losses`, and said in one line on stderr unless ``say_losses`` is
+        false (the agent core says it in its own exit line, with the spans). Idempotent. Call it before the
+        meter provider's shutdown so that the last obs.logs.dropped count is exported.
         """
         if self._closed:
             return
@@ -78,10 +86,20 @@ class LogsHandle:
             part.uninstall()
         if self._queue is None or self._provider is None:
             return
-        losses = self._queue.close(timeout_s)
+        self._queue.close(timeout_s)
         self._provider.shutdown()
-        if losses.unreported:
-            print(losses.describe(self._queue.limits.max_queue_size), file=sys.stderr, flush=True)
+        if not say_losses:
+            return
+        self.settle(_SETTLE_S)
+        line = exit_line({}, self.losses.by_reason or {}, 0, self.max_queue)
+        if line is not None:
+            print(line, file=sys.stderr, flush=True)
+
+    def settle(self, timeout_s: float) -> None:
+        """After :meth:`shutdown`: wait at most ``timeout_s`` for the export thread, so that :attr:`losses`
+        counts every record (delivered, or lost with its reason)."""
+        if self._queue is not None:
+            self._queue.settle(timeout_s)
 
 
 def start_logs(

@@ -11,7 +11,7 @@ Wire format reference: opentelemetry/proto/logs/v1/logs.proto and common/v1/comm
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from obs.agent._compat import close_client_connections, exporter_shut_down, sdk_http_log_client
@@ -25,10 +25,11 @@ from obs.agent._otlp.wire import (
     resource_message,
     varint,
 )
+from obs.agent._support import scrub
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.semconv.attributes import code_attributes, exception_attributes
 
-__all__ = ["DirectSender", "Encoder", "direct_sender"]
+__all__ = ["DirectSender", "Encoder", "direct_sender", "scrub_body"]
 
 _CACHE_LIMIT: Final = 4096
 
@@ -114,20 +115,22 @@ class Encoder:
         (timestamp, number, text, body, name, path, function, line, extra, exception,
          trace_id, span_id, flags, event_name) = record
         time = FIXED64(timestamp)
+        scrubber = scrub.current()
         parts = [b"\x09", time]
         if number:
             parts.append(b"\x10" + varint(number))
         if text:
             parts.append(self._text(text))
         if body is not None:
-            parts.append(field(0x2A, any_value(body)))
+            parts.append(field(0x2A, any_value(scrub_body(scrubber, body))))
         if extra:
+            extra = scrubber.attributes(extra)
             parts.extend(_attribute(str(key), value) for key, value in extra.items() if value is not None)
         parts.append(self._site(path, function, line, name))
         if exception is not None:
             parts.append(_attribute(exception_attributes.EXCEPTION_TYPE, exception[0]))
-            parts.append(_attribute(exception_attributes.EXCEPTION_MESSAGE, exception[1]))
-            parts.append(_attribute(exception_attributes.EXCEPTION_STACKTRACE, exception[2]))
+            parts.append(_attribute(exception_attributes.EXCEPTION_MESSAGE, scrubber.text(exception[1])))
+            parts.append(_attribute(exception_attributes.EXCEPTION_STACKTRACE, scrubber.text(exception[2])))
         if flags:
             parts.append(b"\x45" + FIXED32(flags))
         if trace_id:
@@ -138,6 +141,15 @@ class Encoder:
         if event_name:
             parts.append(field(0x62, event_name.encode("utf-8", "replace")))
         return b"".join(parts)
+
+
+def scrub_body(scrubber: scrub.Scrubber, body: Any) -> Any:
+    """A log body with its secrets replaced: text as free text, a mapping as attributes."""
+    if isinstance(body, str):
+        return scrubber.text(body)
+    if isinstance(body, Mapping):
+        return scrubber.attributes(body)
+    return body
 
 
 class DirectSender(Protocol):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,6 +35,7 @@ from obs.agent._compat import (
     suppress_instrumentation,
 )
 from obs.agent._config.limits import BatchLimits
+from obs.agent._export import losses
 from obs.agent._logs.otlp import DirectSender, Encoder, direct_sender
 from obs.agent._logs.records import Converter, Record, from_api_record, thread_state
 from obs.agent._support.fork import STATE, at_fork_weakly
@@ -70,7 +71,9 @@ class Losses:
     unsent: int
     announced: int = 0
     """Of ``failed``, those the exporter already reported itself (the agent core's names the endpoint that
-    does not answer); the exit line leaves them out rather than say the same problem twice."""
+    does not answer); :meth:`describe` leaves them out rather than say the same problem twice."""
+    by_reason: Mapping[str, int] | None = None
+    """Every record not exported, by reason (obs.agent._export.losses): what the agent's exit line says."""
 
     @property
     def total(self) -> int:
@@ -129,10 +132,9 @@ class ExportQueue(LogRecordProcessor):
         self._lock = threading.Lock()
         self._flush_waiters: list[threading.Event] = []
         self._dropped = 0
-        self._dropped_reported = 0
-        self._failed = 0
         self._announced = 0
         self._in_flight = 0
+        self._lost = losses.Lost()
 
     def _start_worker(self) -> None:
         """Where the exiting interpreter refuses the thread, records wait for :meth:`flush` or :meth:`close`,
@@ -156,6 +158,7 @@ class ExportQueue(LogRecordProcessor):
     def submit(self, record: Record) -> None:
         """Queue one record, or count it as dropped when the queue is full. Never blocks."""
         if self._closed:
+            self._lost.add(losses.QUEUED_AT_EXIT, 1)  # made after the agent stopped
             return
         queue = self._queue
         if len(queue) >= self._max_queue:
@@ -204,8 +207,20 @@ class ExportQueue(LogRecordProcessor):
             self._exporter.shutdown()  # type: ignore[no-untyped-call]
         except Exception as error:
             error_once("shutting down the log exporter", error)
-        self._report_drops()
+        self.settle(0.0)
         return self.losses()
+
+    def settle(self, timeout_s: float) -> None:
+        """After :meth:`close`: wait at most ``timeout_s`` for the export thread (its delivery in flight was
+        aborted: it ends at once, as a rule); once it has ended, what it left queued is counted as still
+        queued at exit, so that every record is delivered or counted."""
+        if threading.get_ident() != self._worker.ident and self._worker.is_alive():
+            self._worker.join(timeout_s)
+        if not self._worker.is_alive():
+            left = len(self._queue)
+            self._queue.clear()
+            self._lost.add(losses.QUEUED_AT_EXIT, left)
+        self._report_drops()
 
     def shutdown(self) -> None:
         """LogRecordProcessor API (LoggerProvider.shutdown): close with the SDK's usual 30 s bound."""
@@ -213,8 +228,13 @@ class ExportQueue(LogRecordProcessor):
 
     def losses(self) -> Losses:
         """Counts so far; ``unsent`` includes a batch the exporter is still sending."""
-        return Losses(dropped=self._dropped, failed=self._failed, unsent=len(self._queue) + self._in_flight,
-                      announced=self._announced)
+        by_reason = self._lost.counts(self._dropped)
+        unsent = len(self._queue) + self._in_flight + by_reason.get(losses.QUEUED_AT_EXIT, 0)
+        failed = sum(by_reason.values()) - by_reason.get(losses.QUEUED_AT_EXIT, 0) - self._dropped
+        if unsent - by_reason.get(losses.QUEUED_AT_EXIT, 0):
+            by_reason[losses.QUEUED_AT_EXIT] = unsent
+        return Losses(dropped=self._dropped, failed=failed, unsent=unsent, announced=self._announced,
+                      by_reason=by_reason)
 
     def _export_here(self, deadline: float) -> bool:
         """No export thread (the exiting interpreter refused it): export on the calling thread until
@@ -298,7 +318,7 @@ class ExportQueue(LogRecordProcessor):
             try:
                 readable.append(self._converter.convert(record))
             except Exception as error:
-                self._failed += 1
+                self._lost.add(losses.EXPORT_FAILED, 1)
                 error_once("converting a log record", error)
         if not readable:
             return
@@ -311,13 +331,17 @@ class ExportQueue(LogRecordProcessor):
         finally:
             self._in_flight = 0
         if result is not LogRecordExportResult.SUCCESS:
-            self._failed += len(readable)
+            self._lost.add(self._failure_reason(), len(readable))
+
+    def _failure_reason(self) -> str:
+        reason = getattr(self._exporter, "last_failure", losses.EXPORT_FAILED)
+        return reason if isinstance(reason, str) else losses.EXPORT_FAILED
 
     def _send_batch(self, send: DirectSender, batch: list[Record]) -> None:
         """The fast path: our encoding, the exporter's own way out."""
         payload, bad = self._encoder.encode(batch)
         if bad:
-            self._failed += bad
+            self._lost.add(losses.EXPORT_FAILED, bad)
             error_once("encoding a log record")
             if bad == len(batch):
                 return
@@ -331,20 +355,18 @@ class ExportQueue(LogRecordProcessor):
         finally:
             self._in_flight = 0
         if not sent:
-            self._failed += len(batch) - bad
+            self._lost.add(self._failure_reason() if announced else losses.EXPORT_FAILED, len(batch) - bad)
             if announced:
                 self._announced += len(batch) - bad
 
     def _report_drops(self) -> None:
-        """Add the drops since the last report to obs.logs.dropped (export thread, and close())."""
+        """Add what was lost since the last report to obs.logs.dropped, by reason (export thread, close())."""
         with self._lock:
-            delta = self._dropped - self._dropped_reported
-            self._dropped_reported = self._dropped
-        if delta > 0 and self._counter is not None:
-            try:
-                self._counter.add(delta)
-            except Exception as error:
-                error_once("recording the obs.logs.dropped metric", error)
+            dropped = self._dropped
+        try:
+            self._lost.report(self._counter, dropped)
+        except Exception as error:
+            error_once("recording the obs.logs.dropped metric", error)
 
     def _release_waiters(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from obs.agent._compat import LogRecord, ReadableLogRecord, ReadWriteLogRecord, SeverityNumber
+from obs.agent._support import scrub
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -182,6 +183,14 @@ def _attribute_value(value: Any) -> Any:
     return str(value)
 
 
+def _scrubbed_body(scrubber: scrub.Scrubber, body: Any) -> Any:
+    if isinstance(body, str):
+        return scrubber.text(body)
+    if isinstance(body, Mapping):
+        body = scrubber.attributes(body)
+    return body if body is None or isinstance(body, _PLAIN) else _attribute_value(body)
+
+
 class _HashedResource(Resource):
     """A Resource that computes its hash once.
 
@@ -226,9 +235,10 @@ class Converter:
     def convert(self, record: Record) -> ReadableLogRecord:
         (timestamp, number, text, body, name, path, function, line, extra, exception,
          trace_id, span_id, flags, event_name) = record
+        scrubber = scrub.current()
         attributes: dict[str, Any] = {}
         if extra:
-            for key, value in extra.items():
+            for key, value in scrubber.attributes(extra).items():
                 if value is not None:
                     attributes[str(key)] = _attribute_value(value)
         if path is not None:
@@ -239,15 +249,15 @@ class Converter:
             attributes["logger.name"] = name
         if exception is not None:
             attributes[exception_attributes.EXCEPTION_TYPE] = exception[0]
-            attributes[exception_attributes.EXCEPTION_MESSAGE] = exception[1]
-            attributes[exception_attributes.EXCEPTION_STACKTRACE] = exception[2]
+            attributes[exception_attributes.EXCEPTION_MESSAGE] = scrubber.text(exception[1])
+            attributes[exception_attributes.EXCEPTION_STACKTRACE] = scrubber.text(exception[2])
         log = LogRecord(
             timestamp=timestamp,
             observed_timestamp=timestamp,
             context=self._empty_context,
             severity_text=text,
             severity_number=self._severities.get(number, SeverityNumber.UNSPECIFIED),
-            body=body if body is None or isinstance(body, _PLAIN) else _attribute_value(body),
+            body=_scrubbed_body(scrubber, body),
             attributes=attributes,
             event_name=event_name,
         )

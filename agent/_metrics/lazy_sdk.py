@@ -195,12 +195,13 @@ class LazyMetrics:
             return
         if timeout_s < _LAST_EXPORT_MIN_S:
             return  # no time left to deliver it (a build that failed is undone with none)
-        from obs.agent._metrics.without_sdk import final_metrics_request
+        from obs.agent._metrics.without_sdk import final_metrics
 
-        request = final_metrics_request(self._resource(), self._started_ns,
-                                        process=self._settings.runtime_metrics)
-        if request is not None:
-            self._destination.deliver(request, timeout_s)
+        found = final_metrics(self._resource(), self._started_ns, process=self._settings.runtime_metrics)
+        if found is not None:
+            request, points = found
+            delivered = self._destination.deliver(request, timeout_s)
+            self._destination.unexported_points = 0 if delivered else points
 
     def counter(self, name: str, unit: str, description: str) -> Counter:
         """obs's own counter (its drop counters), which builds the SDK at its first ``add``: most processes

@@ -22,7 +22,7 @@ from typing import Any
 from obs.agent import catalog
 from obs.agent._compat import exporter_preferences, suppress_instrumentation
 from obs.agent._export.destination import Destination
-from obs.agent._otlp.metrics import encode_metrics
+from obs.agent._otlp.metrics import encode_metrics, point_count
 from obs.agent._support.fork import METRICS, at_fork_weakly
 from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
@@ -159,6 +159,7 @@ class MetricExporterToDestination(MetricExporter):
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
         delivered = self.destination.deliver(encode_metrics(metrics_data), timeout_millis / 1000.0)
+        self.destination.unexported_points = 0 if delivered else point_count(metrics_data)
         return MetricExportResult.SUCCESS if delivered else MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import time
 from types import SimpleNamespace
+from typing import Any
 
 from obs.agent import catalog
 from obs.agent._metrics.process import ProcessMetrics
 from obs.agent._metrics.red_data import PLAIN, red_metrics_now
 from obs.agent._metrics.red_store import ServerRequests
-from obs.agent._otlp.metrics import Gauge, encode_metrics
+from obs.agent._otlp.metrics import Gauge, encode_metrics, point_count
 from opentelemetry.metrics import CallbackOptions
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-__all__ = ["final_metrics_request", "process_metrics"]
+__all__ = ["final_metrics", "final_metrics_request", "process_metrics"]
 
 
 def process_metrics(start_time_ns: int) -> list[SimpleNamespace]:
@@ -54,6 +55,14 @@ def final_metrics_request(
 ) -> bytes | None:
     """A serialized ExportMetricsServiceRequest of the RED figures (of ``store``, the process's by default)
     and (``process``) the process metrics; None when there is nothing to send."""
+    found = final_metrics(resource, start_time_ns, process=process, store=store)
+    return None if found is None else found[0]
+
+
+def final_metrics(
+    resource: Resource, start_time_ns: int, *, process: bool, store: ServerRequests | None = None
+) -> tuple[bytes, int] | None:
+    """:func:`final_metrics_request`, and how many data points it holds."""
     scopes = [
         SimpleNamespace(scope=InstrumentationScope(name), metrics=metrics, schema_url="")
         for name, metrics in ((catalog.PROCESS_SCOPE, process_metrics(start_time_ns) if process else []),
@@ -63,4 +72,5 @@ def final_metrics_request(
     if not scopes:
         return None
     of_resource = SimpleNamespace(resource=resource, scope_metrics=scopes, schema_url=resource.schema_url)
-    return encode_metrics(SimpleNamespace(resource_metrics=[of_resource]))  # type: ignore[arg-type]
+    data: Any = SimpleNamespace(resource_metrics=[of_resource])
+    return encode_metrics(data), point_count(data)

@@ -29,7 +29,7 @@ from obs.agent._otlp.wire import (
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricsData
 
-__all__ = ["Gauge", "Histogram", "Sum", "encode_metrics"]
+__all__ = ["Gauge", "Histogram", "Sum", "encode_metrics", "point_count"]
 
 
 
@@ -65,6 +65,12 @@ def encode_metrics(data: MetricsData) -> bytes:
             body.append(field(0x1A, resource.schema_url.encode()))
         parts.append(field(0x0A, b"".join(body)))
     return b"".join(parts)
+
+
+def point_count(data: MetricsData) -> int:
+    """How many data points ``data`` holds (the SDK's MetricsData, or the plain one of the same shape)."""
+    return sum(len(metric.data.data_points) for resource_metrics in data.resource_metrics
+               for scope_metrics in resource_metrics.scope_metrics for metric in scope_metrics.metrics)
 
 
 def _string(tag: int, text: str) -> bytes:

@@ -17,6 +17,7 @@ from typing import Final, NamedTuple
 
 from obs.agent._compat import plain_attributes, span_attributes
 from obs.agent._otlp.wire import FIXED32, FIXED64, field, key_value, resource_message, scope_message, varint
+from obs.agent._support import scrub
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -30,8 +31,11 @@ _CACHE_LIMIT: Final = 4096
 
 
 _entries: dict[tuple[int, str, object], bytes] = {}
-"""(field tag, key, str or int value) -> the encoded repeated-KeyValue entry: most span attributes repeat
-(method, scheme, route, status code, addresses), and this turns their four nested fields into one lookup."""
+"""(field tag, key, str or int value) -> the encoded repeated-KeyValue entry, scrubbed: most span attributes
+repeat (method, scheme, route, status code, addresses), and this turns their four nested fields and the
+scrubber's look into one lookup."""
+_entries_scrubber: list[scrub.Scrubber] = [scrub.current()]
+"""The scrubber the cached entries were made with: another one (the agent's, from settings) clears them."""
 
 
 def _attributes(tag: int, attributes: Mapping[str, object] | None) -> bytes:
@@ -43,6 +47,10 @@ def _attributes(tag: int, attributes: Mapping[str, object] | None) -> bytes:
     # Mapping mixin does through its lock
     attributes = plain_attributes(attributes)
     entries = _entries
+    scrubber = scrub.current()
+    if _entries_scrubber[0] is not scrubber:
+        entries.clear()
+        _entries_scrubber[0] = scrubber
     parts = []
     for key, value in attributes.items():
         kind = type(value)
@@ -52,11 +60,11 @@ def _attributes(tag: int, attributes: Mapping[str, object] | None) -> bytes:
             if entry is None:
                 if len(entries) > _CACHE_LIMIT:
                     entries.clear()
-                entry = entries[cache_key] = field(tag, key_value(key, value))
+                entry = entries[cache_key] = field(tag, key_value(key, scrubber.value(key, value)))
             parts.append(entry)
             continue
         try:
-            parts.append(field(tag, key_value(key, value)))
+            parts.append(field(tag, key_value(key, scrubber.value(key, value))))
         except Exception:  # the SDK encoder skips such values too
             continue
     return b"".join(parts)
@@ -107,6 +115,7 @@ class SpanEncoder:
         self._resources: dict[int, tuple[Resource, bytes]] = {}
         self._scopes: dict[int, tuple[InstrumentationScope | None, bytes]] = {}
         self._names: dict[str, bytes] = {}
+        self._names_scrubber = scrub.current()
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         """One serialized ExportTraceServiceRequest holding ``spans``."""
@@ -158,11 +167,15 @@ class SpanEncoder:
         return known
 
     def _name(self, name: str) -> bytes:
+        scrubber = scrub.current()
+        if scrubber is not self._names_scrubber:
+            self._names = {}
+            self._names_scrubber = scrubber
         encoded = self._names.get(name)
         if encoded is None:
             if len(self._names) > _CACHE_LIMIT:
                 self._names.clear()
-            encoded = self._names[name] = field(0x2A, name.encode("utf-8", "replace"))
+            encoded = self._names[name] = field(0x2A, scrubber.text(name).encode("utf-8", "replace"))
         return encoded
 
     def span(self, span: ReadableSpan) -> bytes:
@@ -202,7 +215,7 @@ class SpanEncoder:
         status = span.status
         status_body = b""
         if status.description:
-            status_body += field(0x12, status.description.encode("utf-8", "replace"))
+            status_body += field(0x12, scrub.current().text(status.description).encode("utf-8", "replace"))
         if status.status_code.value:
             status_body += b"\x18" + varint(status.status_code.value)
         parts.append(field(0x7A, status_body))

@@ -15,6 +15,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from obs.agent._support import scrub
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -80,9 +82,12 @@ def resource_message(resource: Resource) -> bytes:
 
 
 def repeated_key_values(tag: int, attributes: Mapping[str, Any] | None) -> bytes:
-    """Repeated KeyValue entries under ``tag``, skipping a value that cannot be encoded (as the SDK does)."""
+    """Repeated KeyValue entries under ``tag``, skipping a value that cannot be encoded (as the SDK does);
+    secrets scrubbed (resources, scopes, metric points: encoded once, or once an interval)."""
+    if not attributes:
+        return b""
     parts = []
-    for key, value in (attributes or {}).items():
+    for key, value in scrub.current().attributes(attributes).items():
         if value is None:  # an empty AnyValue, as the SDK writes it
             parts.append(field(tag, field(0x0A, key.encode("utf-8", "replace")) + b"\x12\x00"))
             continue

@@ -42,12 +42,19 @@ def say_once(key: str, message: str) -> bool:
 
 def error_once(what: str, error: BaseException | None = None) -> None:
     """Report an internal failure once per ``what``: ``obs: <what> failed (<Type: message>); ...``."""
-    detail = f" ({type(error).__name__}: {error})" if error is not None else ""
+    detail = f" ({type(error).__name__}: {_clean(str(error))})" if error is not None else ""
     said = say_once(f"error:{what}", f"{what} failed{detail}; the app goes on without it")
     if said and error is not None and os.environ.get("OBS_DEBUG"):
         import traceback
 
         traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+
+
+def _clean(text: str) -> str:
+    """An error's text as obs prints it: no credential, no flood (the scrubber loads only now)."""
+    from obs.agent._support.scrub import scrub_text, shorten
+
+    return shorten(scrub_text(text))
 
 
 def reset_after_fork() -> None:

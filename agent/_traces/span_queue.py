@@ -14,17 +14,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from obs.agent._compat import end_suppression, suppress_instrumentation
 from obs.agent._config.limits import BatchLimits
+from obs.agent._export import losses
 from obs.agent._support.fork import STATE, at_fork_weakly
 from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 __all__ = ["PreparingExporter", "SpanQueue"]
 
@@ -45,7 +46,7 @@ class SpanQueue(SpanProcessor):
         self._exporter = exporter
         self._preparing = exporter if isinstance(exporter, PreparingExporter) else None
         self._limits = limits
-        self._on_drop: Callable[[int], None] = _ignore
+        self._counter: losses.Adder | None = None
         self._closed = False
         self._reset()
         at_fork_weakly(STATE, self, after_in_child="_after_fork_in_child")
@@ -58,7 +59,9 @@ class SpanQueue(SpanProcessor):
         self._flush_asked = 0
         self._flush_done = 0
         self._dropped = 0
-        self._dropped_reported = 0
+        """Spans turned away because the queue was full (counted without a lock, on the app's threads)."""
+        self._lost = losses.Lost()
+        """Every other span not exported, by reason."""
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
@@ -71,9 +74,13 @@ class SpanQueue(SpanProcessor):
     def limits(self) -> BatchLimits:
         return self._limits
 
-    def count_drops_with(self, add: Callable[[int], None]) -> None:
-        """Report drops to ``add`` (the obs.spans.dropped counter), from the export thread."""
-        self._on_drop = add
+    def lost(self) -> dict[str, int]:
+        """Spans not exported so far, by reason (obs.agent._export.losses)."""
+        return self._lost.counts(self._dropped)
+
+    def count_drops_with(self, counter: losses.Adder) -> None:
+        """Report spans not exported to ``counter`` (obs.spans.dropped), by reason, from the export thread."""
+        self._counter = counter
 
     def _after_fork_in_child(self) -> None:
         """The parent exports what it queued; the child starts empty and starts its thread when needed."""
@@ -86,7 +93,10 @@ class SpanQueue(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
-        if context is None or not context.trace_flags.sampled or self._closed:
+        if context is None or not context.trace_flags.sampled:
+            return
+        if self._closed:
+            self._lost.add(losses.QUEUED_AT_EXIT, 1)  # ended after the agent stopped
             return
         queue = self._queue
         if len(queue) >= self._limits.max_queue_size:
@@ -100,6 +110,7 @@ class SpanQueue(SpanProcessor):
                 queue.append(preparing.prepare(span))
             except Exception as error:  # an unencodable span is left out, never raised into the app
                 error_once("encoding a span", error)
+                self._lost.add(losses.EXPORT_FAILED, 1)
                 return
         if self._thread is None:
             self._start()
@@ -125,10 +136,7 @@ class SpanQueue(SpanProcessor):
             self._wake.clear()
             with self._idle:
                 asked = self._flush_asked
-            try:
-                self._export_queued()
-            except Exception as error:
-                error_once("exporting spans", error)
+            self._export_queued()
             with self._idle:
                 self._flush_done = asked
                 self._idle.notify_all()
@@ -136,20 +144,37 @@ class SpanQueue(SpanProcessor):
                 return
 
     def _export_queued(self) -> None:
+        """Export what is queued; each span is delivered or counted as lost. Once closed, what is left is
+        counted as still queued at exit (the destination refuses it anyway)."""
         queue = self._queue
         size = self._limits.max_export_batch_size
         while queue:
+            if self._closed:
+                left = 0
+                while queue:
+                    queue.popleft()
+                    left += 1
+                self._lost.add(losses.QUEUED_AT_EXIT, left)
+                break
             batch: list[Any] = []
             while queue and len(batch) < size:
                 batch.append(queue.popleft())
-            if self._preparing is None:
-                self._exporter.export(batch)
-            else:
-                self._preparing.export_prepared(batch)
-        if self._dropped != self._dropped_reported:
-            delta = self._dropped - self._dropped_reported
-            self._dropped_reported = self._dropped
-            self._on_drop(delta)
+            result: object
+            try:
+                if self._preparing is None:
+                    result = self._exporter.export(batch)
+                else:
+                    result = self._preparing.export_prepared(batch)
+                reason = getattr(self._exporter, "last_failure", losses.EXPORT_FAILED)
+            except Exception as error:
+                error_once("exporting spans", error)
+                result, reason = None, losses.EXPORT_FAILED
+            if result is not SpanExportResult.SUCCESS:
+                self._lost.add(reason, len(batch))
+        try:
+            self._lost.report(self._counter, self._dropped)
+        except Exception as error:
+            error_once("counting spans not exported", error)
 
     # -- flush and shutdown --------------------------------------------------------------------------------
 
@@ -187,14 +212,24 @@ class SpanQueue(SpanProcessor):
         return not self._queue
 
     def close(self, timeout_s: float) -> bool:
-        """Stop taking spans, export what is queued within ``timeout_s``, stop the thread. Idempotent."""
+        """Stop taking spans, export what is queued within ``timeout_s``, stop the thread (what it did
+        not export by then is counted as still queued at exit; see :meth:`settle`). Idempotent."""
         if self._closed:
             return True
         flushed = self.flush(timeout_s)
         self._closed = True
         self._wake.set()
-        self._exporter.shutdown()
+        self._exporter.shutdown()  # aborts a delivery in flight: the thread then ends at once
+        if self._thread is None and self._queue:
+            self._export_queued()
         return flushed
+
+    def settle(self, timeout_s: float) -> None:
+        """After :meth:`close`: wait at most ``timeout_s`` for the export thread to end, so that every span
+        is delivered or counted. Called last at exit, when the thread has had the other signals' time."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.flush(timeout_millis / 1000.0)
@@ -203,5 +238,3 @@ class SpanQueue(SpanProcessor):
         self.close(0.0)
 
 
-def _ignore(count: int) -> None:
-    return

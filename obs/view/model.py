@@ -224,10 +224,14 @@ def histogram_points(request: ExportMetricsServiceRequest, name: str) -> Iterato
             )
 
 
-def sum_points(request: ExportMetricsServiceRequest, name: str) -> Iterator[tuple[Origin, int, bool, float]]:
-    """(origin, start, cumulative, value) of each point of the counter called ``name``."""
+def sum_points(
+    request: ExportMetricsServiceRequest, name: str
+) -> Iterator[tuple[Origin, int, bool, float, tuple[tuple[str, str], ...]]]:
+    """(origin, start, cumulative, value, series) of each point of the counter called ``name``; ``series``
+    tells its attributes apart (obs's drop counters have one series per ``reason``)."""
     for origin, metric in _metrics(request, name, "sum"):
         cumulative = metric.sum.aggregation_temporality == _CUMULATIVE
         for point in metric.sum.data_points:
             value = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
-            yield origin, point.start_time_unix_nano, cumulative, float(value)
+            series = tuple(sorted((item.key, str(item.value).strip()) for item in point.attributes))
+            yield origin, point.start_time_unix_nano, cumulative, float(value), series

@@ -232,7 +232,7 @@ def _notes(report: Report) -> list[str]:
     for name, count in sorted(report.dropped.items()):
         if count:
             what = "log records" if name == LOGS_DROPPED.name else "spans"
-            notes.append(f"note: the agent dropped {count} {what} (queue full; see {name})")
+            notes.append(f"note: the agent did not export {count} {what} (see {name}, by reason)")
     if report.skipped:
         first = report.skipped[0]
         notes.append(

@@ -71,7 +71,7 @@ def _read_metrics(files: TelemetryDir, options: Options, report: Report, tasks: 
     """The HTTP server duration histogram into a route table, the task run-time histogram into ``tasks``, the
     agent's drop counters into the report."""
     table = RouteTable(since_ns=options.since_ns)
-    dropped: dict[tuple[str, Origin, int], float] = {}
+    dropped: dict[tuple[str, Origin, int, tuple[tuple[str, str], ...]], float] = {}
     for metrics in files.metrics():
         for name, into in ((HTTP_SERVER_DURATION.name, table), (TASK_DURATION.name, tasks)):
             for point in histogram_points(metrics, name):
@@ -79,12 +79,12 @@ def _read_metrics(files: TelemetryDir, options: Options, report: Report, tasks: 
                     into.add(point)
                     report.origins.add(point.origin)
         for name in (LOGS_DROPPED.name, SPANS_DROPPED.name):
-            for origin, start_ns, cumulative, value in sum_points(metrics, name):
+            for origin, start_ns, cumulative, value, series in sum_points(metrics, name):
                 if _wanted(origin, options):
-                    key = (name, origin, start_ns)
+                    key = (name, origin, start_ns, series)
                     before = dropped.get(key, 0.0)
                     dropped[key] = max(before, value) if cumulative else before + value
-    for (name, _origin, _start), value in dropped.items():
+    for (name, _origin, _start, _series), value in dropped.items():
         report.dropped[name] = report.dropped.get(name, 0) + int(value)
     return table
 
