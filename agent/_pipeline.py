@@ -173,6 +173,9 @@ class Pipeline:
         for destination in self.outputs.destinations:
             destination.close()
         processor = self.outputs.span_processor
+        if isinstance(processor, SpanQueue) and processor.unsent:  # the export thread is still at them
+            say_once("spans-unsent", f"{processor.unsent} spans were not exported: the {budget_s:g} s obs "
+                     "allows itself at exit ran out first")
         if isinstance(processor, SpanQueue) and processor.dropped:
             say_once("spans-dropped",
                      f"{processor.dropped} spans were dropped because the export queue was full "

@@ -59,6 +59,7 @@ class SpanQueue(SpanProcessor):
         self._flush_done = 0
         self._dropped = 0
         self._dropped_reported = 0
+        self._in_flight = 0
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
@@ -66,6 +67,12 @@ class SpanQueue(SpanProcessor):
     def dropped(self) -> int:
         """Spans turned away because the queue was full."""
         return self._dropped
+
+    @property
+    def unsent(self) -> int:
+        """Spans queued or still being delivered: after a :meth:`close` that ran out of time, those the exit
+        may lose (the export thread is a daemon)."""
+        return len(self._queue) + self._in_flight
 
     @property
     def limits(self) -> BatchLimits:
@@ -142,10 +149,14 @@ class SpanQueue(SpanProcessor):
             batch: list[Any] = []
             while queue and len(batch) < size:
                 batch.append(queue.popleft())
-            if self._preparing is None:
-                self._exporter.export(batch)
-            else:
-                self._preparing.export_prepared(batch)
+            self._in_flight = len(batch)
+            try:
+                if self._preparing is None:
+                    self._exporter.export(batch)
+                else:
+                    self._preparing.export_prepared(batch)
+            finally:
+                self._in_flight = 0
         if self._dropped != self._dropped_reported:
             delta = self._dropped - self._dropped_reported
             self._dropped_reported = self._dropped
