@@ -115,3 +115,20 @@ def test_spans_the_exit_could_not_export_are_counted(tmp_path: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     (line,) = ran.obs_lines()
     assert "3 spans were not exported" in line, line
+
+
+def test_a_collection_that_never_ends_does_not_hold_the_exit(tmp_path: Path) -> None:
+    """An observable instrument whose callback never returns holds the metrics thread's collection for
+    ever: the exit does not wait for it (the last collection is skipped once the exit's time is spent),
+    and the app ends with its own exit code."""
+    code = (
+        "import sys, threading\nfrom opentelemetry import metrics\n"
+        "entered, never = threading.Event(), threading.Event()\n"
+        "def reading(options):\n    entered.set()\n    never.wait()\n    return []\n"
+        "metrics.get_meter('app').create_observable_gauge('app.stuck', callbacks=[reading])\n"
+        "assert entered.wait(30), 'the periodic collection never ran'\n"
+        "sys.exit(4)\n"
+    )
+    ran = python(code, clean_environment({"OTEL_METRICS_EXPORTER": "console", "OTEL_TRACES_EXPORTER": "none",
+                                          "OTEL_LOGS_EXPORTER": "none"}), tmp_path, timeout=HANG_GUARD_S)
+    assert ran.returncode == 4, ran.stderr
