@@ -9,6 +9,7 @@ runs this file on every supported interpreter (scripts/pythons.py).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -95,3 +96,39 @@ def test_a_span_ended_in_the_apps_own_atexit_handler_is_exported(
     assert "Traceback" not in ran.stderr
     assert ran.obs_lines() == []
     assert [span.name for span in receiver.spans()] == ["goodbye"]
+
+
+def test_spans_the_exit_could_not_export_are_counted(tmp_path: Path) -> None:
+    """A way out slower than the exit allows (here a named pipe nobody reads, where the file's write waits
+    for ever) does not hold the app's exit, and the spans it could not take are not lost silently: one
+    line counts them."""
+    folder = tmp_path / "telemetry"
+    folder.mkdir()
+    os.mkfifo(folder / "traces.jsonl")
+    env = clean_environment({
+        "OTEL_TRACES_EXPORTER": "file", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+        "OBS_TELEMETRY_DIR": str(folder), "OTEL_TRACES_SAMPLER": "always_on", **SLOW,
+    })
+    code = ("from opentelemetry import trace\n"
+            "for _ in range(3):\n    trace.get_tracer('job').start_span('step').end()\n")
+    ran = python(code, env, tmp_path, timeout=HANG_GUARD_S)
+    assert ran.returncode == 0, ran.stderr
+    (line,) = ran.obs_lines()
+    assert "not exported: 3 spans (3 still queued at exit)" in line, line
+
+
+def test_a_collection_that_never_ends_does_not_hold_the_exit(tmp_path: Path) -> None:
+    """An observable instrument whose callback never returns holds the metrics thread's collection for
+    ever: the exit does not wait for it (the last collection is skipped once the exit's time is spent),
+    and the app ends with its own exit code."""
+    code = (
+        "import sys, threading\nfrom opentelemetry import metrics\n"
+        "entered, never = threading.Event(), threading.Event()\n"
+        "def reading(options):\n    entered.set()\n    never.wait()\n    return []\n"
+        "metrics.get_meter('app').create_observable_gauge('app.stuck', callbacks=[reading])\n"
+        "assert entered.wait(30), 'the periodic collection never ran'\n"
+        "sys.exit(4)\n"
+    )
+    ran = python(code, clean_environment({"OTEL_METRICS_EXPORTER": "console", "OTEL_TRACES_EXPORTER": "none",
+                                          "OTEL_LOGS_EXPORTER": "none"}), tmp_path, timeout=HANG_GUARD_S)
+    assert ran.returncode == 4, ran.stderr

@@ -85,8 +85,11 @@ class PeriodicReader(MetricReader):
             self._collect_once(self._timeout_ms)
 
     def _collect_once(self, timeout_ms: float) -> None:
-        """Collect (holding the lock a fork waits for) and export (without it)."""
-        self._collecting.acquire()
+        """Collect (holding the lock a fork waits for) and export (without it). A collection still running
+        on another thread is waited for at most ``timeout_ms``, then this one is skipped: one that never
+        ends (a stuck callback, a lock no live thread will release) must not hold a flush or the exit."""
+        if not self._collecting.acquire(timeout=max(timeout_ms, 0.0) / 1000.0):
+            return
         self._local.holding = True
         try:
             self.collect(timeout_millis=timeout_ms)

@@ -60,6 +60,8 @@ class SpanQueue(SpanProcessor):
         self._flush_done = 0
         self._dropped = 0
         """Spans turned away because the queue was full (counted without a lock, on the app's threads)."""
+        self._in_flight = 0
+        """Spans of the batch the export thread is delivering now."""
         self._lost = losses.Lost()
         """Every other span not exported, by reason."""
         self._thread: threading.Thread | None = None
@@ -75,8 +77,16 @@ class SpanQueue(SpanProcessor):
         return self._limits
 
     def lost(self) -> dict[str, int]:
-        """Spans not exported so far, by reason (obs.agent._export.losses)."""
-        return self._lost.counts(self._dropped)
+        """Spans not exported so far, by reason (obs.agent._export.losses). Once closed, spans the export
+        thread still holds (queued, or in a delivery that outlived the exit's budget) count as queued at
+        exit: the thread is a daemon and ends with the process."""
+        counts = self._lost.counts(self._dropped)
+        thread = self._thread
+        if self._closed and thread is not None and thread.is_alive():
+            pending = len(self._queue) + self._in_flight
+            if pending:
+                counts[losses.QUEUED_AT_EXIT] = counts.get(losses.QUEUED_AT_EXIT, 0) + pending
+        return counts
 
     def count_drops_with(self, counter: losses.Adder) -> None:
         """Report spans not exported to ``counter`` (obs.spans.dropped), by reason, from the export thread."""
@@ -160,6 +170,7 @@ class SpanQueue(SpanProcessor):
             while queue and len(batch) < size:
                 batch.append(queue.popleft())
             result: object
+            self._in_flight = len(batch)
             try:
                 if self._preparing is None:
                     result = self._exporter.export(batch)
@@ -169,6 +180,8 @@ class SpanQueue(SpanProcessor):
             except Exception as error:
                 error_once("exporting spans", error)
                 result, reason = None, losses.EXPORT_FAILED
+            finally:
+                self._in_flight = 0
             if result is not SpanExportResult.SUCCESS:
                 self._lost.add(reason, len(batch))
         try:
