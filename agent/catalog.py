@@ -20,6 +20,10 @@ __all__ = [
     "DATASOURCE_UIDS",
     "DB_CLIENT_DURATION",
     "DJANGO_DB_SCOPE",
+    "ERRORS",
+    "ERRORS_FIRST_SEEN",
+    "ERRORS_LAST_SEEN",
+    "ERROR_GROUP_ATTRIBUTES",
     "GC_COLLECTIONS",
     "HTTP_CLIENT_DURATION",
     "HTTP_SERVER_ACTIVE_REQUESTS",
@@ -46,6 +50,7 @@ __all__ = [
     "Source",
     "label",
     "prometheus_name",
+    "series_names",
 ]
 
 SERVER_SCOPE = "obs.agent.http_server"
@@ -196,6 +201,26 @@ SPANS_DROPPED = Instrument(
     "export_failed, queued_at_exit.", Source.AGENT, ("reason",),
 )
 
+ERROR_GROUP_ATTRIBUTES = ("exception.type", "code.function.name", "obs.error.operation")
+"""What an error group is (:mod:`obs.agent._errors`): the exception type, the app's own function where it
+was raised (``module.qualified_name``), and the operation it happened in (``METHOD route`` of a request, a
+task's name, or empty for an exception logged outside both). ``other`` gathers failures beyond a process's
+100 groups."""
+ERRORS = Instrument(
+    "obs.errors", "{error}", Kind.OBSERVABLE_COUNTER,
+    "Failures by group: unhandled exceptions of requests and tasks, and exceptions logged at ERROR.",
+    Source.AGENT, ERROR_GROUP_ATTRIBUTES,
+)
+ERRORS_FIRST_SEEN = Instrument(
+    "obs.errors.first_seen", "s", Kind.OBSERVABLE_GAUGE,
+    "When this process first met the error group (Unix time).", Source.AGENT, ERROR_GROUP_ATTRIBUTES,
+)
+ERRORS_LAST_SEEN = Instrument(
+    "obs.errors.last_seen", "s", Kind.OBSERVABLE_GAUGE,
+    "When this process last met the error group (Unix time); trace_id is a recent failure's trace.",
+    Source.AGENT, (*ERROR_GROUP_ATTRIBUTES, "trace_id"),
+)
+
 CATALOG: tuple[Instrument, ...] = (
     HTTP_SERVER_DURATION,
     HTTP_SERVER_ACTIVE_REQUESTS,
@@ -214,6 +239,9 @@ CATALOG: tuple[Instrument, ...] = (
     GC_COLLECTIONS,
     LOGS_DROPPED,
     SPANS_DROPPED,
+    ERRORS,
+    ERRORS_FIRST_SEEN,
+    ERRORS_LAST_SEEN,
 )
 
 _UNIT_WORDS = {
@@ -246,6 +274,15 @@ def _sanitize(text: str) -> str:
 def label(attribute: str) -> str:
     """The Prometheus label an attribute becomes: ``http.route`` gives ``http_route``."""
     return _sanitize(attribute)
+
+
+def series_names() -> tuple[str, ...]:
+    """Every series name the agent can send, histograms by their ``_count``: any one arriving proves the app
+    is reporting (the no-telemetry alert, and the zero a dashboard shows when nothing failed)."""
+    return tuple(sorted({
+        instrument.series("count") if instrument.kind is Kind.HISTOGRAM else instrument.prometheus
+        for instrument in CATALOG
+    }))
 
 
 def prometheus_name(instrument: Instrument) -> str:

@@ -6,12 +6,15 @@ Three alerts, each scoped to the app's ``service_name``:
 - ``ObsLatencyBudgetFastBurn`` / ``ObsLatencyBudgetSlowBurn``: the latency SLO (99% of requests faster than
   0.5 s) burns its error budget 14.4x over 1 h and 5 min, or 6x over 6 h and 30 min, the multi-window pairs of
   the SRE workbook: the long window proves it matters, the short one that it is still going on.
+- ``ObsNewErrorGroup``: an error group (exception type, function, operation: obs.agent._errors) is met now
+  that was not met in the day before; one alert per group, for 15 minutes.
 - ``ObsNoTelemetry``: none of the app's series arrived for 10 minutes.
 - ``ObsTaskFailureRatio``: more than 10% of a Celery task's runs failed over 10 minutes (per task name).
 - ``ObsTaskQueueWait``: a Celery task's p95 wait between enqueue and start stayed above 60 s for 10 minutes
   (workers too few or stuck). Both stay quiet for an app without Celery: their series never exist.
 
-The slow-request ratio per window is a recording rule, so that dashboards can show the burn too.
+The slow-request ratio per window and the 5xx ratio are recording rules, so that dashboards can show them
+too. The 5xx ratio is 0 while requests come and none fails, and absent only when no request comes at all.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from __future__ import annotations
 from typing import Any, Final
 
 from obs.agent.catalog import (
-    CATALOG,
+    ERROR_GROUP_ATTRIBUTES,
+    ERRORS,
     HTTP_SERVER_DURATION,
     LATENCY_BUCKETS_SECONDS,
     TASK_QUEUE_WAIT,
     TASK_RUNS,
-    Kind,
     label,
+    series_names,
 )
 
 __all__ = [
@@ -50,6 +54,9 @@ BURN_WINDOWS: Final[tuple[tuple[str, str, float, str, str], ...]] = (
 NO_TELEMETRY_WINDOW: Final = "10m"
 TASK_FAILURE_RATIO_THRESHOLD: Final = 0.10
 TASK_QUEUE_WAIT_SECONDS: Final = 60.0
+NEW_ERROR_LOOKBACK: Final = "1d"
+NEW_ERROR_FOR: Final = "15m"
+"""A group is new for this long after it is first met: the day before is looked at from that far back."""
 
 if LATENCY_SLO_SECONDS not in LATENCY_BUCKETS_SECONDS:  # pragma: no cover - a guard for whoever edits these
     raise ValueError("LATENCY_SLO_SECONDS must be one of the histogram's bucket bounds")
@@ -83,13 +90,26 @@ def _slow_ratio_expr(service: str, window: str) -> str:
     )
 
 
+ERROR_RATIO_RECORD: Final = f"{_SERVICE}:http_server_errors:ratio_rate5m"
+
+
 def _error_ratio_expr(service: str) -> str:
+    """The 5xx share of requests over 5 minutes; 0 (not absent) while requests come and none fails."""
     count = HTTP_SERVER_DURATION.series("count")
     errors = count + _selector(service, _FAILED)
-    total = count + _selector(service)
+    total = f"sum by ({_SERVICE}) (rate({count}{_selector(service)}[5m]))"
+    return f"(sum by ({_SERVICE}) (rate({errors}[5m])) / {total}) or ({total} * 0)"
+
+
+_GROUP = ", ".join([_SERVICE, *(label(attribute) for attribute in ERROR_GROUP_ATTRIBUTES)])
+
+
+def _new_error_group_expr(service: str) -> str:
+    """Groups met now (their counter exists) that no process of the service met in the day before."""
+    errors = ERRORS.prometheus + _selector(service)
     return (
-        f"(sum by ({_SERVICE}) (rate({errors}[5m]))"
-        f" / sum by ({_SERVICE}) (rate({total}[5m]))) > {ERROR_RATIO_THRESHOLD:g}"
+        f"group by ({_GROUP}) ({errors})\nunless\n"
+        f"group by ({_GROUP}) (max_over_time({errors}[{NEW_ERROR_LOOKBACK}] offset {NEW_ERROR_FOR}))\n"
     )
 
 
@@ -106,7 +126,7 @@ def _task_alerts(service: str) -> list[dict[str, Any]]:
     return [
         {
             "alert": "ObsTaskFailureRatio",
-            "expr": f"({failed} / {total}) > {TASK_FAILURE_RATIO_THRESHOLD:g}",
+            "expr": f"(({failed} / {total}) or ({total} * 0)) > {TASK_FAILURE_RATIO_THRESHOLD:g}",
             "for": "10m",
             "labels": {"severity": "ticket"},
             "annotations": {
@@ -129,16 +149,6 @@ def _task_alerts(service: str) -> list[dict[str, Any]]:
             },
         },
     ]
-
-
-def _telemetry_series() -> list[str]:
-    """Every series name the agent can send: any one of them arriving proves the app is reporting."""
-    return sorted(
-        {
-            instrument.series("count") if instrument.kind is Kind.HISTOGRAM else instrument.prometheus
-            for instrument in CATALOG
-        }
-    )
 
 
 def _burn_alert(
@@ -175,11 +185,12 @@ def alert_rules(service: str) -> dict[str, Any]:
         {"record": _slow_ratio_record(window), "expr": _slow_ratio_expr(service, window)}
         for window in windows
     ]
-    names = "|".join(_telemetry_series())
+    recording.append({"record": ERROR_RATIO_RECORD, "expr": _error_ratio_expr(service)})
+    names = "|".join(series_names())
     alerts: list[dict[str, Any]] = [
         {
             "alert": "ObsHighErrorRatio",
-            "expr": _error_ratio_expr(service),
+            "expr": f"{ERROR_RATIO_RECORD}{_selector(service)} > {ERROR_RATIO_THRESHOLD:g}",
             "for": "5m",
             "labels": {"severity": "page"},
             "annotations": {
@@ -191,6 +202,20 @@ def alert_rules(service: str) -> dict[str, Any]:
             },
         },
         *(_burn_alert(service, *window) for window in BURN_WINDOWS),
+        {
+            "alert": "ObsNewErrorGroup",
+            "expr": _new_error_group_expr(service),
+            "for": "0m",
+            "labels": {"severity": "ticket"},
+            "annotations": {
+                "summary": f"{service}: a new kind of error: {{{{ $labels.exception_type }}}} in "
+                "{{ $labels.code_function_name }}",
+                "description": "First met in the last "
+                f"{NEW_ERROR_FOR}, not in the {NEW_ERROR_LOOKBACK} before: {{{{ $labels.exception_type }}}} "
+                "raised in {{ $labels.code_function_name }} during "
+                "'{{ $labels.obs_error_operation }}'. See the Errors dashboard.",
+            },
+        },
         {
             "alert": "ObsNoTelemetry",
             "expr": f'absent_over_time({{__name__=~"{names}", {_SERVICE}={_quote(service)}}}'

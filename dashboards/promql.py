@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from obs.agent.catalog import PROMOTED_RESOURCE_ATTRIBUTES, Instrument, Kind, label
+from obs.agent.catalog import PROMOTED_RESOURCE_ATTRIBUTES, Instrument, Kind, label, series_names
 
 __all__ = [
     "ENVIRONMENT",
@@ -26,7 +26,9 @@ __all__ = [
     "Match",
     "Metric",
     "legend",
+    "or_zero",
     "resource_matchers",
+    "sending",
 ]
 
 SERVICE, INSTANCE, ENVIRONMENT = "service.name", "service.instance.id", "deployment.environment.name"
@@ -69,6 +71,20 @@ def resource_matchers() -> tuple[str, ...]:
         f'{label(ENVIRONMENT)}=~"$environment"',
         f'{label(INSTANCE)}=~"$instance"',
     )
+
+
+def sending() -> str:
+    """1 while the service sends any series of the catalog, nothing when it sends none: the reference that
+    turns "nothing failed" into 0 without turning "the app sends nothing" into 0 too."""
+    names = "|".join(series_names())
+    return f'group({{__name__=~"{names}", {", ".join(resource_matchers())}}})'
+
+
+def or_zero(expr: str, reference: str) -> str:
+    """``expr``, plus a 0 for every series of ``reference`` it lacks (same labels): a rate or ratio of
+    something that can be zero reads 0, not "No data", while ``reference`` (the traffic, or
+    :func:`sending`) shows the app is there; with no ``reference`` either, it stays empty."""
+    return f"({expr}) or ({reference} * 0)"
 
 
 def legend(*attributes: str) -> str:
@@ -126,8 +142,21 @@ class Metric:
         return f"sum{_by(self._labels(by))}({self._per_second()})"
 
     def ratio(self, match: Match, by: Sequence[str] = ()) -> str:
-        """The share (0..1) of :meth:`rate` that also satisfies ``match``; no series where none does."""
-        return f"{self.filtered(match).rate(by)} / {self.rate(by)}"
+        """The share (0..1) of :meth:`rate` that also satisfies ``match``: 0 where none does, no series
+        where there is no traffic at all."""
+        total = self.rate(by)
+        return or_zero(f"{self.filtered(match).rate(by)} / {total}", total)
+
+    def rate_or_zero(self, by: Sequence[str] = ()) -> str:
+        """:meth:`rate` of something that can be zero (failures, drops): 0 while the service sends anything
+        else; by attributes, 0 comes as one series without them."""
+        return or_zero(self.rate(by), sending())
+
+    def increase(self, window: str, by: Sequence[str] = ()) -> str:
+        """How much a counter grew over ``window`` (e.g. ``$__range``), summed over the other labels."""
+        if self.instrument.kind not in _COUNTED:
+            raise ValueError(f"{self.instrument.name} ({self.instrument.kind.value}) is not a counter")
+        return f"sum{_by(self._labels(by))}(increase({self.selector()}[{window}]))"
 
     def quantile(self, q: float, by: Sequence[str] = ()) -> str:
         """The ``q`` quantile of a histogram over the rate window, e.g. ``0.95`` for p95."""

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from obs.agent.catalog import (
     DATASOURCE_UIDS,
+    ERRORS,
     HTTP_SERVER_DURATION,
     PROMOTED_RESOURCE_ATTRIBUTES,
     TASK_QUEUE_WAIT,
@@ -174,11 +175,16 @@ def test_alert_rules_query_series_named_from_the_catalog(files: dict[str, str]) 
         "ObsHighErrorRatio",
         "ObsLatencyBudgetFastBurn",
         "ObsLatencyBudgetSlowBurn",
+        "ObsNewErrorGroup",
         "ObsNoTelemetry",
         "ObsTaskFailureRatio",
         "ObsTaskQueueWait",
     }
-    assert HTTP_SERVER_DURATION.series("count") in alerts["ObsHighErrorRatio"]["expr"]
+    records = {rule["record"]: rule for group in groups for rule in group["rules"] if "record" in rule}
+    assert alerts["ObsHighErrorRatio"]["expr"].split("{")[0] in records
+    ratio = records[alerts["ObsHighErrorRatio"]["expr"].split("{")[0]]
+    assert HTTP_SERVER_DURATION.series("count") in ratio["expr"]
+    assert ERRORS.prometheus in alerts["ObsNewErrorGroup"]["expr"]
     assert TASK_RUNS.prometheus in alerts["ObsTaskFailureRatio"]["expr"]
     assert TASK_QUEUE_WAIT.series("bucket") in alerts["ObsTaskQueueWait"]["expr"]
     assert 'service_name="shop"' in alerts["ObsNoTelemetry"]["expr"]

@@ -46,7 +46,7 @@ def test_rule_unit_tests_pass(tmp_path: Path) -> None:
 def test_rule_unit_tests_catch_a_wrong_threshold(tmp_path: Path) -> None:
     """The unit tests are not vacuous: a rule file with a laxer error threshold fails them."""
     files = rendered_files(make_settings(tmp_path, service_name="shop"))
-    lax = files[RULES_PATH].replace(") > 0.05", ") > 0.5")
+    lax = files[RULES_PATH].replace("} > 0.05", "} > 0.5")
     assert lax != files[RULES_PATH]
     tests = _rules_next_to_unit_tests(tmp_path, lax)
     result = _promtool("test", "rules", tests)

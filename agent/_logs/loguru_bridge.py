@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LoguruBridge"]
 
+_ERROR = 40
+"""loguru's ERROR level number: a record there or above with an exception is grouped (obs.agent._errors)."""
+
 
 class _Patcher:
     """The core patcher obs installs: the app's own core patcher first, then the capture."""
@@ -265,6 +268,10 @@ class LoguruBridge:
             if severity[0] < self._threshold:
                 return
             exc = record["exception"]
+            if exc and severity[0] >= _ERROR:
+                from obs.agent._errors.record import logged
+
+                logged(exc.value, context.trace_id)
             self._submit((
                 time.time_ns(),
                 severity[1],

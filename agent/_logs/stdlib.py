@@ -120,6 +120,10 @@ class StdlibBridge:
             extra = {key: fields[key] for key in extra_keys} if extra_keys else None
             context = get_current_span().get_span_context()
             exc = record.exc_info
+            if exc and record.levelno >= logging.ERROR:
+                from obs.agent._errors.record import logged
+
+                logged(exc[1], context.trace_id)
             self._submit((
                 int(record.created * 1e9),
                 severity_number(record.levelno),

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
     from opentelemetry.sdk.metrics.export import MetricReader
 
-__all__ = ["LazyMetrics", "MeterProviderOnFirstUse", "expect"]
+__all__ = ["LazyMetrics", "MeterProviderOnFirstUse", "current", "expect"]
 
 _LAST_EXPORT_MIN_S = 0.02
 """Less time than this left at the end: no process metrics without the SDK (as the periodic reader skips its
@@ -251,6 +251,11 @@ def install(metrics: LazyMetrics) -> MeterProviderOnFirstUse:
     """Make ``metrics`` the one :func:`expect` tells; the returned provider is the API's global."""
     _current[:] = [metrics]
     return MeterProviderOnFirstUse(metrics)
+
+
+def current() -> LazyMetrics | None:
+    """The running pipeline's metrics, if any (:mod:`obs.agent._errors` registers its instruments there)."""
+    return _current[0] if _current else None
 
 
 def expect(*, build_now: bool = False) -> None:

@@ -26,6 +26,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
+from obs.agent._errors.operation import enter_operation, leave_operation
 from obs.agent._metrics.red_store import ActiveKey, server_requests
 from obs.agent._server.target import Target
 from obs.agent._support.report import error_once
@@ -129,9 +130,9 @@ def _described_already() -> dict[str, Any]:
 class ServerRequest:
     """A request in progress: :meth:`set_route` when routing is done, :meth:`end` once, at the very end."""
 
-    __slots__ = ("_active", "_describe", "_ended", "_original_method", "_parent", "_started", "_token",
-                 "error", "method", "protocol", "response_headers", "route", "scheme", "span", "status",
-                 "streamed")
+    __slots__ = ("_active", "_describe", "_ended", "_operation_token", "_original_method", "_parent",
+                 "_started", "_token", "error", "method", "protocol", "response_headers", "route", "scheme",
+                 "span", "status", "streamed")
 
     def __init__(
         self, method: str, scheme: str, protocol: str, describe: Callable[[], dict[str, Any]],
@@ -159,11 +160,17 @@ class ServerRequest:
         if span.is_recording():
             span.set_attributes(self._request_attributes())
         self._token: object | None = context_api.attach(trace.set_span_in_context(self.span, parent))
+        self._operation_token: Any = enter_operation(self)
+
+    def operation(self) -> str:
+        """What the request is, for an error grouped while it runs: its span name (``METHOD route``)."""
+        return self._name()
 
     def detach(self) -> None:
         """Leave the request's context (the app's code has returned); the span ends later, in :meth:`end`."""
         token, self._token = self._token, None
         if token is not None:
+            leave_operation(self._operation_token)
             context_api.detach(token)  # type: ignore[arg-type]
 
     def set_route(self, route: str | None) -> None:
@@ -202,6 +209,10 @@ class ServerRequest:
             self._finish_span(span, status, error_type, error)
         elif error_type is not None and Target.failed is not None:
             self._keep_failed(span_context, seconds, status, error_type, error)
+        if error is not None:
+            from obs.agent._errors.record import request_failed
+
+            request_failed(error, self._name(), span_context.trace_id)
         server_requests().finished(
             self._active,
             (self.method, self.scheme, self.protocol, status, self.route, error_type),

@@ -1,0 +1,91 @@
+"""The ways a failure reaches the groups, each called only when something failed.
+
+The operation a failure belongs to is the request in progress in this context (obs's middlewares enter it
+with :func:`enter_operation`; the route is read when the failure happens, routing being done by then), or
+the name of the span that ended in error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import OrderedDict
+from typing import Any, Final
+
+from obs.agent._errors.frames import where_from_text, where_from_traceback
+from obs.agent._errors.groups import GroupKey, groups
+from obs.agent._errors.operation import current_operation
+from obs.agent._support.report import error_once
+
+__all__ = [
+    "logged",
+    "request_failed",
+    "span_ended_in_error",
+    "type_name",
+]
+
+_COUNTED: Final = "__obs_error_counted__"
+_RECENT_KEPT: Final = 512
+
+
+_recent: OrderedDict[tuple[int, str], None] = OrderedDict()
+"""(trace id, exception type) of the failures counted from objects: a span of the same trace and type that
+ends in error later is the same failure, not another one."""
+
+
+def type_name(kind: type[BaseException]) -> str:
+    """``module.QualName`` (builtins bare), as ``exception.type`` and ``error.type`` name it."""
+    module = kind.__module__
+    return kind.__qualname__ if module in ("builtins", "__main__") else f"{module}.{kind.__qualname__}"
+
+
+def _count(key: GroupKey, trace_id: int) -> None:
+    if groups().add(key, trace_id, time.time_ns()):
+        from obs.agent._errors.instruments import register
+
+        register()
+
+
+def _from_object(error: BaseException, operation: str, trace_id: int) -> None:
+    try:
+        if getattr(error, _COUNTED, False):
+            return
+        with contextlib.suppress(Exception):  # one that refuses attributes may be counted twice, no worse
+            setattr(error, _COUNTED, True)
+        where = where_from_traceback(error.__traceback__)
+        kind = type_name(type(error))
+        if trace_id:
+            _recent[(trace_id, kind)] = None
+            while len(_recent) > _RECENT_KEPT:
+                _recent.popitem(last=False)
+        _count((kind, where[0] if where else "", operation), trace_id)
+    except Exception as problem:
+        error_once("grouping an error", problem)
+
+
+def request_failed(error: BaseException, operation: str, trace_id: int) -> None:
+    """A request of obs's middlewares ended with ``error``."""
+    _from_object(error, operation, trace_id)
+
+
+def logged(error: BaseException | None, trace_id: int) -> None:
+    """A record at ERROR or above carried ``error`` (handled or not)."""
+    if error is not None:
+        _from_object(error, current_operation(), trace_id)
+
+
+def span_ended_in_error(span: Any) -> None:
+    """A contrib instrumentation's server or consumer span ended in error: its ``exception`` events."""
+    try:
+        trace_id = span.context.trace_id if span.context is not None else 0
+        for event in span.events:
+            if event.name != "exception" or not event.attributes:
+                continue
+            kind = str(event.attributes.get("exception.type", ""))
+            if not kind or (trace_id, kind) in _recent:
+                continue
+            where = where_from_text(str(event.attributes.get("exception.stacktrace", "")))
+            _count((kind, where[0] if where else "", span.name), trace_id)
+            _recent[(trace_id, kind)] = None
+    except Exception as problem:
+        error_once("grouping an error", problem)
