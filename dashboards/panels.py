@@ -7,15 +7,18 @@ the datasource variable of its signal. Panels take their size as ``width`` (of 2
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from string import ascii_uppercase
 from typing import Any
 
 from grafanalib import core as G
+from obs.agent.catalog import DATASOURCE_UIDS
 from obs.dashboards.variables import DATASOURCE_TYPES, SIGNALS, Signal, datasource
 
 __all__ = [
     "Target",
+    "explore_trace",
     "link",
     "logs",
     "loki",
@@ -85,6 +88,18 @@ def link(title: str, dashboard: str) -> dict[str, Any]:
         "title": title,
         "url": f"/d/obs-{dashboard}?${{__url_time_range}}&${{__all_variables}}",
     }
+
+
+def explore_trace(trace_id: str = "${__value.raw}") -> dict[str, Any]:
+    """A data link that opens one trace in Grafana's Explore, on obs's Tempo datasource."""
+    pane = {
+        "datasource": DATASOURCE_UIDS["traces"],
+        "queries": [{"refId": "A", "datasource": {"type": "tempo", "uid": DATASOURCE_UIDS["traces"]},
+                     "queryType": "traceql", "query": trace_id}],
+        "range": {"from": "now-1h", "to": "now"},
+    }
+    return {"title": "Open the trace", "url": "/explore?schemaVersion=1&panes="
+            + json.dumps({"t": pane}, separators=(",", ":"), sort_keys=True)}
 
 
 def _signal(targets: Sequence[Target]) -> Signal:
@@ -189,10 +204,13 @@ def table(
     width: int = 24,
     height: int = 8,
     links: Sequence[Mapping[str, Any]] = (),
+    cell_links: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> G.Table:
     """A table merging instant ``format: table`` targets; ``columns`` maps a field to ``(title, unit)``.
 
     Prometheus names a value column ``Value #<refId>``: ``{"Value #A": ("Requests/s", "reqps")}``.
+    ``cell_links`` maps a column (as shown) to data links on each of its cells (``${__value.raw}`` is the
+    cell's value, ``${__data.fields.<name>}`` another column of the row).
     """
     columns = dict(columns or {})
     transformations: list[dict[str, Any]] = []
@@ -210,6 +228,11 @@ def table(
     overrides = [
         {"matcher": {"id": "byName", "options": shown}, "properties": [{"id": "unit", "value": unit}]}
         for shown, unit in columns.values()
+    ]
+    overrides += [
+        {"matcher": {"id": "byName", "options": shown},
+         "properties": [{"id": "links", "value": [dict(item) for item in items]}]}
+        for shown, items in (cell_links or {}).items()
     ]
     sorting = [G.TableSortByField(displayName=sort_by, desc=True)] if sort_by else []
     return G.Table(

@@ -20,6 +20,7 @@ __all__ = [
     "Signal",
     "datasource",
     "datasource_variable",
+    "label_values_variable",
     "scope_variables",
 ]
 
@@ -74,6 +75,14 @@ def _label_values(name: str, title: str, query: str, current: dict[str, Any], ev
     if every:
         variable["allValue"] = ".*"
     return variable
+
+
+def label_values_variable(name: str, title: str, selector: str, label_name: str) -> dict[str, Any]:
+    """``$name``: the values ``label_name`` takes in the series ``selector`` picks, one at a time or All
+    (``.*``), refreshed with the time range."""
+    return _label_values(name, title, f"label_values({selector}, {label_name})", dict(_ALL), every=True) | {
+        "multi": False
+    }
 
 
 def scope_variables(settings: Settings) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """Which received spans and log records a dashboard's TraceQL or LogQL query would select in Tempo or Loki.
 
 Only the constructs obs's dashboards use are understood: conjunctions of ``field op "value"`` in TraceQL
-(``resource.*`` and span attributes, the intrinsics ``kind``, ``status`` and ``duration``), and in LogQL a
+(``resource.*``, span and ``event.*`` attributes, the intrinsics ``kind``, ``status`` and ``duration``; an
+event condition holds when one of the span's events meets it), and in LogQL a
 stream selector, label filters and line filters, with ``count_over_time`` around them. Anything else raises,
 so a dashboard that grows a new construct cannot pass unchecked. Names follow Loki's OTLP mapping: resource
 and log attributes with dots as underscores, plus ``trace_id``, ``span_id``, ``severity_text`` and
@@ -71,10 +72,17 @@ def traceql_select(query: str, spans: Iterable[Span]) -> list[Span]:
         conditions.append(match.groups())
     selected = []
     for span in spans:
-        compared = ((*_span_value(span, field, raw), op) for field, op, raw in conditions)
-        if all(_compare(actual, op, expected) for actual, expected, op in compared):
+        if all(_holds(span, field, op, raw) for field, op, raw in conditions):
             selected.append(span)
     return selected
+
+
+def _holds(span: Span, field: str, op: str, raw: str) -> bool:
+    if field.startswith("event."):
+        name = field.removeprefix("event.")
+        return any(_compare(event.get(name), op, _unquote(raw)) for event in span.event_attributes)
+    actual, expected = _span_value(span, field, raw)
+    return _compare(actual, op, expected)
 
 
 def logql_fields(record: LogRecord) -> dict[str, Any]:

@@ -53,6 +53,8 @@ class Span:
     end_ns: int
     status_message: str = ""
     events: tuple[str, ...] = ()
+    event_attributes: tuple[dict[str, Any], ...] = ()
+    """Each event's attributes, in the order of ``events``."""
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,7 @@ class OTLPReceiver:
                 end_ns=span.end_time_unix_nano,
                 status_message=span.status.message,
                 events=tuple(event.name for event in span.events),
+                event_attributes=tuple(attributes(event.attributes) for event in span.events),
             )
             for request in requests
             for resource_spans in request.resource_spans

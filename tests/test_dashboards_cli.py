@@ -47,7 +47,7 @@ def test_build_of_fresh_sources_changes_nothing(project: Path, capsys: pytest.Ca
     before = {path: path.read_bytes() for path in (project / "observability" / "dashboards").glob("*.json")}
     assert main(["dashboards", "build"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 5 and all(line.startswith("identical") for line in lines)
+    assert len(lines) == 6 and all(line.startswith("identical") for line in lines)
     assert before == {path: path.read_bytes() for path in before}
 
 
@@ -138,12 +138,13 @@ def test_push_uploads_into_a_folder_idempotently(
         first = capsys.readouterr().out.splitlines()
         assert main(["dashboards", "push", "--url", grafana.url + "/"]) == 0
     assert (
-        len(first) == 5
+        len(first) == 6
         and f"pushed     Service overview -> {grafana.url}/d/obs-overview/service-overview" in first
     )
     assert list(grafana.folders) == ["obs"]
     assert sorted(grafana.dashboards) == [
         "obs-dependencies",
+        "obs-errors",
         "obs-logs",
         "obs-overview",
         "obs-runtime",

@@ -44,6 +44,7 @@ VALUES = {
     "instance": ".*",
     "search": "",
     "min_duration": "0ms",
+    "exception_type": ".*",
 }
 
 

@@ -37,7 +37,7 @@ def test_generated_dashboards_pass(tmp_path: Path) -> None:
     assert schema_check_status() is None
     files = render(load_settings({}, environ={}, cwd=tmp_path))
     results = {path: lint(text) for path, text in files.items() if path.endswith(".json")}
-    assert len(results) == 5
+    assert len(results) == 6
     assert results == {path: [] for path in results}
 
 

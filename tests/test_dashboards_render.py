@@ -168,6 +168,9 @@ def test_every_promql_series_and_label_comes_from_the_catalog(tmp_path: Path) ->
             for grouping in re.findall(r"by \(([^)]*)\)", query.text):
                 labels |= {part.strip() for part in grouping.split(",")}
             labels |= set(re.findall(r"label_values\((?:\{[^}]*\}, )?(\w+)\)", query.text))
+            for pattern in re.findall(r'__name__=~"([^"]*)"', query.text):
+                assert set(pattern.split("|")) <= _SERIES, query  # "the app sends anything": catalog series
+                labels.discard("__name__")
             assert labels <= _LABELS, query
             assert not (labels & _PROMQL_WORDS)
     assert {"http_server_request_duration_seconds_bucket", "process_cpu_time_seconds_total"} <= seen

@@ -8,5 +8,5 @@ from __future__ import annotations
 
 __all__ = ["NAMES"]
 
-NAMES = ("overview", "runtime", "dependencies", "tasks", "logs", "traces")
+NAMES = ("overview", "errors", "runtime", "dependencies", "tasks", "logs", "traces")
 """Every shipped dashboard, in the order the links list them."""

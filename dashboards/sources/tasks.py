@@ -12,7 +12,7 @@ from obs.agent.catalog import TASK_DURATION, TASK_QUEUE_WAIT, TASK_RUNS
 from obs.agent.settings import Settings
 from obs.dashboards import kit
 from obs.dashboards.panels import prometheus, timeseries
-from obs.dashboards.promql import Match, Metric, legend
+from obs.dashboards.promql import Match, Metric, legend, or_zero
 
 TASK, OUTCOME, INSTANCE = "celery.task.name", "celery.task.outcome", "service.instance.id"
 FAILED = Match(OUTCOME, "=", "failure")
@@ -29,14 +29,12 @@ def _runs() -> kit.Row:
                 "Failure ratio by task",
                 prometheus(runs.ratio(FAILED, by=[TASK]), legend(TASK)),
                 unit="percentunit",
-                no_value="0",
                 width=8,
             ),
             timeseries(
                 "Retries by task",
-                prometheus(runs.filtered(RETRIED).rate(by=[TASK]), legend(TASK)),
+                prometheus(or_zero(runs.filtered(RETRIED).rate(by=[TASK]), runs.rate(by=[TASK])), legend(TASK)),
                 unit="ops",
-                no_value="0",
                 width=8,
             ),
         ],
