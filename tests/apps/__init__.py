@@ -1,0 +1,1 @@
+"""Small apps the tests serve under `obs run` (real servers, real requests)."""
