@@ -5,7 +5,7 @@ project's code, not in a library: :mod:`obs.agent._errors.frames`), and the oper
 request's ``METHOD route``, the task's name, or nothing for an exception logged outside both). Failures reach
 it from:
 
-- obs's own server middlewares: an exception a request ends with (:mod:`obs.agent._http_server`);
+- obs's own server middlewares: an exception a request ends with (:mod:`obs.agent._server.request`);
 - the log bridges: a record at ERROR or above with an exception (``logger.exception``, ``log.exception``,
   loguru's ``logger.exception``), handled or not;
 - the span queue: server and consumer spans of the contrib instrumentations (Django, Celery...) that ended in
