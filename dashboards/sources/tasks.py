@@ -33,7 +33,8 @@ def _runs() -> kit.Row:
             ),
             timeseries(
                 "Retries by task",
-                prometheus(or_zero(runs.filtered(RETRIED).rate(by=[TASK]), runs.rate(by=[TASK])), legend(TASK)),
+                prometheus(or_zero(runs.filtered(RETRIED).rate(by=[TASK]), runs.rate(by=[TASK])),
+                           legend(TASK)),
                 unit="ops",
                 width=8,
             ),

@@ -1,8 +1,9 @@
 """`obs view`: the local telemetry in the terminal, for users without Docker or a Grafana.
 
-Reads the files the agent writes when no collector answers (.obs/telemetry/ by default) and prints, per
-route, the request rate, error ratio and latency; the slowest and the failed traces as span trees; and the
-recent logs with their trace ids.
+Reads the files the agent writes when no collector answers (.obs/telemetry/ by default) and prints the
+error groups (what fails, where, how often, since when, with a sample trace); per route, the request rate,
+error ratio and latency; the slowest and the failed traces as span trees; and the recent logs with their
+trace ids. `--trace ID` shows one trace whole, e.g. an error group's sample.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class NoTelemetry(ObsError):
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "view",
-        help="show the local telemetry: routes, slowest and failed traces, recent logs",
+        help="show the local telemetry: errors, routes, slowest and failed traces, recent logs",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -39,6 +40,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--service", help="only this service.name")
     parser.add_argument("--limit", type=_count, default=3, metavar="N", help="traces per section (default 3)")
     parser.add_argument("--logs", type=_count, default=15, metavar="N", help="recent log lines (default 15)")
+    parser.add_argument("--errors", type=_count, default=10, metavar="N", help="error groups (default 10)")
+    parser.add_argument("--trace", metavar="ID", type=_trace_id,
+                        help="also show this trace whole (an error group's sample trace, say)")
     parser.set_defaults(handler=run)
 
 
@@ -46,6 +50,12 @@ def _count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
     return int(text)
+
+
+def _trace_id(text: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{32}", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a trace id of 32 hex digits, got {text!r}")
+    return text.strip().lower()
 
 
 def parse_since(text: str) -> float:
@@ -61,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
     directory: Path = args.dir if args.dir is not None else _default_dir()
     since_ns = time.time_ns() - int(parse_since(args.since) * 1e9) if args.since else 0
-    options = Options(since_ns=since_ns, service=args.service, traces=args.limit, logs=args.logs)
+    options = Options(since_ns=since_ns, service=args.service, traces=args.limit, logs=args.logs,
+                      errors=args.errors, trace_id=args.trace)
     report = read_report(directory, options)
     if report.empty:
         raise NoTelemetry(_nothing_found(directory, args, len(report.skipped)))

@@ -26,11 +26,13 @@ __all__ = [
     "Origin",
     "SpanEvent",
     "SpanRecord",
+    "gauge_points",
     "histogram_points",
     "is_error_status",
     "log_entries",
     "spans",
     "sum_points",
+    "sum_series",
 ]
 
 SERVER: Final = Span.SpanKind.SPAN_KIND_SERVER
@@ -235,3 +237,25 @@ def sum_points(
             value = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
             series = tuple(sorted((item.key, str(item.value).strip()) for item in point.attributes))
             yield origin, point.start_time_unix_nano, cumulative, float(value), series
+
+
+def sum_series(
+    request: ExportMetricsServiceRequest, name: str
+) -> Iterator[tuple[Origin, Mapping[str, Any], int, int, bool, float]]:
+    """(origin, attributes, start, time, cumulative, value) of each point of the counter called ``name``."""
+    for origin, metric in _metrics(request, name, "sum"):
+        cumulative = metric.sum.aggregation_temporality == _CUMULATIVE
+        for point in metric.sum.data_points:
+            value = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
+            yield (origin, attributes(point.attributes), point.start_time_unix_nano, point.time_unix_nano,
+                   cumulative, float(value))
+
+
+def gauge_points(
+    request: ExportMetricsServiceRequest, name: str
+) -> Iterator[tuple[Origin, Mapping[str, Any], float]]:
+    """(origin, attributes, value) of each point of the gauge called ``name``."""
+    for origin, metric in _metrics(request, name, "gauge"):
+        for point in metric.gauge.data_points:
+            value = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
+            yield origin, attributes(point.attributes), float(value)

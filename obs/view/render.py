@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from obs.agent.catalog import HTTP_SERVER_DURATION, LOGS_DROPPED, TASK_DURATION
+from obs.view.errors import scrub
 from obs.view.model import KIND_NAMES, LogEntry, SpanRecord
 from obs.view.report import Report
 from obs.view.routes import PERCENTILES, RouteStats
@@ -40,6 +41,8 @@ def render(report: Report, style: Style) -> str:
     """The whole view: header, routes, slowest and failed traces, recent logs, then anything worth a note."""
     blocks = [
         _header(report),
+        _looked_up(report, style),
+        _errors(report),
         _routes(report),
         _tasks(report),
         _traces("Slowest traces", report.slowest, report.trace_count, style),
@@ -91,6 +94,45 @@ def _header(report: Report) -> list[str]:
     if end > start:
         line += f"  ·  {_clock(start, True)} to {_clock(end, True)[11:]} ({_period((end - start) / 1e9)})"
     return [line]
+
+
+def _looked_up(report: Report, style: Style) -> list[str]:
+    wanted = report.options.trace_id
+    if not wanted:
+        return []
+    if report.looked_up is None:
+        return [f"Trace {wanted}: not found in these files."]
+    return _traces("Trace", [report.looked_up], 1, style)
+
+
+def _errors(report: Report) -> list[str]:
+    """The error groups, most frequent first: count, type, where, operation, first and last seen; below each,
+    a sample trace (``obs view --trace ID`` shows it) and the message."""
+    if not report.errors:
+        return ["Errors: none."]
+    shown = report.errors[: report.options.errors]
+    total = sum(group.count for group in report.errors)
+    head = f"Errors  ({len(report.errors)} group{'s' if len(report.errors) != 1 else ''}, {total} failures"
+    head += f"; the {len(shown)} most frequent)" if len(shown) < len(report.errors) else ")"
+    kinds = max(len("type"), *(len(group.type) for group in shown))
+    wheres = max(len("where"), *(len(group.where) for group in shown))
+    operations = max(len("operation"), *(len(group.operation or "-") for group in shown))
+    lines = [
+        head,
+        f"  {'count':>6}  {'type':<{kinds}}  {'where':<{wheres}}  {'operation':<{operations}}  "
+        f"{'first seen':<19}  last seen",
+    ]
+    for group in shown:
+        first = _clock(group.first_ns, True) if group.first_ns else "-"
+        last = _clock(group.last_ns, True) if group.last_ns else "-"
+        lines.append(
+            f"  {group.count:>6}  {group.type:<{kinds}}  {group.where:<{wheres}}  "
+            f"{group.operation or '-':<{operations}}  {first:<19}  {last}"
+        )
+        message = _short(" ".join(group.message.split()), 200) if group.message else ""
+        lines.append(f"  {'':>6}  trace {group.trace_id or '-':<32}  {message}".rstrip())
+    lines.append("  (a sample trace, whole: obs view --trace <id>)")
+    return lines
 
 
 def _routes(report: Report) -> list[str]:
@@ -196,9 +238,9 @@ def _problems(span: SpanRecord) -> Iterator[str]:
     exceptions = [event for event in span.events if event.name == "exception"]
     for event in exceptions:
         kind = event.attributes.get("exception.type", "exception")
-        yield f"{kind}: {event.attributes.get('exception.message', '')}".rstrip(": ")
+        yield scrub(f"{kind}: {event.attributes.get('exception.message', '')}".rstrip(": "))
     if not exceptions and span.status_code == 2 and span.status_message:
-        yield span.status_message
+        yield scrub(span.status_message)
 
 
 def _logs(report: Report) -> list[str]:
@@ -223,7 +265,7 @@ def _extras(found: Mapping[str, Any]) -> str:
              if not key.startswith(_HIDDEN_LOG_KEYS) and not key.startswith("exception.")]
     kind = found.get("exception.type")
     if kind:
-        shown.append(f"{kind}: {found.get('exception.message', '')}".rstrip(": "))
+        shown.append(scrub(f"{kind}: {found.get('exception.message', '')}".rstrip(": ")))
     return "  " + "  ".join(shown) if shown else ""
 
 

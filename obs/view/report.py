@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from obs.agent.catalog import HTTP_SERVER_DURATION, LOGS_DROPPED, SPANS_DROPPED, TASK_DURATION
+from obs.view.errors import ErrorGroup, ErrorTable
 from obs.view.files import SkippedLine, TelemetryDir
 from obs.view.model import LogEntry, Origin, SpanRecord, histogram_points, log_entries, spans, sum_points
 from obs.view.routes import RouteStats, RouteTable, SpanDurations, stats_from_spans, task_failed, task_key
@@ -23,6 +24,9 @@ class Options:
     service: str | None = None
     traces: int = 3
     logs: int = 15
+    errors: int = 10
+    trace_id: str | None = None
+    """A trace to show whole (``obs view --trace``), e.g. an error group's sample."""
 
 
 @dataclass
@@ -43,10 +47,14 @@ class Report:
     log_count: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     skipped: list[SkippedLine] = field(default_factory=list)
+    errors: list[ErrorGroup] = field(default_factory=list)
+    """Every error group with failures in the window, most frequent first."""
+    looked_up: Trace | None = None
+    """The trace ``options.trace_id`` names, when found."""
 
     @property
     def empty(self) -> bool:
-        return not (self.routes or self.tasks or self.trace_count or self.log_count)
+        return not (self.routes or self.tasks or self.trace_count or self.log_count or self.errors)
 
 
 def read_report(directory: Path, options: Options) -> Report:
@@ -54,25 +62,44 @@ def read_report(directory: Path, options: Options) -> Report:
     files = TelemetryDir(directory)
     report = Report(directory, options)
     tasks = RouteTable(since_ns=options.since_ns, key=task_key, failed=task_failed)
-    table = _read_metrics(files, options, report, tasks)
-    index, durations = _read_traces(files, options, report)
+    errors = ErrorTable(since_ns=options.since_ns)
+    table = _read_metrics(files, options, report, tasks, errors)
+    index, durations = _read_traces(files, options, report, errors)
     if not table.empty:
         report.routes, report.routes_from_metrics = table.stats(durations), True
     elif durations.durations:
         report.routes = stats_from_spans(durations)
     report.tasks = tasks.stats(SpanDurations())
     report.window_ns = _window(table, index, tasks)
-    _read_logs(files, options, report)
+    _read_logs(files, options, report, errors)
+    report.errors = errors.groups()
+    if options.trace_id:
+        report.looked_up = _look_up(files, options.trace_id.lower())
     report.skipped = files.skipped
     return report
 
 
-def _read_metrics(files: TelemetryDir, options: Options, report: Report, tasks: RouteTable) -> RouteTable:
+def _look_up(files: TelemetryDir, trace_id: str) -> Trace | None:
+    """One trace, whole, whatever the window and service (it may span services)."""
+    members = [span for request in files.traces(_id_texts({trace_id})) for span in spans(request)
+               if span.trace_id == trace_id]
+    if not members:
+        return None
+    index = TraceIndex()
+    for span in members:
+        index.add(span)
+    return Trace(index.summaries[trace_id], build_trees(members))
+
+
+def _read_metrics(
+    files: TelemetryDir, options: Options, report: Report, tasks: RouteTable, errors: ErrorTable
+) -> RouteTable:
     """The HTTP server duration histogram into a route table, the task run-time histogram into ``tasks``, the
-    agent's drop counters into the report."""
+    agent's drop counters into the report, the error groups into ``errors``."""
     table = RouteTable(since_ns=options.since_ns)
     dropped: dict[tuple[str, Origin, int, tuple[tuple[str, str], ...]], float] = {}
     for metrics in files.metrics():
+        errors.add_metrics(metrics, lambda origin: _wanted(origin, options))
         for name, into in ((HTTP_SERVER_DURATION.name, table), (TASK_DURATION.name, tasks)):
             for point in histogram_points(metrics, name):
                 if _wanted(point.origin, options):
@@ -89,11 +116,15 @@ def _read_metrics(files: TelemetryDir, options: Options, report: Report, tasks: 
     return table
 
 
-def _read_traces(files: TelemetryDir, options: Options, report: Report) -> tuple[TraceIndex, SpanDurations]:
+def _read_traces(
+    files: TelemetryDir, options: Options, report: Report, errors: ErrorTable
+) -> tuple[TraceIndex, SpanDurations]:
     """Summaries of every trace (first pass), then the spans of the ones shown (second pass)."""
     index, durations = TraceIndex(), SpanDurations()
     for span in _spans(files, options):
         index.add(span)
+        if span.events:
+            errors.add_span(span)
         report.origins.add(span.origin)
         if span.is_server:
             durations.add(span)
@@ -109,13 +140,14 @@ def _read_traces(files: TelemetryDir, options: Options, report: Report) -> tuple
     return index, durations
 
 
-def _read_logs(files: TelemetryDir, options: Options, report: Report) -> None:
+def _read_logs(files: TelemetryDir, options: Options, report: Report, errors: ErrorTable) -> None:
     """Count the log records in the window and keep the newest ``options.logs``, oldest first."""
     recent: list[tuple[int, int, LogEntry]] = []
     for request in files.logs():
         for entry in log_entries(request):
             if entry.time_ns < options.since_ns or not _wanted(entry.origin, options):
                 continue
+            errors.add_log(entry)
             report.log_count += 1
             report.origins.add(entry.origin)
             item = (entry.time_ns, report.log_count, entry)
