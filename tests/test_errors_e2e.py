@@ -321,6 +321,7 @@ def test_healthy_app_reads_zero_on_every_error_panel(engine: Engine) -> None:
         if "Error" in panel and any(value != 0 for value in samples):
             nonzero.append(panel)
     assert not empty, f"no data for: {empty}"
+    assert not engine.engine.query(f'obs_errors_total{{service_name="{engine.healthy}"}}')  # 0, not a series
     assert not nonzero, f"errors where none happened: {nonzero}"
     assert any("Error" in panel for panel in _panels(engine, ("errors",)))
     ratio = alert_rules(engine.healthy)["groups"][0]["rules"][-1]

@@ -49,7 +49,7 @@ def _last_seen(options: CallbackOptions) -> Iterable[Observation]:
 
 def observe(provider: SdkMeterProvider) -> None:
     """Make the instruments on ``provider``."""
-    meter = provider.get_meter("obs.agent.errors")
+    meter = provider.get_meter("obs.agent")
     counted, first, last = catalog.ERRORS, catalog.ERRORS_FIRST_SEEN, catalog.ERRORS_LAST_SEEN
     meter.create_observable_counter(counted.name, [_counts], unit=counted.unit,
                                     description=counted.description)

@@ -1,0 +1,153 @@
+"""The agent's error groups (obs.agent._errors): what a group is, where a failure is placed, the bound on
+groups, the sample trace, and the failures of contrib instrumentations' spans. The end-to-end path through a
+real app is tests/test_errors_e2e.py."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from pathlib import Path
+
+import flask
+import pytest
+from obs.agent._errors import frames
+from obs.agent._errors.frames import is_project_file, where_from_text, where_from_traceback
+from obs.agent._errors.groups import MAX_GROUPS, OTHER, SAMPLE_KEPT_NS, Groups
+from obs.agent.catalog import ERRORS, ERRORS_LAST_SEEN
+
+from tests.agent_run import PYTHON, exporting_to, obs_run, python
+from tests.otlp_receiver import OTLPReceiver
+
+MINUTE = 60 * 10**9
+
+
+def _parse_in_a_library() -> object:
+    return flask.json.loads("{not json")
+
+
+def _raised(call: object) -> BaseException:
+    try:
+        call()  # type: ignore[operator]
+    except Exception as error:
+        return error
+    raise AssertionError("did not raise")
+
+
+def test_project_code_is_decided_by_path() -> None:
+    """The app's code is any file outside site-packages, the standard library, obs itself, or pathless
+    code; this test file counts as an app's."""
+    assert is_project_file(__file__)
+    assert not is_project_file(json.__file__)
+    assert not is_project_file(flask.__file__ or "")
+    assert not is_project_file(frames.__file__)
+    assert not is_project_file("<string>")
+
+
+def test_failure_inside_a_library_is_placed_in_the_app_function_that_called_it() -> None:
+    """JSONDecodeError raised in json's decoder, under flask.json, belongs to the app's function that made
+    the call: the innermost frame of the app's code, with its file and line."""
+    error = _raised(_parse_in_a_library)
+    where = where_from_traceback(error.__traceback__)
+    assert where is not None
+    function, path, line = where
+    assert function == f"{__name__}._parse_in_a_library"
+    assert path == __file__ and line == _parse_in_a_library.__code__.co_firstlineno + 1
+
+
+def test_text_traceback_gives_the_same_place() -> None:
+    """From a span's exception.stacktrace text (contrib instrumentations), the same function is found:
+    module and name (a text traceback does not name classes)."""
+    error = _raised(_parse_in_a_library)
+    text = "".join(traceback.format_exception(error))
+    assert where_from_text(text) == where_from_traceback(error.__traceback__)
+
+
+def test_groups_beyond_the_cap_share_one_other_group() -> None:
+    """A process keeps at most its cap of groups (100 by default); failures of any further kind are counted
+    in the one "other" group, so the series a process sends stay bounded."""
+    assert MAX_GROUPS == 100
+    store = Groups(limit=3)
+    for index in range(5):
+        store.add((f"Error{index}", "app.view", "GET /"), 0, index)
+    store.add(("Error0", "app.view", "GET /"), 0, 10)
+    counts = {key: group.count for key, group in store.snapshot()}
+    assert counts == {("Error0", "app.view", "GET /"): 2, ("Error1", "app.view", "GET /"): 1,
+                      ("Error2", "app.view", "GET /"): 1, OTHER: 2}
+
+
+def test_sample_trace_changes_at_most_once_a_minute() -> None:
+    """A group keeps its sample trace id for a minute, then takes the next failure's: a recent sample, and
+    at most one new last_seen series a minute per group. First and last seen follow every failure."""
+    store = Groups()
+    key = ("KeyError", "app.lookup", "GET /lookup")
+    store.add(key, 1, 0)
+    store.add(key, 2, MINUTE // 2)
+    assert [(g.trace_id, g.count) for _, g in store.snapshot()] == [(1, 2)]
+    store.add(key, 3, SAMPLE_KEPT_NS)
+    [(_, group)] = store.snapshot()
+    assert (group.trace_id, group.count, group.first_ns, group.last_ns) == (3, 3, 0, SAMPLE_KEPT_NS)
+
+
+def test_first_failure_says_when_instruments_are_needed() -> None:
+    """``add`` answers True only for the process's first failure: the instruments are registered then,
+    so a process that never fails makes none."""
+    store = Groups()
+    assert store.add(("A", "f", ""), 0, 0) is True
+    assert store.add(("B", "f", ""), 0, 0) is False
+
+
+CONTRIB_SPAN = """
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+tracer = trace.get_tracer("opentelemetry.instrumentation.django")
+
+def checkout():
+    raise LookupError("no basket 42")
+
+for _ in range(3):
+    try:
+        with tracer.start_as_current_span("POST /checkout", kind=SpanKind.SERVER):
+            checkout()
+    except LookupError:
+        pass
+with tracer.start_as_current_span("GET /fine", kind=SpanKind.SERVER):
+    pass
+"""
+
+
+def test_contrib_server_span_failures_are_grouped(tmp_path: Path) -> None:
+    """A server span of another instrumentation that ends in error with an exception event is counted in a
+    group named by its exception type, the app's function from its stacktrace, and the span's name; its
+    trace is the group's sample. A span that did not fail counts nothing."""
+    with OTLPReceiver() as receiver:
+        script = tmp_path / "shop.py"
+        script.write_text(CONTRIB_SPAN)
+        environment = exporting_to(receiver, OTEL_TRACES_SAMPLER="always_on")
+        ran = obs_run([PYTHON, str(script)], environment, tmp_path)
+        assert ran.returncode == 0, ran.stderr
+        receiver.wait_for(lambda: bool(receiver.latest_points(ERRORS.name)))
+        [point] = receiver.latest_points(ERRORS.name)
+        assert point.value == 3
+        assert point.attributes == {"exception.type": "LookupError",
+                                    "code.function.name": "__main__.checkout",
+                                    "obs.error.operation": "POST /checkout"}
+        [last] = receiver.latest_points(ERRORS_LAST_SEEN.name)
+        failed = {span.trace_id for span in receiver.spans() if span.name == "POST /checkout"}
+        assert last.attributes["trace_id"] in failed
+
+
+@pytest.mark.parametrize("level", ["warning", "info"])
+def test_exceptions_logged_below_error_are_not_failures(tmp_path: Path, level: str) -> None:
+    """Only records at ERROR or above count: an exception logged as a warning is not a failure."""
+    code = (
+        "import logging\nlog = logging.getLogger('app')\n"
+        f"try:\n    1 / 0\nexcept ZeroDivisionError:\n    log.{level}('odd', exc_info=True)\n"
+        "try:\n    {}['x']\nexcept KeyError:\n    log.exception('missing')\n"
+    )
+    with OTLPReceiver() as receiver:
+        ran = python(code, exporting_to(receiver, OBS_LOG_LEVEL="INFO"), tmp_path)
+        assert ran.returncode == 0, ran.stderr
+        receiver.wait_for(lambda: bool(receiver.latest_points(ERRORS.name)))
+        types = {point.attributes["exception.type"] for point in receiver.latest_points(ERRORS.name)}
+        assert types == {"KeyError"}
