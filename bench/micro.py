@@ -36,6 +36,48 @@ def timed(operation: Callable[[], object], count: int = 20_000) -> float:
     return (time.perf_counter() - started) / count * 1e6
 
 
+def _nothing() -> None:
+    return None
+
+
+def _error_grouping() -> list[tuple[str, float]]:
+    """What error grouping (obs.agent._errors) adds: on every request of obs's middlewares, entering and
+    leaving the operation; on a failure, placing and counting it (the raise itself is the app's cost)."""
+    import json
+
+    from obs.agent._errors.operation import CURRENT
+    from obs.agent._errors.record import request_failed
+
+    class Request:
+        def operation(self) -> str:
+            return "GET /parse"
+
+    request = Request()
+
+    def no_failure() -> None:
+        CURRENT.reset(CURRENT.set(request))  # as obs.agent._server.request does it
+
+    def raise_in_library() -> None:
+        try:  # noqa: SIM105 - try costs less than contextlib.suppress: the bench measures it
+            json.loads("{not json")
+        except ValueError:
+            pass
+
+    def raise_and_group() -> None:
+        try:
+            json.loads("{not json")
+        except ValueError as error:
+            request_failed(error, "GET /parse", 1)
+
+    raising = timed(raise_in_library, 5_000)
+    return [
+        ("error groups: a request that does not fail (operation in and out)",
+         timed(no_failure) - timed(_nothing)),
+        ("error groups: raise inside json.loads and catch (the app's own cost)", raising),
+        ("  + grouped (innermost app frame, count, sample)", timed(raise_and_group, 5_000) - raising),
+    ]
+
+
 def measure() -> list[tuple[str, float]]:
     """(operation, µs) for metrics recording, span life cycle, batch queueing and OTLP encoding."""
     from obs.agent._otlp.spans import SpanEncoder
@@ -89,7 +131,9 @@ def measure() -> list[tuple[str, float]]:
     server_span(tracer(processor=SimpleSpanProcessor(kept)), SPAN_ATTRIBUTES)()
     batch = kept.spans * 512
     encoder = SpanEncoder()
+    grouping = _error_grouping()
     return [
+        *grouping,
         ("histogram.record, 7 attributes (SDK)", timed(lambda: histogram.record(0.001, METRIC_ATTRIBUTES))),
         ("up-down counter +1 and -1, 1 attribute (SDK)",
          timed(lambda: (active.add(1, method), active.add(-1, method)))),

@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 
         def operation(self) -> str: ...
 
-__all__ = ["current_operation", "enter_operation", "leave_operation"]
+__all__ = ["CURRENT", "current_operation", "enter_operation", "leave_operation"]
 
-_current: ContextVar[Operation | None] = ContextVar("obs_operation", default=None)
+CURRENT: ContextVar[Operation | None] = ContextVar("obs_operation", default=None)
+"""The request in progress; obs's request path calls its ``set`` and ``reset`` directly (no wrapper call)."""
+_current = CURRENT
 
 
 def enter_operation(operation: Operation) -> Token[Operation | None]:

@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
-from obs.agent._errors.operation import enter_operation, leave_operation
+from obs.agent._errors.operation import CURRENT as CURRENT_OPERATION
 from obs.agent._metrics.red_store import ActiveKey, server_requests
 from obs.agent._server.target import Target
 from obs.agent._support.report import error_once
@@ -160,7 +160,7 @@ class ServerRequest:
         if span.is_recording():
             span.set_attributes(self._request_attributes())
         self._token: object | None = context_api.attach(trace.set_span_in_context(self.span, parent))
-        self._operation_token: Any = enter_operation(self)
+        self._operation_token: Any = CURRENT_OPERATION.set(self)
 
     def operation(self) -> str:
         """What the request is, for an error grouped while it runs: its span name (``METHOD route``)."""
@@ -170,7 +170,7 @@ class ServerRequest:
         """Leave the request's context (the app's code has returned); the span ends later, in :meth:`end`."""
         token, self._token = self._token, None
         if token is not None:
-            leave_operation(self._operation_token)
+            CURRENT_OPERATION.reset(self._operation_token)
             context_api.detach(token)  # type: ignore[arg-type]
 
     def set_route(self, route: str | None) -> None:
