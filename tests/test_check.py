@@ -192,12 +192,12 @@ def test_broken_input_is_one_clear_line_each(
 def test_bad_rule_expression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """promtool's parse error is reported against the rule file, with the rule it is in."""
     folder = _generate(tmp_path)
-    _edit(folder / "prometheus/rules/obs-alerts.yaml", ") > 0.05", ") >> 0.05")
+    _edit(folder / "prometheus/rules/obs-alerts.yaml", "} > 0.05", "} >> 0.05")
     code, out, _ = _check(folder, capsys)
     assert code == 1
     assert len(out) == 1
     assert out[0].startswith(
-        'prometheus/rules/obs-alerts.yaml: 16:15: group "obs-shop-alerts", rule 1, '
+        'prometheus/rules/obs-alerts.yaml: 18:15: group "obs-shop-alerts", rule 1, '
         '"ObsHighErrorRatio": could not parse expression'
     )
     assert out[0].endswith(" — fix the PromQL expression")
