@@ -134,6 +134,12 @@ class Writer:
         """Add to a counter, such as the agent's own ``obs.logs.dropped`` (by ``reason``)."""
         self._meter.create_counter(name).add(value, attributes)
 
+    def gauge(self, name: str, value: float, attributes: dict[str, str], unit: str = "") -> None:
+        """An observable gauge reporting ``value``, such as the agent's ``obs.errors.last_seen``."""
+        from opentelemetry.metrics import Observation
+
+        self._meter.create_observable_gauge(name, [lambda _options: [Observation(value, attributes)]], unit=unit)
+
     def flush(self, directory: Path) -> None:
         """Append one request line per signal that has something, as the exporters would at their interval."""
         directory.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ the name of the span that ended in error.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections import OrderedDict
 from typing import Any, Final
@@ -28,6 +29,7 @@ _COUNTED: Final = "__obs_error_counted__"
 _RECENT_KEPT: Final = 512
 
 
+_recent_lock = threading.Lock()
 _recent: OrderedDict[tuple[int, str], None] = OrderedDict()
 """(trace id, exception type) of the failures counted from objects: a span of the same trace and type that
 ends in error later is the same failure, not another one."""
@@ -55,12 +57,17 @@ def _from_object(error: BaseException, operation: str, trace_id: int) -> None:
         where = where_from_traceback(error.__traceback__)
         kind = type_name(type(error))
         if trace_id:
-            _recent[(trace_id, kind)] = None
-            while len(_recent) > _RECENT_KEPT:
-                _recent.popitem(last=False)
+            _remember(trace_id, kind)
         _count((kind, where[0] if where else "", operation), trace_id)
     except Exception as problem:
         error_once("grouping an error", problem)
+
+
+def _remember(trace_id: int, kind: str) -> None:
+    with _recent_lock:
+        _recent[(trace_id, kind)] = None
+        while len(_recent) > _RECENT_KEPT:
+            _recent.popitem(last=False)
 
 
 def request_failed(error: BaseException, operation: str, trace_id: int) -> None:
@@ -86,6 +93,6 @@ def span_ended_in_error(span: Any) -> None:
                 continue
             where = where_from_text(str(event.attributes.get("exception.stacktrace", "")))
             _count((kind, where[0] if where else "", span.name), trace_id)
-            _recent[(trace_id, kind)] = None
+            _remember(trace_id, kind)
     except Exception as problem:
         error_once("grouping an error", problem)

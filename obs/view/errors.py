@@ -10,7 +10,7 @@ with credentials taken out of URLs and ``key=value`` secrets (:func:`scrub`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -76,7 +76,7 @@ class ErrorTable:
     _by_trace: dict[tuple[str, str], str] = field(default_factory=dict)
     """(trace id, exception type) -> message."""
 
-    def add_metrics(self, request: ExportMetricsServiceRequest, wanted: Any) -> None:
+    def add_metrics(self, request: ExportMetricsServiceRequest, wanted: Callable[[Origin], bool]) -> None:
         for origin, found, start_ns, time_ns, cumulative, value in sum_series(request, ERRORS.name):
             if not wanted(origin):
                 continue
