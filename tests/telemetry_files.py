@@ -138,7 +138,8 @@ class Writer:
         """An observable gauge reporting ``value``, such as the agent's ``obs.errors.last_seen``."""
         from opentelemetry.metrics import Observation
 
-        self._meter.create_observable_gauge(name, [lambda _options: [Observation(value, attributes)]], unit=unit)
+        observed = [Observation(value, attributes)]
+        self._meter.create_observable_gauge(name, [lambda _options: observed], unit=unit)
 
     def flush(self, directory: Path) -> None:
         """Append one request line per signal that has something, as the exporters would at their interval."""
