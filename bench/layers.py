@@ -102,8 +102,9 @@ def instrumented_app(kind: str, target: str, layer: str, endpoint: str) -> Any:
     return app
 
 
-def wsgi_caller(app: Any, path: str) -> Callable[[], None]:
-    """One GET of ``path`` through the WSGI app per call, as a server would make it; non-200 raises."""
+def wsgi_caller(app: Any, path: str, expected: int = 200) -> Callable[[], None]:
+    """One GET of ``path`` through the WSGI app per call, as a server would make it; another status than
+    ``expected`` raises."""
     base = {
         "REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
         "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
@@ -113,7 +114,7 @@ def wsgi_caller(app: Any, path: str) -> Callable[[], None]:
     }
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        if not status.startswith("200"):
+        if not status.startswith(str(expected)):
             raise RuntimeError(f"{path} answered {status}")
         return lambda data: None
 
@@ -128,8 +129,9 @@ def wsgi_caller(app: Any, path: str) -> Callable[[], None]:
     return call
 
 
-def asgi_caller(app: Any, path: str) -> Callable[[], None]:
-    """One GET of ``path`` through the ASGI app per call, on one event loop; non-200 raises."""
+def asgi_caller(app: Any, path: str, expected: int = 200) -> Callable[[], None]:
+    """One GET of ``path`` through the ASGI app per call, on one event loop; another status than ``expected``
+    raises."""
     loop = asyncio.new_event_loop()
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
@@ -142,7 +144,7 @@ def asgi_caller(app: Any, path: str) -> Callable[[], None]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start" and message["status"] != 200:
+        if message["type"] == "http.response.start" and message["status"] != expected:
             raise RuntimeError(f"{path} answered {message['status']}")
 
     def call() -> None:
@@ -154,10 +156,12 @@ def asgi_caller(app: Any, path: str) -> Callable[[], None]:
 def child(kind: str, target: str, path: str, layer: str, amount: str, endpoint: str) -> dict[str, float]:
     """Runs in the measured interpreter: µs per request after a warm-up. ``amount`` is a number of
     requests, or seconds with an ``s`` suffix; ``WARM`` on stdout ends the warm-up (a profiler starts
-    then)."""
+    then). ``path`` may end in ``=STATUS`` for a route that answers another status than 200 (``/fail=500``:
+    what a failing request costs, error grouping included)."""
     os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database")
     app = instrumented_app(kind, target, layer, endpoint)
-    call = (wsgi_caller if kind == "wsgi" else asgi_caller)(app, path)
+    path, _, status = path.partition("=")
+    call = (wsgi_caller if kind == "wsgi" else asgi_caller)(app, path, int(status or 200))
     for _ in range(500):
         call()
     print("WARM", flush=True)
