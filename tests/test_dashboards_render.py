@@ -128,6 +128,7 @@ def test_dashboards_link_to_each_other(tmp_path: Path) -> None:
                 assert target and target.group(1) in uids, link
     overview_links = [link for panel in dashboards["overview"]["panels"] for link in panel.get("links", [])]
     assert {re.match(r"/d/([\w-]+)", link["url"]).group(1) for link in overview_links} == {  # type: ignore[union-attr]
+        "obs-errors",
         "obs-logs",
         "obs-traces",
         "obs-runtime",

@@ -22,6 +22,7 @@ def dashboard(settings: Settings) -> Dashboard:
     in_flight = Metric(HTTP_SERVER_ACTIVE_REQUESTS)
     to_traces = link("Slowest and failed traces", "traces")
     to_logs = link("Error logs", "logs")
+    to_errors = link("Error groups", "errors")
 
     glance = kit.Row(
         "At a glance",
@@ -32,7 +33,7 @@ def dashboard(settings: Settings) -> Dashboard:
                 prometheus(requests.ratio(FAILED)),
                 unit="percentunit",
                 thresholds=((0.01, "orange"), (0.05, "red")),
-                links=[to_logs],
+                links=[to_errors, to_logs],
             ),
             stat("Latency p95", prometheus(requests.quantile(0.95)), unit="s", links=[to_traces]),
             stat(
@@ -56,7 +57,7 @@ def dashboard(settings: Settings) -> Dashboard:
                 "Error ratio by route",
                 prometheus(requests.ratio(FAILED, by=[ROUTE]), legend(ROUTE)),
                 unit="percentunit",
-                links=[to_logs],
+                links=[to_errors, to_logs],
             ),
             timeseries(
                 "Requests in flight by instance",
