@@ -76,9 +76,21 @@ def request_failed(error: BaseException, operation: str, trace_id: int) -> None:
 
 
 def logged(error: BaseException | None, trace_id: int) -> None:
-    """A record at ERROR or above carried ``error`` (handled or not)."""
+    """A record at ERROR or above carried ``error`` (handled or not). Its operation is obs's request in
+    progress, else the current span's name when that span is another instrumentation's request or task
+    (Django logs the exception it turns into a 500 inside the contrib's server span)."""
     if error is not None:
-        _from_object(error, current_operation(), trace_id)
+        _from_object(error, current_operation() or _span_operation(), trace_id)
+
+
+def _span_operation() -> str:
+    from opentelemetry import trace
+    from opentelemetry.trace import SpanKind
+
+    span = trace.get_current_span()
+    if getattr(span, "kind", None) in (SpanKind.SERVER, SpanKind.CONSUMER):
+        return str(getattr(span, "name", ""))
+    return ""
 
 
 def span_ended_in_error(span: Any) -> None:
