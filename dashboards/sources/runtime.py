@@ -9,12 +9,14 @@ from __future__ import annotations
 from grafanalib.core import Dashboard, Panel
 from obs.agent.catalog import (
     GC_COLLECTIONS,
+    LOGS_DROPPED,
     PROCESS_CONTEXT_SWITCHES,
     PROCESS_CPU_TIME,
     PROCESS_MEMORY_USAGE,
     PROCESS_MEMORY_VIRTUAL,
     PROCESS_OPEN_FDS,
     PROCESS_THREADS,
+    SPANS_DROPPED,
 )
 from obs.agent.settings import Settings
 from obs.dashboards import kit
@@ -53,7 +55,14 @@ def dashboard(settings: Settings) -> Dashboard:
                    unit="ops"),
         per_instance("Context switches", Metric(PROCESS_CONTEXT_SWITCHES).rate(by=by_instance), "ops"),
     ])
+    agent = kit.Row("obs itself", [
+        timeseries("Telemetry dropped by obs",
+                   prometheus(Metric(LOGS_DROPPED).rate_or_zero(), "log records"),
+                   prometheus(Metric(SPANS_DROPPED).rate_or_zero(), "spans"),
+                   unit="ops", width=24, height=6,
+                   description="Records and spans obs could not queue for export (queue full): 0 is normal."),
+    ])
     return kit.dashboard(
-        "runtime", "Runtime", settings, [cpu, memory, resources, python],
+        "runtime", "Runtime", settings, [cpu, memory, resources, python, agent],
         description="The service's processes: one series per instance, i.e. per worker.",
     )
