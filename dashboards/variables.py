@@ -77,12 +77,14 @@ def _label_values(name: str, title: str, query: str, current: dict[str, Any], ev
     return variable
 
 
-def label_values_variable(name: str, title: str, selector: str, label_name: str) -> dict[str, Any]:
+def label_values_variable(
+    name: str, title: str, selector: str, label_name: str, all_value: str = ".*"
+) -> dict[str, Any]:
     """``$name``: the values ``label_name`` takes in the series ``selector`` picks, one at a time or All
-    (``.*``), refreshed with the time range."""
-    return _label_values(name, title, f"label_values({selector}, {label_name})", dict(_ALL), every=True) | {
-        "multi": False
-    }
+    (``all_value``; ``.+`` keeps Loki from matching lines that lack the field), refreshed with the time
+    range."""
+    variable = _label_values(name, title, f"label_values({selector}, {label_name})", dict(_ALL), every=True)
+    return variable | {"multi": False, "allValue": all_value}
 
 
 def scope_variables(settings: Settings) -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ VALUES = {
     "instance": ".*",
     "search": "",
     "min_duration": "0ms",
-    "exception_type": ".*",
+    "exception_type": ".+",
 }
 
 

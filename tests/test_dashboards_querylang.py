@@ -17,7 +17,7 @@ VALUES = {
     "instance": ".*",
     "search": "",
     "min_duration": "250ms",
-    "exception_type": ".*",
+    "exception_type": ".+",
 }
 
 

@@ -34,6 +34,7 @@ from examples.launch import ROOT, free_port, wait_until_answers
 from obs.cli import main
 from tests.agent_run import clean_environment
 from tests.grafana_vars import substitute
+from tests.otlp_match import logql_select, traceql_select
 from tests.otlp_receiver import OTLPReceiver
 from tests.promql import PromQL, start_promql
 
@@ -214,6 +215,7 @@ class Engine:
     healthy: str
     silent: str
     dashboards: dict[str, dict[str, Any]]
+    receiver: OTLPReceiver
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +242,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         apps.callback(stop.set)
         requests = f'http_server_request_duration_seconds_count{{service_name="{healthy}"}}'
         _wait(lambda: bool(promql.query(f"sum(rate({requests}[1m])) > 0")))
-        yield Engine(promql, failing, healthy, silent, dashboards)
+        yield Engine(promql, failing, healthy, silent, dashboards, receiver)
 
 
 def _steadily(url: str, stop: threading.Event) -> None:
@@ -258,7 +260,7 @@ def _wait(condition: Any, timeout_s: float = 20.0) -> None:
 
 def _values(service: str) -> dict[str, str]:
     return {"service": service, "environment": ".*", "instance": ".*", "search": "", "min_duration": "0ms",
-            "exception_type": ".*"}
+            "exception_type": ".+"}
 
 
 def _panels(engine: Engine, names: tuple[str, ...]) -> dict[str, list[Query]]:
@@ -299,6 +301,23 @@ def test_dashboard_counts_match_the_requests(engine: Engine) -> None:
         assert {tuple(item["metric"][name] for name in GROUP_LABELS) for item in series} == set(EXPECTED)
         if query.ref_id == "C":
             assert all(len(item["metric"]["trace_id"]) == 32 for item in series)
+
+
+def test_a_chosen_type_finds_its_traces_and_log_lines(engine: Engine) -> None:
+    """With KeyError chosen, the Errors dashboard's Tempo query selects exactly the failed /lookup requests
+    and its Loki query exactly the log lines of those KeyErrors (Flask logs each one), both from what the
+    agent sent."""
+    values = {**_values(engine.failing), "exception_type": "KeyError"}
+    mine = {"service.name": engine.failing}
+    spans = [span for span in engine.receiver.spans() if mine.items() <= span.resource.items()]
+    logs = [record for record in engine.receiver.logs() if mine.items() <= record.resource.items()]
+    panels = {query.panel: query for query in queries(engine.dashboards["errors"])}
+    chosen = traceql_select(substitute(panels["Failed traces"].text, values), spans)
+    assert {span.name for span in chosen} == {"GET /lookup"} and len(chosen) == 2 * EXPECTED[
+        ("KeyError", f"{APP}.lookup", "GET /lookup")]
+    lines = logql_select(substitute(panels["Log lines"].text, values), logs)
+    assert lines and {record.attributes["exception.type"] for record in lines} == {"KeyError"}
+    assert {record.trace_id for record in lines} <= {span.trace_id for span in chosen}
 
 
 def test_new_error_group_rule_finds_every_group_of_a_first_run(engine: Engine) -> None:

@@ -130,6 +130,6 @@ def dashboard(settings: Settings) -> Dashboard:
         description="Failures grouped by exception type, the app's function and the operation.",
         variables=[
             label_values_variable("exception_type", "Exception type",
-                                  errors.selector().replace(', exception_type', ''), label(TYPE)),
+                                  errors.selector(), label(TYPE), all_value=".+"),
         ],
     )
