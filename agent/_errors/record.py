@@ -1,8 +1,11 @@
 """The ways a failure reaches the groups, each called only when something failed.
 
-The operation a failure belongs to is the request in progress in this context (obs's middlewares enter it
-with :func:`enter_operation`; the route is read when the failure happens, routing being done by then), or
-the name of the span that ended in error.
+The operation a failure belongs to is the request in progress in this context (obs's middlewares set it in
+:data:`obs.agent._errors.operation.CURRENT`; the route is read when the failure happens, routing being done
+by then), or the name of the span that ended in error.
+
+An exception object counted is marked with an attribute (``__obs_error_counted__``), so that the log record
+a framework writes about it and the request that ends with it count once.
 """
 
 from __future__ import annotations
