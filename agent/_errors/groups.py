@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Final
 
-from obs.agent._support.fork import at_fork_weakly
+from obs.agent._support.fork import STATE, at_fork_weakly
 
 __all__ = ["MAX_GROUPS", "OTHER", "SAMPLE_KEPT_NS", "Group", "GroupKey", "Groups", "groups"]
 
@@ -48,7 +48,7 @@ class Groups:
         self._limit = limit
         self._lock = threading.Lock()
         self._groups: dict[GroupKey, Group] = {}
-        at_fork_weakly(self, after_in_child="_after_fork_in_child")
+        at_fork_weakly(STATE, self, after_in_child="_after_fork_in_child")
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()

@@ -7,8 +7,8 @@ request that does not fail sets and resets one context variable, nothing more.
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # loaded on the request path: no typing until it is needed
 if TYPE_CHECKING:
     from typing import Protocol
 
