@@ -246,10 +246,14 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 
 def _steadily(url: str, stop: threading.Event) -> None:
-    """A request to /ok every 0.2 s until ``stop`` (2 minutes at most)."""
-    deadline = time.monotonic() + 120
+    """A request to /ok every 0.2 s until ``stop`` (3 minutes at most); a slow answer on a busy machine
+    does not end it."""
+    deadline = time.monotonic() + 180
     while not stop.wait(0.2) and time.monotonic() < deadline:
-        _send(url, {"/ok": 1})
+        try:
+            _send(url, {"/ok": 1})
+        except (OSError, AssertionError):
+            continue
 
 
 def _wait(condition: Any, timeout_s: float = 20.0) -> None:
@@ -332,13 +336,16 @@ def test_new_error_group_rule_finds_every_group_of_a_first_run(engine: Engine) -
 def test_healthy_app_reads_zero_on_every_error_panel(engine: Engine) -> None:
     """An app that never fails: every panel of the overview, errors and runtime dashboards has data, and
     every error panel reads 0 (not "No data"); the error-ratio rule reads 0 too."""
-    empty, nonzero = [], []
-    for panel, targets in _panels(engine, ("overview", "errors", "runtime")).items():
-        samples = [value for query in targets for value in _samples(engine, query, engine.healthy)]
-        if not samples:
-            empty.append(panel)
-        if "Error" in panel and any(value != 0 for value in samples):
-            nonzero.append(panel)
+    panels = _panels(engine, ("overview", "errors", "runtime"))
+
+    def samples() -> dict[str, list[float]]:
+        return {panel: [value for query in targets for value in _samples(engine, query, engine.healthy)]
+                for panel, targets in panels.items()}
+
+    _wait(lambda: all(samples().values()))  # quantiles need two exports of the traffic in their window
+    found = samples()
+    empty = [panel for panel, values in found.items() if not values]
+    nonzero = [panel for panel, values in found.items() if "Error" in panel and any(values)]
     assert not empty, f"no data for: {empty}"
     assert not engine.engine.query(f'obs_errors_total{{service_name="{engine.healthy}"}}')  # 0, not a series
     assert not nonzero, f"errors where none happened: {nonzero}"
