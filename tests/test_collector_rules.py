@@ -32,7 +32,7 @@ def test_generated_rules_pass_promtool_check(tmp_path: Path) -> None:
     _rules_next_to_unit_tests(tmp_path)
     result = _promtool("check", "rules", tmp_path / "obs-alerts.yaml")
     assert result.returncode == 0, result.stderr
-    assert "SUCCESS: 10 rules found" in result.stdout
+    assert "SUCCESS: 12 rules found" in result.stdout
 
 
 def test_rule_unit_tests_pass(tmp_path: Path) -> None:
