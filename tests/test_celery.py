@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from obs.agent.catalog import ERROR_GROUP_ATTRIBUTES, ERRORS
 
 from examples.launch import ROOT
 from tests.otlp_receiver import MetricPoint, OTLPReceiver, Span
@@ -181,6 +182,23 @@ def test_runs_are_counted_per_task_and_outcome(pool: str, runs: dict[str, Run]) 
     assert run.total("runs", name=RESERVE, outcome="success") == 1
     assert run.total("duration", name=CHARGE) == 5
     assert all(point.unit == "s" for point in run.latest("duration"))
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_a_failed_task_is_one_error_group_under_its_name(
+    pool: str, runs: dict[str, Run], receiver: OTLPReceiver
+) -> None:
+    """The charge that raised is counted once in the error groups (Celery also logs it), as its exception
+    type, the task function that raised it and the task's name; retries are not failures, nor what
+    OpenTelemetry itself logs (with threads and gevent pools, a retried task's span fails to detach its
+    context and says so at ERROR)."""
+    assert pool in runs
+    groups: dict[tuple[str, ...], float] = {}
+    for point in receiver.latest_points(ERRORS.name):
+        if point.resource.get("service.name") == f"tasks-{pool}":
+            key = tuple(str(point.attributes[name]) for name in ERROR_GROUP_ATTRIBUTES)
+            groups[key] = groups.get(key, 0.0) + point.value
+    assert groups == {("ValueError", CHARGE, CHARGE): 1}
 
 
 @pytest.mark.parametrize("pool", POOLS)

@@ -25,6 +25,7 @@ __all__ = [
     "logged",
     "request_failed",
     "span_ended_in_error",
+    "task_failed",
     "type_name",
 ]
 
@@ -76,6 +77,11 @@ def _remember(trace_id: int, kind: str) -> None:
 def request_failed(error: BaseException, operation: str, trace_id: int) -> None:
     """A request of obs's middlewares ended with ``error``."""
     _from_object(error, operation, trace_id)
+
+
+def task_failed(error: BaseException, task: str, trace_id: int) -> None:
+    """A task ended with ``error`` (Celery's ``task_failure``): its operation is the task's name."""
+    _from_object(error, task, trace_id)
 
 
 def logged(error: BaseException | None, trace_id: int) -> None:

@@ -65,9 +65,19 @@ def _prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
         error_once("the Celery prerun hook", error)
 
 
-def _failure(task_id: str | None = None, **_: Any) -> None:
+def _failure(task_id: str | None = None, exception: BaseException | None = None, sender: Any = None,
+             **_: Any) -> None:
     if task_id is not None:
         _outcome[task_id] = "failure"
+    if exception is not None:  # the error groups (obs.agent._errors), under the task's name
+        try:
+            from obs.agent._errors.record import task_failed
+            from opentelemetry.trace import get_current_span
+
+            trace_id = get_current_span().get_span_context().trace_id
+            task_failed(exception, str(getattr(sender, "name", "") or ""), trace_id)
+        except Exception as error:
+            error_once("the Celery failure hook", error)
 
 
 def _retry(request: Any = None, **_: Any) -> None:

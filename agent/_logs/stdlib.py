@@ -40,6 +40,11 @@ _STANDARD: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))
 """Attributes every LogRecord has; any other came from ``extra=`` (or a filter) and becomes an attribute."""
 
 
+_TELEMETRY_LOGGERS: Final = ("opentelemetry", "obs")
+"""Loggers of the telemetry stack itself: an exception they log (OpenTelemetry's "Failed to detach context")
+is not one of the app's failures, so it is not grouped (the record is still exported)."""
+
+
 class _AgentLevel(int):
     """The root level obs set; its identity tells it apart from any level the app sets later."""
 
@@ -120,7 +125,7 @@ class StdlibBridge:
             extra = {key: fields[key] for key in extra_keys} if extra_keys else None
             context = get_current_span().get_span_context()
             exc = record.exc_info
-            if exc and record.levelno >= logging.ERROR:
+            if exc and record.levelno >= logging.ERROR and not record.name.startswith(_TELEMETRY_LOGGERS):
                 from obs.agent._errors.record import logged
 
                 logged(exc[1], context.trace_id)
