@@ -190,7 +190,7 @@ def test_view_scrubs_the_message_and_looks_up_the_sample(
     section = _errors_section(out)
     row = next(index for index, line in enumerate(section) if "PaymentDeclined" in line)
     sample = section[row + 1].split()
-    assert "1250 cents declined by postgres://shop:***@db.internal/payments" in section[row + 1]
+    assert "1250 cents declined by postgres://shop:REDACTED@db.internal/payments" in section[row + 1]
     assert "hunter2" not in out
     assert main(["view", "--dir", str(telemetry_dir), "--trace", sample[1]]) == 0
     looked_up = capsys.readouterr().out

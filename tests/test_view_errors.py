@@ -51,13 +51,14 @@ def test_message_is_the_sample_traces_and_scrubbed(tmp_path: Path) -> None:
     writer.flush(tmp_path)
     [group] = read_report(tmp_path, Options()).errors
     assert group.trace_id == sample and group.sample_message
-    assert group.message == "'no item in redis://cache:***@10.0.0.5/0'"
+    assert group.message == "'no item in redis://cache:REDACTED@10.0.0.5/0'"
     writer.close()
 
 
 def test_scrub_takes_out_credentials_and_keeps_the_rest() -> None:
-    """URL passwords and key=value secrets become ***; the user name, host and the rest of the text stay."""
+    """The view's messages go through the agent's scrubber: URL passwords and secret query parameters are
+    replaced; the user name, host and the rest of the text stay."""
     assert (scrub("connect postgres://shop:hunter2@db:5432/app failed")
-            == "connect postgres://shop:***@db:5432/app failed")
-    assert scrub("bad token=abc123&x=1, password: pw") == "bad token=***&x=1, password: ***"
+            == "connect postgres://shop:REDACTED@db:5432/app failed")
+    assert scrub("GET http://api/x?token=abc123&page=2") == "GET http://api/x?token=REDACTED&page=2"
     assert scrub("nothing secret at http://example/path") == "nothing secret at http://example/path"

@@ -4,18 +4,18 @@ message and a sample trace found in the same files.
 Counts come from the counter, so they include failures whose traces were sampled away. Within ``--since``, a
 group counts what its cumulative series grew by after that moment. The message is the sample failure's (a
 span's exception event or a log record with the same trace id and type), else any failure's of that type,
-with credentials taken out of URLs and ``key=value`` secrets (:func:`scrub`).
+with secrets taken out (:func:`scrub`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
+from obs.agent._support.scrub import scrub_text
 from obs.agent.catalog import ERROR_GROUP_ATTRIBUTES, ERRORS, ERRORS_FIRST_SEEN, ERRORS_LAST_SEEN
 from obs.view.model import LogEntry, Origin, SpanRecord, gauge_points, sum_series
 
@@ -24,20 +24,11 @@ __all__ = ["ErrorGroup", "ErrorTable", "GroupKey", "scrub"]
 GroupKey = tuple[str, str, str]
 """(exception type, function, operation), as the agent groups them."""
 
-_URL_CREDENTIALS: Final = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^\s:/@]+):(?P<secret>[^\s/@]+)@")
-_KEY_VALUE: Final = re.compile(
-    r"(?P<key>\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)\b\s*[=:]\s*)(?P<value>[^\s&,;]+)",
-    re.IGNORECASE,
-)
-
-
 def scrub(text: str) -> str:
-    """``text`` without the credentials of URLs (``postgres://user:***@host``) or ``password=...`` values.
-
-    A local stand-in: the project-wide scrubber (``scrub_text``, issue of the secrets work) was not on main
-    when this was written."""
-    text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
-    return _KEY_VALUE.sub(lambda m: f"{m['key']}***", text)
+    """``text`` as obs shows it: URL credentials, secret query parameters and bearer tokens replaced by the
+    agent's scrubber (:func:`obs.agent._support.scrub.scrub_text`; the agent already scrubbed what it wrote,
+    this covers files written by other tools or older versions)."""
+    return scrub_text(text)
 
 
 @dataclass
