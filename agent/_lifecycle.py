@@ -59,6 +59,8 @@ LOG_MODULES = ("logging", "loguru")
 API_MODULES = ("opentelemetry.trace", "opentelemetry.metrics", LOGS_API_MODULE)
 """The API: an app that imports it wants the providers set when the import returns."""
 BOOT_MODULES = LOG_MODULES + API_MODULES
+GEVENT = "gevent"
+"""Watched, not booting: the agent follows its patching (obs.agent._support.greenlets)."""
 MAX_DEFERRALS = 8
 
 
@@ -134,6 +136,7 @@ def _arm(overrides: Mapping[str, Any], outputs: Outputs | None) -> bool:
     from obs.agent._instrument import discover
     from obs.agent._support.announce import ensure_run_id
     from obs.agent._support.fork import BOOT, at_fork
+    from obs.agent._support.greenlets import watch_gevent
     from obs.agent._support.import_hook import ImportWatcher
 
     state = _state
@@ -145,6 +148,9 @@ def _arm(overrides: Mapping[str, Any], outputs: Outputs | None) -> bool:
     state.installed = discover()
     watcher = ImportWatcher(_on_imported)
     watcher.watch({candidate.trigger for candidate in state.installed.values()} | set(BOOT_MODULES))
+    watch_gevent()
+    if GEVENT not in sys.modules:
+        watcher.watch({GEVENT})
     watcher.install()
     state.watcher = watcher
     at_fork(BOOT, before=_before_fork, after_in_parent=_after_fork_in_parent,
@@ -204,7 +210,7 @@ def _ready(name: str) -> bool:
 
 def _something_to_observe() -> bool:
     watcher = _state.watcher
-    return watcher is not None and any(_ready(name) for name in watcher.watched)
+    return watcher is not None and any(_ready(name) for name in watcher.watched if name != GEVENT)
 
 
 def _boot() -> None:
@@ -356,6 +362,13 @@ def _on_imported(name: str, module: ModuleType) -> None:
     from obs.agent._support.import_hook import bind_to_parent
 
     state = _state
+    if name == GEVENT:
+        from obs.agent._support.greenlets import watch_gevent
+
+        watch_gevent()
+        if state.watcher is not None:
+            state.watcher.forget(name)
+        return
     state.pending.append(name)
     if name in state.waiting_for:
         bind_to_parent(name, module)

@@ -26,6 +26,7 @@ from obs.agent._export.fallback import collector_answers
 from obs.agent._export.sinks import ConsoleSink, FileSink, GrpcSink, HttpSink, Sink, origin
 from obs.agent._otlp.spans import EncodedSpan, SpanEncoder
 from obs.agent._support.announce import announce
+from obs.agent._support.greenlets import register
 from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
 from obs.agent.settings import Settings
@@ -55,6 +56,7 @@ class Destination:
         self.unexported_points = 0
         """Metrics only: the data points of the last export, when it failed. Values are cumulative, so an
         export that fails mid-run is made good by the next one; a failed last export is a loss."""
+        register(self)
 
     def _choose(self) -> Sink:
         route = self.route
@@ -112,9 +114,20 @@ class Destination:
             sink.abort()
 
     def after_fork_in_child(self) -> None:
+        self._renew()
+
+    def _renew(self) -> None:
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         if self._sink is not None:
-            self._sink.after_fork_in_child()
+            self._sink.after_fork_in_child(self._closing)
+
+    def pause_for_patching(self) -> None:
+        return
+
+    def resume_after_patching(self) -> None:
+        """gevent patched: the sender's lock is held across the network, so it must be gevent's."""
+        self._renew()
 
     def close(self) -> None:
         """Refuse further deliveries and release the connection."""

@@ -44,7 +44,9 @@ class Sink(Protocol):
         """Why the last delivery failed (a reason of obs.agent._export.losses)."""
         ...
 
-    def after_fork_in_child(self) -> None: ...
+    def after_fork_in_child(self, closing: threading.Event) -> None:
+        """In a forked child: drop the parent's connection; ``closing`` is the destination's new event."""
+        ...
 
     def abort(self) -> None: ...
 
@@ -75,7 +77,7 @@ class _LocalSink:
 
     failure = losses.EXPORT_FAILED
 
-    def after_fork_in_child(self) -> None:
+    def after_fork_in_child(self, closing: threading.Event) -> None:
         return
 
     def abort(self) -> None:
@@ -191,7 +193,8 @@ class HttpSink:
 
         return self._policy.run(attempt, deadline)
 
-    def after_fork_in_child(self) -> None:
+    def after_fork_in_child(self, closing: threading.Event) -> None:
+        self._policy.closing = closing
         self._sender.after_fork_in_child()
 
     def abort(self) -> None:
@@ -257,7 +260,8 @@ class GrpcSink:
 
         return self._policy.run(attempt, deadline)
 
-    def after_fork_in_child(self) -> None:
+    def after_fork_in_child(self, closing: threading.Event) -> None:
+        self._policy.closing = closing
         self._stub = None
         self._channel = None
 

@@ -39,6 +39,7 @@ from obs.agent._export import losses
 from obs.agent._logs.otlp import DirectSender, Encoder, direct_sender
 from obs.agent._logs.records import Converter, Record, from_api_record, thread_state
 from obs.agent._support.fork import STATE, at_fork_weakly
+from obs.agent._support.greenlets import join_quietly, register, threads_wait_after_fork
 from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
 from opentelemetry.metrics import Counter
@@ -121,9 +122,11 @@ class ExportQueue(LogRecordProcessor):
         self._high_water = high_water(limits)
         self._closed = False
         self._stopping = False
+        self._pausing = False
         self._deadline = float("inf")
         self._reset_state()
         self._start_worker()
+        register(self)
         at_fork_weakly(STATE, self, after_in_child="_after_fork_in_child")
 
     def _reset_state(self) -> None:
@@ -150,7 +153,23 @@ class ExportQueue(LogRecordProcessor):
                 self._send.forget_connections()
             except Exception as error:
                 error_once("resetting the log exporter's connections after fork", error)
-        if not self._closed:
+        self._pausing = False
+        if not self._closed and not threads_wait_after_fork():
+            self._start_worker()
+
+    def pause_for_patching(self) -> None:
+        """The thread exports what is queued and ends (records queued meanwhile wait for the next one)."""
+        if self._worker.is_alive():
+            self._pausing = True
+            self._wake.set()
+            join_quietly(self._worker)
+
+    def resume_after_patching(self) -> None:
+        """New primitives (gevent's), then the thread again (a greenlet now)."""
+        self._pausing = False
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        if not self._closed and not self._worker.is_alive():
             self._start_worker()
 
     # -- app threads ---------------------------------------------------------------------------------------
@@ -261,10 +280,10 @@ class ExportQueue(LogRecordProcessor):
         thread_state.exporting = True
         seen, looked = 0, time.monotonic()
         try:
-            while not self._stopping:
+            while not (self._stopping or self._pausing):
                 self._wake.wait(self.limits.schedule_delay_s if not self._queue else _POLL_S)
                 self._wake.clear()
-                if self._stopping:
+                if self._stopping or self._pausing:
                     break
                 queued, now = len(self._queue), time.monotonic()
                 rate = (queued - seen) / max(now - looked, 1e-3)

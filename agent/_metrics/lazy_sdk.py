@@ -36,6 +36,8 @@ from obs.agent import catalog
 from obs.agent._compat import meter_provider_resource, point_the_metrics_api_at, suppress_instrumentation
 from obs.agent._metrics.on_first_use import MeterOnFirstUse
 from obs.agent._support.fork import METRICS, at_fork_weakly
+from obs.agent._support.greenlets import join_quietly, threads_wait_after_fork
+from obs.agent._support.greenlets import register as follow_gevent
 from obs.agent._support.late_imports import late_imports
 from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
@@ -77,7 +79,9 @@ class LazyMetrics:
         self._closed = False
         self._expected = False
         self._when_built: list[Callable[[SdkMeterProvider], object]] = []
+        self._timer: threading.Thread | None = None
         self._fresh_state()
+        follow_gevent(self)
         at_fork_weakly(METRICS, self, before="_before_fork", after_in_child="_after_fork_in_child")
         if self._given_readers:
             self.provider()
@@ -213,8 +217,9 @@ class LazyMetrics:
         """The first export interval's timer; none where the exiting interpreter refuses its thread (the exit
         exports anyway: :meth:`for_the_end`)."""
         stop = self._stop_timer
-        start(threading.Thread(target=self._build_at_first_export, args=(stop,), name="obs-metrics-start",
-                               daemon=True))
+        self._timer = threading.Thread(target=self._build_at_first_export, args=(stop,),
+                                       name="obs-metrics-start", daemon=True)
+        start(self._timer)
 
     def _build_at_first_export(self, stop: threading.Event) -> None:
         """Still running at the first export interval: build, and export now rather than one interval on."""
@@ -234,7 +239,21 @@ class LazyMetrics:
     def _after_fork_in_child(self) -> None:
         """The parent's timer did not come along, and a build it had under way is the parent's."""
         self._fresh_state()
-        if self._built is None and not self._closed and self._destination is not None:
+        self._timer = None
+        if self._waits_for_first_export() and not threads_wait_after_fork():
+            self._start_timer()
+
+    def _waits_for_first_export(self) -> bool:
+        return self._built is None and not self._closed and self._destination is not None
+
+    def pause_for_patching(self) -> None:
+        self._stop_timer.set()
+        join_quietly(self._timer)
+
+    def resume_after_patching(self) -> None:
+        """New locks (gevent's), and the timer again if nothing built the metrics meanwhile."""
+        self._fresh_state()
+        if self._waits_for_first_export():
             self._start_timer()
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ from obs.agent._compat import exporter_preferences, suppress_instrumentation
 from obs.agent._export.destination import Destination
 from obs.agent._otlp.metrics import encode_metrics, point_count
 from obs.agent._support.fork import METRICS, at_fork_weakly
+from obs.agent._support.greenlets import join_quietly, register, threads_wait_after_fork
 from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
 from opentelemetry.sdk.metrics import MeterProvider
@@ -61,8 +62,10 @@ class PeriodicReader(MetricReader):
         self._interval_s = interval_ms / 1000.0
         self._timeout_ms = timeout_ms
         self._closed = False
+        self._thread: threading.Thread | None = None
         self._fresh_state()
         self._start()
+        register(self)
         at_fork_weakly(METRICS, self, before="_before_fork", after_in_parent="_after_fork_in_parent",
                        after_in_child="_after_fork_in_child")
 
@@ -76,7 +79,8 @@ class PeriodicReader(MetricReader):
     def _start(self) -> None:
         """The periodic thread; none where the exiting interpreter refuses it (a reader built at exit only
         has its last collection to do, which :meth:`shutdown` does on the calling thread)."""
-        start(threading.Thread(target=self._run, name="obs-metrics-export", daemon=True))
+        self._thread = threading.Thread(target=self._run, name="obs-metrics-export", daemon=True)
+        start(self._thread)
 
     def _run(self) -> None:
         suppress_instrumentation()
@@ -138,6 +142,17 @@ class PeriodicReader(MetricReader):
             self._collecting.release()
 
     def _after_fork_in_child(self) -> None:
+        self._fresh_state()
+        self._thread = None
+        if not self._closed and not threads_wait_after_fork():
+            self._start()
+
+    def pause_for_patching(self) -> None:
+        self._stop.set()
+        join_quietly(self._thread)
+
+    def resume_after_patching(self) -> None:
+        """New locks (gevent's), and the collection thread again (a greenlet now)."""
         self._fresh_state()
         if not self._closed:
             self._start()

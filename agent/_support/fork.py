@@ -21,7 +21,7 @@ TYPE_CHECKING = False  # loaded when the agent is armed, at every start: no typi
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["BOOT", "IMPORTS", "METRICS", "STATE", "VOICE", "at_fork", "at_fork_weakly"]
+__all__ = ["BOOT", "GREENLETS", "IMPORTS", "METRICS", "STATE", "VOICE", "at_fork", "at_fork_weakly"]
 
 VOICE = 0
 """The agent's voice and memos (what was said, which collector answers): renewed first in the child, so that
@@ -37,6 +37,9 @@ a collection in progress; in the child, their threads start again."""
 STATE = 4
 """In the child: the span and log queues, the RED store, the process metrics' handle start afresh; the
 pipeline's resource gets the child's pid and its destinations forget the parent's connections."""
+GREENLETS = 5
+"""Last, in a process gevent has patched: the agent's threads (greenlets, which would live on in the child)
+end before the fork and start again in the parent (obs.agent._support.greenlets)."""
 
 _PHASES = ("preparing the agent for a fork", "resuming the agent after a fork",
            "resetting the agent after fork")

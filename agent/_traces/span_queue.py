@@ -21,6 +21,7 @@ from obs.agent._compat import end_suppression, suppress_instrumentation
 from obs.agent._config.limits import BatchLimits
 from obs.agent._export import losses
 from obs.agent._support.fork import STATE, at_fork_weakly
+from obs.agent._support.greenlets import join_quietly, register
 from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
 from obs.agent.catalog import SERVER_SCOPE
@@ -51,13 +52,16 @@ class SpanQueue(SpanProcessor):
         self._counter: losses.Adder | None = None
         self._closed = False
         self._reset()
+        register(self)
         at_fork_weakly(STATE, self, after_in_child="_after_fork_in_child")
 
     def _reset(self) -> None:
         self._queue: deque[Any] = deque()
         """Spans, or what the preparing exporter made of them."""
         self._wake = threading.Event()
+        """Made again with the thread (:meth:`_start`), as is ``_idle``: under gevent, by then patched."""
         self._idle = threading.Condition(threading.Lock())
+        self._pausing = False
         self._flush_asked = 0
         self._flush_done = 0
         self._dropped = 0
@@ -132,13 +136,18 @@ class SpanQueue(SpanProcessor):
             self._wake.set()
 
     def _start(self) -> None:
-        """Start the export thread; where the exiting interpreter refuses it, spans wait in the queue for
-        the flush at exit, which exports them itself (:meth:`flush`)."""
+        """Start the export thread (once); where the exiting interpreter refuses it, spans wait in the queue
+        for the flush at exit, which exports them itself (:meth:`flush`). The lock is not held across the
+        start: under gevent that switches to another greenlet, which may end a span and come here. The
+        thread's own primitives are made now, after any patching (obs.agent._support.greenlets)."""
         with self._start_lock:
-            if self._thread is None and not self._closed:
-                thread = threading.Thread(target=self._run, name="obs-span-export", daemon=True)
-                if start(thread):
-                    self._thread = thread
+            if self._thread is not None or self._closed:
+                return
+            self._wake = threading.Event()
+            self._idle = threading.Condition(threading.Lock())
+            thread = self._thread = threading.Thread(target=self._run, name="obs-span-export", daemon=True)
+        if not start(thread):
+            self._thread = None
 
     # -- the export thread ---------------------------------------------------------------------------------
 
@@ -154,7 +163,7 @@ class SpanQueue(SpanProcessor):
             with self._idle:
                 self._flush_done = asked
                 self._idle.notify_all()
-            if self._closed:
+            if self._closed or self._pausing:
                 return
 
     def _export_queued(self) -> None:
@@ -192,6 +201,23 @@ class SpanQueue(SpanProcessor):
             self._lost.report(self._counter, self._dropped)
         except Exception as error:
             error_once("counting spans not exported", error)
+
+    # -- gevent (obs.agent._support.greenlets) -------------------------------------------------------
+
+    def pause_for_patching(self) -> None:
+        """The thread exports what is queued and ends; the next span starts another (a greenlet then)."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._pausing = True
+        self._wake.set()
+        join_quietly(thread)
+        self._thread = None
+
+    def resume_after_patching(self) -> None:
+        self._pausing = False
+        if self._queue:
+            self._start()
 
     # -- flush and shutdown --------------------------------------------------------------------------------
 
