@@ -12,7 +12,8 @@ from obs.agent._logs.console import loguru_head_end, stdlib_head_end, with_trace
 from tests.otlp_receiver import OTLPReceiver
 from tests.test_logs_bridges import printed, run_app
 
-TRACE_SUFFIX = re.compile(r" trace_id=[0-9a-f]{32}")
+TRACE_SUFFIX = re.compile(r' trace_id=[0-9a-f]{32}|, "trace_id": "[0-9a-f]{32}"')
+"""The trace id as obs writes it: a suffix on text, a JSON object's field (tests/test_logs_structured.py)."""
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}")
 
 APP = """
@@ -67,8 +68,8 @@ def _lines(text: str, folder: Path) -> list[str]:
 
 def test_console_is_unchanged_but_for_trace_ids_inside_spans(receiver: OTLPReceiver, tmp_path: Path) -> None:
     """stdout and stderr under obs equal those of the plain app once the trace ids are removed; the ids sit
-    exactly on the lines written inside a span (stdlib stream handlers, last resort, loguru's default sink),
-    never on JSON or file output, and name the span's trace."""
+    exactly on the lines written inside a span (stdlib stream handlers, last resort, loguru's default sink;
+    a field of a JSON line), never on file output, and name the span's trace."""
     plain_dir, obs_dir = tmp_path / "plain", tmp_path / "obs"
     plain_dir.mkdir()
     obs_dir.mkdir()
@@ -84,7 +85,7 @@ def test_console_is_unchanged_but_for_trace_ids_inside_spans(receiver: OTLPRecei
     assert f"WARNING:app:configured warning in span trace_id={second}" in out
     traceback_at = out.index(f"ERROR:app:with traceback trace_id={second}") + 1
     assert out[traceback_at] == "Traceback (most recent call last):"
-    assert '{"msg": "json line"}' in out
+    assert f'{{"msg": "json line", "trace_id": "{second}"}}' in out
     assert "WARNING:app:configured warning outside" in out
     assert not any("configured info in span" in line for line in out)
     loguru_lines = [line for line in _lines(bridged.stderr, obs_dir) if "| INFO" in line]

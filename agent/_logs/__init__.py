@@ -1,4 +1,4 @@
-"""Logs: stdlib logging and loguru records become OpenTelemetry logs; the app's console stays as it was.
+"""Logs: stdlib logging, loguru and structlog records become OpenTelemetry logs; the console stays parseable.
 
 The agent core calls :func:`start_logs` once per process and keeps the :class:`LogsHandle` to flush and shut
 down. Modules:
@@ -8,7 +8,8 @@ down. Modules:
 - ``processor``: the bounded queue, the export thread, drop accounting, fork handling
 - ``stdlib``: the stdlib logging bridge (``Logger.callHandlers``), last-resort output untouched
 - ``loguru_bridge``: the loguru bridge (core patcher, import hook), loaded only if the app uses loguru
-- ``console``: `` trace_id=<32 hex>`` on console lines written inside a span
+- ``structlog_bridge``: the structlog bridge (wraps its last processor), attached when the app imports it
+- ``console``: the trace id on console lines written inside a span (a JSON field, else `` trace_id=...``)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from obs.agent._logs.loguru_bridge import LoguruBridge
 from obs.agent._logs.processor import ExportQueue, Losses
 from obs.agent._logs.records import Record
 from obs.agent._logs.stdlib import StdlibBridge
+from obs.agent._logs.structlog_bridge import StructlogBridge
 from obs.agent.settings import Settings
 from opentelemetry.metrics import Counter
 from opentelemetry.sdk.resources import Resource
@@ -143,6 +145,14 @@ def start_logs(
     )
     loguru.install()
     parts.append(loguru)
+    structlog = StructlogBridge(
+        queue.submit if queue is not None else _discard,
+        threshold,
+        capture=queue is not None and settings.capture_logging,
+        console=settings.console_trace_ids,
+    )
+    structlog.install()
+    parts.append(structlog)
     return LogsHandle(provider, queue, parts)
 
 

@@ -1,17 +1,22 @@
-"""Trace ids on the console: `` trace_id=<32 hex>`` after the message of lines written inside a span.
+"""Trace ids on the console, on lines written inside a span, in the form the line already has.
 
-Only console lines get it, and only where the line format is plain text we can read safely:
-- stdlib: ``StreamHandler`` (and subclasses such as the last-resort handler) writing to stdout/stderr, whose
-  formatter is the stock ``logging.Formatter`` or a subclass that keeps its ``format`` method (uvicorn's
-  coloured formatter does). JSON formatters override ``format``, so their lines stay byte-for-byte the same;
-  file handlers are left alone.
-- loguru: its default stderr sink (handler 0), whatever its format.
+Whatever parsed the console before must still parse it: a line that is a JSON object gets a ``"trace_id"``
+field (before its closing brace, in its own spacing; none if it has one already), any other line
+`` trace_id=<32 hex>`` after the message (a logfmt line thus gets one more pair, plain text a suffix).
+Only console lines get it, and only where we can read the line safely:
+- stdlib: ``StreamHandler`` (and subclasses such as the last-resort handler) writing to stdout/stderr. With
+  the stock ``logging.Formatter`` or a subclass that keeps its ``format`` (uvicorn's coloured one does):
+  every line. With a formatter of its own (python-json-logger, a hand-written JSON one): only JSON object
+  lines, the others stay byte-for-byte the same. File handlers are left alone.
+- loguru: its default stderr sink (handler 0), whatever its format; sinks the app adds (``serialize=True``
+  ones among them) are left alone.
 Lines written outside a span are untouched. The id goes after the message and before any traceback, so
 ``grep <trace id>`` finds the line and the traceback still starts on its own line.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import Any
@@ -29,8 +34,39 @@ def current_trace_id() -> int:
 
 
 def with_trace_id(text: str, head_end: int, trace_id: int) -> str:
-    """Insert `` trace_id=...`` at ``head_end`` (the end of the message, before a traceback or newline)."""
-    return f"{text[:head_end]}{TRACE_ID_PREFIX}{trace_id:032x}{text[head_end:]}"
+    """The trace id in ``text``, whose line (or JSON object) ends at ``head_end`` (before a traceback or the
+    newline): a field of a JSON object, else `` trace_id=...`` there."""
+    head, tail = text[:head_end], text[head_end:]
+    hex_id = f"{trace_id:032x}"
+    if is_json_object(head):
+        return f"{_json_with_trace_id(head, hex_id)}{tail}"
+    return f"{head}{TRACE_ID_PREFIX}{hex_id}{tail}"
+
+
+def is_json_object(text: str) -> bool:
+    """The whole of ``text`` is one JSON object (braces alone are not enough: ``{x} done`` is text)."""
+    stripped = text.strip()
+    if not (stripped.startswith("{") and stripped.endswith("}")):
+        return False
+    try:
+        return isinstance(json.loads(stripped), dict)
+    except ValueError:
+        return False
+
+
+def _json_with_trace_id(head: str, hex_id: str) -> str:
+    """``head`` (a JSON object) with a ``trace_id`` field before its closing brace, in the object's own
+    spacing; unchanged when it has a ``trace_id`` already."""
+    value = json.loads(head)
+    if "trace_id" in value:
+        return head
+    close = head.rindex("}")
+    spaced = '": ' in head or not value
+    field = f'"trace_id": "{hex_id}"' if spaced else f'"trace_id":"{hex_id}"'
+    if not value:
+        return f"{head[:close].rstrip()}{field}{head[close:]}"
+    comma = ", " if spaced else ","
+    return f"{head[:close].rstrip()}{comma}{field}{head[close:]}"
 
 
 def stdlib_head_end(text: str, record: logging.LogRecord) -> int:
@@ -79,13 +115,15 @@ class StdlibConsole:
         def format(handler: logging.Handler, record: logging.LogRecord) -> str:
             text: str = base(handler, record)
             try:
-                formatter = handler.formatter
-                if formatter is not None and type(formatter).format is not plain_format:
-                    return text
                 trace_id = current_trace_id()
                 if not trace_id or not _is_console(handler):
                     return text
-                return with_trace_id(text, stdlib_head_end(text, record), trace_id)
+                head_end = stdlib_head_end(text, record)
+                formatter = handler.formatter
+                own_format = formatter is not None and type(formatter).format is not plain_format
+                if own_format and not is_json_object(text[:head_end]):
+                    return text  # a format of its own that we cannot read: left as it is
+                return with_trace_id(text, head_end, trace_id)
             except Exception:
                 return text
 

@@ -85,20 +85,22 @@ class _TraceIdSink:
         return list(self.inner.tasks_to_complete())
 
 
-class _ImportHook:
-    """Runs a callback right after ``loguru`` is first imported, then takes itself off ``sys.meta_path``.
+class ImportHook:
+    """Runs a callback right after a module (``loguru``) is first imported, then takes itself off
+    ``sys.meta_path``.
 
     A meta path finder needs only ``find_spec``; not deriving from ``importlib.abc.MetaPathFinder`` spares
     the boot importing ``importlib.abc`` and ``importlib.resources``.
     """
 
-    def __init__(self, on_import: Callable[[ModuleType], None]) -> None:
+    def __init__(self, on_import: Callable[[ModuleType], None], name: str = "loguru") -> None:
         self._on_import = on_import
+        self._name = name
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "loguru":
+        if fullname != self._name:
             return None
         spec = None
         for finder in list(sys.meta_path):
@@ -150,7 +152,7 @@ class LoguruBridge:
         self._threshold = threshold
         self._capture = capture
         self._console = console
-        self._hook = _ImportHook(self._install)
+        self._hook = ImportHook(self._install)
         self._module: ModuleType | None = None
         self._configure: Any = None
         self._sink: _TraceIdSink | None = None

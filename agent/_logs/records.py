@@ -60,6 +60,8 @@ class _ThreadState(threading.local):
     exporting: bool = False
     """An obs export thread: records made there (the exporter's own logs) are never queued."""
     in_handlers: int = 0
+    structlog_message: Any = None
+    """What structlog is about to hand to a stdlib logger, its event already queued: that record is not."""
     """Depth of the app's stdlib handlers being run: loguru records made there are InterceptHandler copies."""
 
 

@@ -116,8 +116,12 @@ class StdlibBridge:
     def capture(self, record: logging.LogRecord) -> None:
         """Copy what the export needs from the record; the span context is the one current right now."""
         try:
-            if record.levelno < self._threshold or record.name in self._skipped or thread_state.exporting:
+            state = thread_state
+            if record.levelno < self._threshold or record.name in self._skipped or state.exporting:
                 return
+            if state.structlog_message is not None and record.msg is state.structlog_message:
+                state.structlog_message = None
+                return  # structlog's event, queued by its bridge with its bound context
             fields = record.__dict__
             extra_keys = fields.keys() - _STANDARD
             if extra_keys and "extra" in extra_keys and isinstance(fields["extra"], LoguruExtra):
