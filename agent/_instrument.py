@@ -229,7 +229,7 @@ def activate(candidate: Candidate) -> bool:
         if conflict is not None:
             if conflict.found or conflict.found_any:
                 say_once(f"conflict:{candidate.name}",
-                         f"the {candidate.name} instrumentation is off: {conflict}")
+                         f"the {candidate.name} instrumentation is off: {_describe_conflict(conflict)}")
             return False
         module_name, _, attribute = candidate.target.partition(":")
         instrumentor_class = getattr(importlib.import_module(module_name), attribute)
@@ -255,6 +255,16 @@ def activate(candidate: Candidate) -> bool:
     except Exception as error:
         error_once(f"the {candidate.name} instrumentation", error)
         return False
+
+
+def _describe_conflict(conflict: object) -> str:
+    """``it supports shaky>=1.0, installed: shaky 0.5`` (the contrib's own text is three times as long)."""
+    required = getattr(conflict, "required", None) or " or ".join(getattr(conflict, "required_any", None) or ())
+    found = getattr(conflict, "found", None) or ", ".join(getattr(conflict, "found_any", None) or ())
+    if not required or not found:
+        return str(conflict)
+    wanted = ", ".join(part.partition(";")[0].strip() for part in str(required).split(" or "))
+    return f"it supports {wanted}, installed: {found}"
 
 
 def instrument_kwargs(name: str, instrumentor_class: object) -> dict[str, object]:
