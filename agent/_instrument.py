@@ -259,8 +259,8 @@ def activate(candidate: Candidate) -> bool:
 
 def _describe_conflict(conflict: object) -> str:
     """``it supports shaky>=1.0, installed: shaky 0.5`` (the contrib's own text is three times as long)."""
-    required = getattr(conflict, "required", None) or " or ".join(getattr(conflict, "required_any", None) or ())
-    found = getattr(conflict, "found", None) or ", ".join(getattr(conflict, "found_any", None) or ())
+    required = getattr(conflict, "required", None) or " or ".join(getattr(conflict, "required_any", ()) or ())
+    found = getattr(conflict, "found", None) or ", ".join(getattr(conflict, "found_any", ()) or ())
     if not required or not found:
         return str(conflict)
     wanted = ", ".join(part.partition(";")[0].strip() for part in str(required).split(" or "))

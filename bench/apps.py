@@ -102,6 +102,11 @@ def migrate_django(project: str) -> Callable[[Mapping[str, str]], None]:
     return migrate
 
 
+def gunicorn_gevent(target: str) -> Callable[[int], list[str]]:
+    """gunicorn with one gevent worker (greenlets: the agent's threads and locks must follow gevent's)."""
+    return lambda port: [str(BIN / "gunicorn"), "-w", "1", "-k", "gevent", "-b", f"127.0.0.1:{port}", target]
+
+
 def uvicorn(target: str) -> Callable[[int], list[str]]:
     """uvicorn, one process."""
     return lambda port: [str(BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), target]

@@ -38,6 +38,7 @@ from bench.apps import (
     gunicorn,
     gunicorn_django,
     migrate_django,
+    gunicorn_gevent,
     modes,
     serve_from,
     uvicorn,
@@ -65,6 +66,8 @@ APPS = (
     App("django", "Django example under gunicorn (1 sync worker), an ORM read on sqlite",
         gunicorn_django("examples/django_app", "mysite.wsgi"), "/items/pear/",
         prepare=migrate_django("examples/django_app")),
+    App("gevent", "Flask example under gunicorn (1 gevent worker)",
+        gunicorn_gevent("examples.flask_app.app:app"), "/get", folder="flask_app"),
 )
 
 
