@@ -140,17 +140,21 @@ class StructlogBridge:
 
         def configure(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
-            module = bridge._module
-            if module is not None:
-                try:
-                    bridge._wrap_renderer(module, bridge._originals["configure"])
-                except Exception as error:
-                    error_once("attaching to structlog's new configuration", error)
+            bridge.rewrap()
             return result
 
         configure.__wrapped__ = original  # type: ignore[attr-defined]
         configure.__doc__ = original.__doc__
         return configure
+
+    def rewrap(self) -> None:
+        """After the app's ``configure``: wrap the new last processor."""
+        module = self._module
+        if module is not None:
+            try:
+                self._wrap_renderer(module, self._originals["configure"])
+            except Exception as error:
+                error_once("attaching to structlog's new configuration", error)
 
     def _wrap_renderer(self, module: ModuleType, configure: Callable[..., Any]) -> None:
         processors = list(module.get_config()["processors"])
