@@ -2,7 +2,8 @@
 
 Each server runs twice on loopback, plain and under ``obs run`` (exporting over OTLP/HTTP to the test
 receiver), with the same burst of requests from several threads: gunicorn's sync, gthread and gevent workers
-(with and without ``--preload``, and with an app that calls gevent's ``monkey.patch_all()`` itself),
+(with and without ``--preload``, with an app that calls gevent's ``monkey.patch_all()`` itself, and one that
+imports gevent but never patches),
 uvicorn's worker under gunicorn, ``uvicorn --workers`` and hypercorn. Under obs: the same statuses and
 bodies, no traceback the plain run did not print, one SERVER span and one RED count per request, process
 metrics from every worker, and SIGTERM ends the server within a second of the plain server's time.
@@ -34,6 +35,8 @@ FLASK = "examples.flask_app.app:app"
 FASTAPI = "examples.fastapi_app.app:app"
 SELF_PATCHING = "gevent_app:app"
 """A module of the test's own that patches with gevent first, then imports the Flask example."""
+IMPORTS_GEVENT = "gevent_unpatched_app:app"
+"""One that imports gevent and never patches (the agent must not wait for a patch that never comes)."""
 PATHS = ("/items/1", "/items/2", "/items/99")
 ROUNDS = 50
 SERVER_KIND = 2
@@ -46,12 +49,17 @@ class Server:
     command: Callable[[int], list[str]]
     item_route: str
     threads: int = 8
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def _gunicorn(*options: str, target: str = FLASK) -> Callable[[int], list[str]]:
     return lambda port: [str(BIN / "gunicorn"), "-w", "2", *options, "-b", f"127.0.0.1:{port}", target]
 
 
+SLOWER_FIRST_EXPORT = (("OTEL_METRIC_EXPORT_INTERVAL", "3000"),)
+"""For apps that patch with gevent as they load in a sync worker: the tests' 300 ms interval would have
+the first metrics export build the SDK on its thread while the app is still importing and patching (at the
+default 60 s, never); then gevent patches a process with two threads, which it does not support."""
 FLASK_ROUTE = "/items/<int:item_id>"
 FASTAPI_ROUTE = "/items/{item_id}"
 SERVERS = {
@@ -62,8 +70,12 @@ SERVERS = {
     "gunicorn-gevent-preload": Server(_gunicorn("-k", "gevent", "--preload"), FLASK_ROUTE, threads=16),
     "gunicorn-gevent-app-patches": Server(_gunicorn("-k", "gevent", target=SELF_PATCHING), FLASK_ROUTE,
                                           threads=16),
-    "gunicorn-sync-app-patches": Server(_gunicorn(target=SELF_PATCHING), FLASK_ROUTE),
-    "gunicorn-sync-preload-app-patches": Server(_gunicorn("--preload", target=SELF_PATCHING), FLASK_ROUTE),
+    "gunicorn-sync-app-patches": Server(_gunicorn(target=SELF_PATCHING), FLASK_ROUTE,
+                                        env=SLOWER_FIRST_EXPORT),
+    "gunicorn-sync-preload-app-patches": Server(_gunicorn("--preload", target=SELF_PATCHING), FLASK_ROUTE,
+                                                env=SLOWER_FIRST_EXPORT),
+    "gunicorn-sync-preload-app-imports-gevent": Server(_gunicorn("--preload", target=IMPORTS_GEVENT),
+                                                       FLASK_ROUTE),
     "gunicorn-uvicorn-worker": Server(_gunicorn("-k", "uvicorn_worker.UvicornWorker", target=FASTAPI),
                                       FASTAPI_ROUTE),
     "uvicorn-workers": Server(lambda port: [str(BIN / "uvicorn"), "--workers", "2", "--host", "127.0.0.1",
@@ -99,11 +111,15 @@ def _serve(server: Server, tmp_path: Path, name: str, receiver: OTLPReceiver | N
     (tmp_path / "gevent_app.py").write_text(
         "from gevent import monkey\n\nmonkey.patch_all()\n\nfrom examples.flask_app.app import app  # noqa\n"
     )
+    (tmp_path / "gevent_unpatched_app.py").write_text(
+        "import gevent  # noqa\nfrom examples.flask_app.app import app  # noqa\n"
+    )
     env = clean_environment({
         "OTEL_SERVICE_NAME": "servers-test",
         "OTEL_TRACES_SAMPLER": "parentbased_always_on",  # every request a span (the default keeps 10/s+10%)
         "EXAMPLES_DB": str(tmp_path / f"{name}.sqlite3"),
         "PYTHONPATH": f"{ROOT}:{tmp_path}",
+        **dict(server.env),
     })
     wrapper = [OBS, "run", "--"] if receiver is not None else []
     if receiver is not None:

@@ -56,6 +56,8 @@ __all__ = ["LazyMetrics", "MeterProviderOnFirstUse", "current", "expect"]
 _LAST_EXPORT_MIN_S = 0.02
 """Less time than this left at the end: no process metrics without the SDK (as the periodic reader skips its
 last collection then)."""
+_CLOSE_WAIT_S = 0.2
+"""The most :meth:`LazyMetrics.close` waits for a build under way on another thread."""
 
 
 class LazyMetrics:
@@ -257,10 +259,16 @@ class LazyMetrics:
             self._start_timer()
 
     def close(self) -> None:
-        """No build from now on (the exit); a built provider is the pipeline's to shut down."""
+        """No build from now on (the exit); a built provider is the pipeline's to shut down. Waits a bounded
+        time for a build under way: one stuck (an import lock that gevent's patching left held by a thread
+        it could not account for) must not hold up the exit."""
         self._stop_timer.set()
-        with late_imports(), self._lock:
+        held = self._lock.acquire(timeout=_CLOSE_WAIT_S)
+        try:
             self._closed = True
+        finally:
+            if held:
+                self._lock.release()
 
 
 _current: list[LazyMetrics] = []

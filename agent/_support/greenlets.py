@@ -15,9 +15,9 @@ module, after the agent started. So every object of the agent that owns a thread
 (:func:`register`): gevent's own notices (``gevent.events``, public since gevent 1.3) stop those threads
 just before it patches (:meth:`Cooperative.pause_for_patching`) and make the locks and threads again right
 after (:meth:`Cooperative.resume_after_patching`). In a forked child of a process that imported gevent,
-the objects' own fork hooks start no thread (:func:`threads_wait_after_fork`): gevent's fork hook, which
-runs after theirs, insists on a child with one thread; they start once gevent has patched, or right after
-gevent's hook if it had already.
+the objects' own fork hooks may start no thread (:func:`threads_wait_after_fork`): gevent's fork hook, which
+runs after theirs, insists on a child with one thread; they start right after gevent's hook, or once a
+gunicorn gevent worker has patched.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ __all__ = [
     "PAUSE_WAIT_S", "Cooperative", "join_quietly", "register", "threads_wait_after_fork", "watch_gevent",
 ]
 
+GUNICORN_GEVENT_WORKER = "gunicorn.workers.ggevent"
+"""Imported by gunicorn's arbiter for ``-k gevent``: its workers patch as they start."""
 PAUSE_WAIT_S = 1.0
 """How long each thread is given to end before gevent patches (it only has to wake up and return)."""
 
@@ -61,12 +63,13 @@ def register(owner: Cooperative) -> None:
 
 
 def threads_wait_after_fork() -> bool:
-    """In a forked child, threads wait for this module to start them (gevent is imported and followed).
-
-    A child that imported gevent and never patches (rare: a sync worker of an app that imports gevent
-    without patching) has no periodic metric export; its spans and logs start their threads at first use,
-    and its metrics go out at exit."""
-    return _subscribed and "gevent" in sys.modules
+    """In a forked child, threads wait for this module to start them: gevent has patched already (its own
+    fork hook must run first), or this is a gunicorn gevent worker, which patches right after the fork (no
+    thread of ours then exists when it does). Any other child starts them at once: should it patch later
+    after all, they are paused and resumed around it."""
+    if not _subscribed or "gevent" not in sys.modules:
+        return False
+    return _threading_patched_safely() or GUNICORN_GEVENT_WORKER in sys.modules
 
 
 def watch_gevent() -> None:
