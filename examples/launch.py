@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-__all__ = ["APPS", "ROOT", "ExampleApp", "free_port", "wait_until_answers"]
+__all__ = ["APPS", "ROOT", "ExampleApp", "free_port", "wait_until_answers", "wait_until_listening"]
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 """The repository: on ``PYTHONPATH`` (or the working directory) so that ``examples`` imports."""
@@ -48,6 +48,22 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    """Return once ``port`` takes connections, without a request (a test counting requests counts only its
+    own: a readiness request that times out while a worker boots is retried, and both are served);
+    RuntimeError if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with status {process.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the app did not listen on {port} within {timeout_s:.0f} s")
 
 
 def wait_until_answers(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:

@@ -12,7 +12,6 @@ metrics from every worker, and SIGTERM ends the server within a second of the pl
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from examples.launch import free_port
+from examples.launch import free_port, wait_until_listening
 from tests.agent_run import OBS, ROOT, clean_environment
 from tests.otlp_receiver import OTLPReceiver
 
@@ -127,7 +126,7 @@ def _serve(server: Server, tmp_path: Path, name: str, receiver: OTLPReceiver | N
     process = subprocess.Popen([*wrapper, *server.command(port)], cwd=tmp_path, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        _wait_until_listening(port, process)
+        wait_until_listening(port, process)
         urls = [f"http://127.0.0.1:{port}{path}" for _ in range(ROUNDS) for path in PATHS]
         with ThreadPoolExecutor(server.threads) as pool:
             answers = Counter(pool.map(_answer, urls))
@@ -145,18 +144,6 @@ def _serve(server: Server, tmp_path: Path, name: str, receiver: OTLPReceiver | N
             output = process.communicate()[0].decode(errors="replace")
         stop_s = time.monotonic() - started
     return Run(answers, sent, stop_s, output, process.pid)
-
-
-def _wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
-    """Until the port takes connections (no request yet: the burst is all the server counts)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"the server did not listen on {port} (exit status {process.poll()})")
 
 
 def _red_count(receiver: OTLPReceiver) -> int:
