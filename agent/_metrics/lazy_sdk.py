@@ -234,8 +234,10 @@ class LazyMetrics:
 
     def _before_fork(self) -> None:
         """A process about to fork with metrics expected builds them now: the children inherit the SDK
-        (and share its memory) instead of each importing it."""
-        if self._expected and self._built is None and not self._closed:
+        (and share its memory) instead of each importing it. Not when another thread is building them (the
+        first export's timer): that build may wait for a lock the fork holds (logging's, taken by its own
+        fork hook), and waiting for it here never ends; the children then build their own."""
+        if self._expected and self._built is None and not self._closed and not self._building:
             self.provider()
 
     def _after_fork_in_child(self) -> None:
