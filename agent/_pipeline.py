@@ -4,8 +4,12 @@ The metrics SDK is the exception: :mod:`obs.agent._metrics.lazy_sdk` builds it a
 
 :meth:`Pipeline.build` creates everything without touching global state, so a failure leaves nothing
 behind; :meth:`Pipeline.install` then makes the providers global.
-:meth:`Pipeline.shutdown` shares one time budget among the signals: each gets an equal part of what is left,
-so one slow signal cannot take the others' time.
+:meth:`Pipeline.shutdown` shares one time budget among the signals, on demand: a signal may use what is left
+but :data:`RESERVE_S` for each signal after it (at least an equal part), and what it does not use goes to the
+next. The first export of a short process happens at exit and pays for the others too (the fallback probe,
+the encoders' imports: under CPU load, more than a third of the budget). A local destination (a file, stdout),
+which cannot hang on a peer, may finish writing what it holds up to :data:`LOCAL_GRACE_S` past the budget;
+what is still not exported then is counted in the one exit line, metrics included.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from obs.agent._export import losses
 from obs.agent._export.destination import Destination, LogExporter, SpanExporterToDestination
 from obs.agent._instrument import use_own_middleware
 from obs.agent._logs import LogsHandle, start_logs
-from obs.agent._metrics.lazy_sdk import LazyMetrics
+from obs.agent._metrics.lazy_sdk import LAST_EXPORT_MIN_S, LazyMetrics
 from obs.agent._metrics.lazy_sdk import install as install_metrics
 from obs.agent._server.target import configure as send_server_requests_to
 from obs.agent._support import scrub
@@ -40,8 +44,14 @@ TYPE_CHECKING = False  # the metrics SDK is not imported at boot
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricReader
 
-__all__ = ["SETTLE_S", "Outputs", "Pipeline"]
+__all__ = ["LOCAL_GRACE_S", "RESERVE_S", "SETTLE_S", "Outputs", "Pipeline"]
 
+RESERVE_S = 0.15
+"""What a signal leaves for each signal stopped after it: enough for a delivery once the first paid the
+imports and the fallback probe."""
+LOCAL_GRACE_S = 0.3
+"""How far past the exit budget a local destination may go to write what it holds (bounded: a file write
+does not wait on a peer, but a full disk or a loaded machine could still make it slow)."""
 SETTLE_S = 0.05
 """The least the exit waits, after everything, for export threads still ending (deliveries aborted at
 close end within milliseconds): then every span and record is counted once."""
@@ -87,6 +97,7 @@ class Pipeline:
     outputs: Outputs
     logs: LogsHandle | None = None
     _stopped: bool = False
+    _local_deadline: float = 0.0
 
     @classmethod
     def build(cls, settings: Settings, config: AgentConfig, outputs: Outputs) -> Pipeline:
@@ -165,8 +176,9 @@ class Pipeline:
             return
         self._stopped = True
         deadline = time.monotonic() + budget_s
+        self._local_deadline = deadline + LOCAL_GRACE_S
         for destination in self.outputs.destinations:
-            destination.close_by(deadline)
+            destination.close_by(self._local_deadline if destination.local else deadline)
         steps = (
             ("stopping the span export", self._stop_spans),
             ("stopping the logs bridge", self._stop_logs),
@@ -192,10 +204,11 @@ class Pipeline:
         span and record is counted once, as delivered or lost."""
         processor = self.outputs.span_processor
         wait = min(max(deadline - time.monotonic(), SETTLE_S), 2 * SETTLE_S)
-        settle_by = time.monotonic() + wait
+        settle_by = max(time.monotonic() + wait, self._end_for(self._signal_destination("traces"), deadline))
         if isinstance(processor, SpanQueue):
             processor.settle(max(settle_by - time.monotonic(), 0.0))
         if self.logs is not None:
+            settle_by = max(settle_by, self._end_for(self._signal_destination("logs"), deadline))
             self.logs.settle(max(settle_by - time.monotonic(), 0.0))
         spans = processor.lost() if isinstance(processor, SpanQueue) else {}
         span_queue = processor.limits.max_queue_size if isinstance(processor, SpanQueue) else 0
@@ -203,20 +216,33 @@ class Pipeline:
         log_queue = self.logs.max_queue if self.logs is not None else 0
         metrics = self.outputs.metric_destination
         points = metrics.unexported_points if metrics is not None else 0
-        line = losses.exit_line(spans, logs, span_queue, log_queue, points)
+        skipped = metrics.skipped_at_exit if metrics is not None else False
+        line = losses.exit_line(spans, logs, span_queue, log_queue, points, metrics_skipped=skipped)
         if line is not None:
             say_once("not-exported", line.removeprefix("obs: "))
+
+    def _signal_destination(self, signal: str) -> Destination | None:
+        return next((destination for destination in self.outputs.destinations
+                     if destination.route.signal == signal), None)
+
+    def _end_for(self, destination: Destination | None, deadline: float) -> float:
+        """The exit's deadline, or the local grace's for a destination in this process (decided by now:
+        the first delivery probed for a collector and chose)."""
+        if destination is not None and destination.local:
+            return self._local_deadline
+        return deadline
 
     def _stop_spans(self, deadline: float) -> None:
         processor = self.outputs.span_processor
         if isinstance(processor, SpanQueue):
-            processor.close(_share(deadline, 3))
+            processor.close(_claim(self._end_for(self._signal_destination("traces"), deadline), 2))
         elif processor is not None:
             processor.shutdown()
 
     def _stop_logs(self, deadline: float) -> None:
         if self.logs is not None:
-            self.logs.shutdown(_share(deadline, 2), say_losses=False)
+            self.logs.shutdown(_claim(self._end_for(self._signal_destination("logs"), deadline), 1),
+                               say_losses=False)
 
     def _stop_metrics(self, deadline: float) -> None:
         """The readers' last collection and export, then the provider (which has nothing left to do).
@@ -224,15 +250,29 @@ class Pipeline:
         process metrics and RED figures go out without it."""
         provider = self.metrics.for_the_end()
         self.metrics.close()
+        # a build under way on the first-export thread ended in close(): its reader still has to export
+        provider = provider or self.metrics.built
+        destination = self.outputs.metric_destination
+        end = self._end_for(destination, deadline)
         if provider is None:
-            self.metrics.export_without_sdk(max(deadline - time.monotonic(), 0.0))
+            self.metrics.export_without_sdk(max(end - time.monotonic(), 0.0))
             return
+        left = max(end - time.monotonic(), 0.0)
+        if left < LAST_EXPORT_MIN_S and destination is not None:
+            destination.skipped_at_exit = True  # the reader skips its last collection: said at exit
         for reader in self.metrics.readers:
-            reader.shutdown(timeout_millis=max(deadline - time.monotonic(), 0.0) * 1000)
+            reader.shutdown(timeout_millis=max(end - time.monotonic(), 0.0) * 1000)
         provider.shutdown(timeout_millis=60_000)
 
 
 def _share(deadline: float, parts: int) -> float:
     """An equal part of the time left before ``deadline``."""
     return max(deadline - time.monotonic(), 0.0) / parts
+
+
+def _claim(deadline: float, after: int) -> float:
+    """What a signal stopped before ``after`` others may use: all that is left before ``deadline`` but
+    :data:`RESERVE_S` for each of them, and at least an equal part."""
+    left = max(deadline - time.monotonic(), 0.0)
+    return max(left / (after + 1), left - after * RESERVE_S)
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from obs.agent._compat import LogRecordExporter, LogRecordExportResult, ReadableLogRecord, encode_sdk_logs
 from obs.agent._config.routes import Route
 from obs.agent._export import losses
-from obs.agent._export.fallback import collector_answers
-from obs.agent._export.sinks import ConsoleSink, FileSink, GrpcSink, HttpSink, Sink, origin
+from obs.agent._export.fallback import collector_answers, known_answer
+from obs.agent._export.sinks import ConsoleSink, FileSink, GrpcSink, HttpSink, Sink, is_local, origin
 from obs.agent._otlp.spans import EncodedSpan, SpanEncoder
 from obs.agent._support.announce import announce
 from obs.agent._support.greenlets import register
@@ -56,6 +56,8 @@ class Destination:
         self.unexported_points = 0
         """Metrics only: the data points of the last export, when it failed. Values are cumulative, so an
         export that fails mid-run is made good by the next one; a failed last export is a loss."""
+        self.skipped_at_exit = False
+        """Metrics only: the last export was not even tried, the exit's time being spent (a loss too)."""
         register(self)
 
     def _choose(self) -> Sink:
@@ -72,6 +74,18 @@ class Destination:
         if route.protocol == "grpc":
             return GrpcSink(route, self._closing)
         return HttpSink(route, self._closing)
+
+    @property
+    def local(self) -> bool:
+        """A way out in this process (a file, stdout), chosen or sure to be: it cannot hang on a peer, so
+        the exit lets it write what it holds a little past its share (obs.agent._pipeline)."""
+        sink = self._sink
+        if sink is not None:
+            return is_local(sink)
+        route = self.route
+        if route.exporter in ("file", "console"):
+            return True
+        return route.may_fall_back and known_answer(route.url) is False
 
     def deliver(self, request: Message | bytes, timeout_s: float | None = None) -> bool:
         """Deliver one Export*ServiceRequest (message or serialized); False when it was dropped."""

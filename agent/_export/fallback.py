@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from obs.agent._support.fork import VOICE, at_fork
 
-__all__ = ["collector_answers", "reset_after_fork"]
+__all__ = ["collector_answers", "known_answer", "reset_after_fork"]
 
 _PROBE_TIMEOUT_S = 0.3
 
@@ -20,10 +20,19 @@ _answers: dict[tuple[str, int], bool] = {}
 _lock = threading.Lock()
 
 
+def _address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "localhost", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def known_answer(url: str) -> bool | None:
+    """What :func:`collector_answers` found for ``url``, without asking; None while nobody asked."""
+    return _answers.get(_address(url))
+
+
 def collector_answers(url: str) -> bool:
     """True when something accepts TCP connections at ``url``'s host and port (asked once per process)."""
-    parts = urlsplit(url)
-    address = (parts.hostname or "localhost", parts.port or (443 if parts.scheme == "https" else 80))
+    address = _address(url)
     with _lock:
         known = _answers.get(address)
         if known is not None:

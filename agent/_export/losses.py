@@ -94,10 +94,12 @@ def _describe(counts: Mapping[str, int], hint: str) -> str:
 
 
 def exit_line(
-    spans: Mapping[str, int], logs: Mapping[str, int], span_queue: int, log_queue: int, metric_points: int = 0
+    spans: Mapping[str, int], logs: Mapping[str, int], span_queue: int, log_queue: int,
+    metric_points: int = 0, *, metrics_skipped: bool = False,
 ) -> str | None:
     """The one line said at exit when something was not exported; None when everything was.
-    ``metric_points``: those of the last metric export, which failed."""
+    ``metric_points``: those of the last metric export, which failed; ``metrics_skipped``: the last metric
+    export was not tried, the exit's time being spent."""
     found = []
     if sum(spans.values()):
         hint = f"the queue holds {span_queue:,}: raise OTEL_BSP_MAX_QUEUE_SIZE or sample less"
@@ -107,6 +109,8 @@ def exit_line(
         found.append(f"{_describe(logs, hint).replace(' (', ' log records (', 1)}")
     if metric_points:
         found.append(f"{metric_points:,} metric points (the last export failed)")
+    elif metrics_skipped:
+        found.append("the last metrics (no time left at exit to export them)")
     if not found:
         return None
     return (f"obs: not exported: {'; '.join(found)}; counted in obs.spans.dropped and obs.logs.dropped "

@@ -29,7 +29,7 @@ from obs.agent._support.report import error_once
 if TYPE_CHECKING:
     from google.protobuf.message import Message
 
-__all__ = ["ConsoleSink", "FileSink", "GrpcSink", "HttpSink", "Sink", "origin"]
+__all__ = ["ConsoleSink", "FileSink", "GrpcSink", "HttpSink", "Sink", "is_local", "origin"]
 
 _FILE_LIMIT_BYTES = 64 * 1024 * 1024
 """A telemetry file is rotated to ``<name>.1`` past this size: local files stay bounded too."""
@@ -85,6 +85,11 @@ class _LocalSink:
 
     def close(self) -> None:
         return
+
+
+def is_local(sink: object) -> bool:
+    """A sink in this process (file, stdout), which waits on no peer."""
+    return isinstance(sink, _LocalSink)
 
 
 class FileSink(_LocalSink):

@@ -53,9 +53,10 @@ if TYPE_CHECKING:
 
 __all__ = ["LazyMetrics", "MeterProviderOnFirstUse", "current", "expect"]
 
-_LAST_EXPORT_MIN_S = 0.02
+LAST_EXPORT_MIN_S = 0.02
 """Less time than this left at the end: no process metrics without the SDK (as the periodic reader skips its
-last collection then)."""
+last collection then), unless the destination is local (a file: it cannot hang); a skip is said in the
+exit line (:attr:`Destination.skipped_at_exit`)."""
 _CLOSE_WAIT_S = 0.2
 """The most :meth:`LazyMetrics.close` waits for a build under way on another thread."""
 
@@ -197,17 +198,20 @@ class LazyMetrics:
         """Never built: send the process metrics and the RED figures anyway, without the SDK
         (:mod:`obs.agent._metrics.without_sdk`); a script or a short-lived server still shows in the
         dashboards."""
-        if self._built is not None or self._destination is None:
+        destination = self._destination
+        if self._built is not None or destination is None:
             return
-        if timeout_s < _LAST_EXPORT_MIN_S:
-            return  # no time left to deliver it (a build that failed is undone with none)
+        if timeout_s < LAST_EXPORT_MIN_S and not destination.local:
+            destination.skipped_at_exit = True  # no time left to deliver it: said in the exit line
+            return
         from obs.agent._metrics.without_sdk import final_metrics
 
         found = final_metrics(self._resource(), self._started_ns, process=self._settings.runtime_metrics)
         if found is not None:
             request, points = found
-            delivered = self._destination.deliver(request, timeout_s)
-            self._destination.unexported_points = 0 if delivered else points
+            delivered = destination.deliver(request, timeout_s)
+            destination.unexported_points = 0 if delivered else points
+            destination.skipped_at_exit = False
 
     def counter(self, name: str, unit: str, description: str) -> Counter:
         """obs's own counter (its drop counters), which builds the SDK at its first ``add``: most processes

@@ -178,6 +178,7 @@ class MetricExporterToDestination(MetricExporter):
     ) -> MetricExportResult:
         delivered = self.destination.deliver(encode_metrics(metrics_data), timeout_millis / 1000.0)
         self.destination.unexported_points = 0 if delivered else point_count(metrics_data)
+        self.destination.skipped_at_exit = False
         return MetricExportResult.SUCCESS if delivered else MetricExportResult.FAILURE
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
