@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import subprocess
 import sys
+import time
 from pathlib import Path
 
-from tests.agent_run import PYTHON, clean_environment, exporting_to, obs_run, python
+from obs.agent._lifecycle import EXIT_BUDGET_S
+
+from tests.agent_run import OBS, PYTHON, clean_environment, exporting_to, obs_run, python
 from tests.otlp_receiver import OTLPReceiver
 
 HANG_GUARD_S = 20.0
@@ -115,6 +120,58 @@ def test_spans_the_exit_could_not_export_are_counted(tmp_path: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     (line,) = ran.obs_lines()
     assert "not exported: 3 spans (3 still queued at exit)" in line, line
+
+
+def test_a_local_file_slower_than_a_third_of_the_budget_still_gets_every_span(tmp_path: Path) -> None:
+    """The first export of a short process happens at exit and may take more than a fixed third of the exit
+    budget (under CPU load: the fallback probe, the encoders' imports). Here the spans' file is a named pipe
+    whose reader only comes well past a third of the budget, while the exit is under way: the spans' share
+    is on demand (the other signals leave it their unused time) and a local file may finish what it holds,
+    so every span is written and nothing is said lost."""
+    folder = tmp_path / "telemetry"
+    folder.mkdir()
+    pipe = folder / "traces.jsonl"
+    os.mkfifo(pipe)
+    env = clean_environment({
+        "OTEL_TRACES_EXPORTER": "file", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+        "OBS_TELEMETRY_DIR": str(folder), "OTEL_TRACES_SAMPLER": "always_on", **SLOW,
+    })
+    code = ("from opentelemetry import trace\n"
+            "for _ in range(3):\n    trace.get_tracer('job').start_span('step').end()\n"
+            "print('exiting', flush=True)\n")
+    with subprocess.Popen([OBS, "run", "--", PYTHON, "-c", code], env=env, cwd=tmp_path, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as app:
+        assert app.stdout is not None
+        assert app.stdout.readline() == "exiting\n"
+        time.sleep(EXIT_BUDGET_S / 2)  # the exit is under way: past a third of its budget, within it
+        written = _read_pipe(pipe, HANG_GUARD_S)
+        _, stderr = app.communicate(timeout=HANG_GUARD_S)
+    assert app.returncode == 0, stderr
+    spans = [span["name"] for line in written.splitlines() for resource in json.loads(line)["resourceSpans"]
+             for scope in resource["scopeSpans"] for span in scope["spans"]]
+    assert spans == ["step"] * 3, stderr
+    assert [line for line in stderr.splitlines() if line.startswith("obs:")] == []
+
+
+def _read_pipe(path: Path, guard_s: float) -> bytes:
+    """All a named pipe's writer writes until it closes it; nothing if no writer comes within the exit
+    budget and a second (the reader opens without waiting: a writer that already gave up leaves it empty)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    chunks: list[bytes] = []
+    no_writer_by, give_up = time.monotonic() + EXIT_BUDGET_S + 1.0, time.monotonic() + guard_s
+    try:
+        while time.monotonic() < give_up:
+            select.select([descriptor], [], [], 0.05)
+            chunk = os.read(descriptor, 65536)
+            if chunk:
+                chunks.append(chunk)
+            elif chunks or time.monotonic() > no_writer_by:
+                break  # the writer closed the pipe, or none came
+            else:
+                time.sleep(0.05)  # no writer yet: the pipe reads as ended until one opens it
+    finally:
+        os.close(descriptor)
+    return b"".join(chunks)
 
 
 def test_a_collection_that_never_ends_does_not_hold_the_exit(tmp_path: Path) -> None:

@@ -113,6 +113,16 @@ def test_counts_by_reason_are_reported_once_each() -> None:
     assert exit_line({}, {}, 1, 1) is None
 
 
+def test_a_last_metrics_export_skipped_at_exit_is_said() -> None:
+    """Metrics the exit had no time left to export (the last collection skipped) are not dropped silently:
+    the one exit line says so, alone or after the spans and records."""
+    alone = exit_line({}, {}, 1, 1, metrics_skipped=True)
+    assert alone is not None and "the last metrics (no time left at exit to export them)" in alone
+    with_spans = exit_line({"queued_at_exit": 2}, {}, 1, 1, metrics_skipped=True)
+    assert with_spans is not None and "2 spans" in with_spans and "the last metrics" in with_spans
+    assert exit_line({}, {}, 1, 1, metrics_skipped=False) is None
+
+
 def test_what_is_still_queued_at_exit_is_counted(tmp_path: Path) -> None:
     """A collector that never answers: the exit budget runs out with spans and records queued or in flight;
     the exit line counts every one of them (endpoint not answering, still queued at exit), no more, no
