@@ -256,7 +256,9 @@ class Pipeline:
         end = self._end_for(destination, deadline)
         if provider is None:
             self.metrics.export_without_sdk(max(end - time.monotonic(), 0.0))
-            return
+            provider = self.metrics.built  # a build that outlived close()'s wait and ended meanwhile
+            if provider is None:
+                return
         left = max(end - time.monotonic(), 0.0)
         if left < LAST_EXPORT_MIN_S and destination is not None:
             destination.skipped_at_exit = True  # the reader skips its last collection: said at exit
