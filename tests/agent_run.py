@@ -8,6 +8,7 @@ starts the agent.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -19,7 +20,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tests.otlp_receiver import OTLPReceiver
 
-__all__ = ["OBS", "PYTHON", "ROOT", "Ran", "clean_environment", "exporting_to", "obs_run", "python"]
+__all__ = [
+    "OBS", "PYTHON", "ROOT", "Ran", "clean_environment", "exporting_to", "obs_run", "python",
+    "stop_process_group",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -82,3 +86,15 @@ def python(
     """Run ``code`` with this venv's Python, under ``obs run`` unless told otherwise."""
     command = [PYTHON, "-c", code]
     return obs_run(command, env, cwd, timeout) if under_obs else _run(command, env, cwd, timeout)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM to a process started with ``start_new_session=True`` and its group (obs run, a server and its
+    workers), then SIGKILL if it lingers past ``timeout`` seconds."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

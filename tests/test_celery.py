@@ -6,7 +6,6 @@ name and outcome (success, failure, retry), run time and queue wait, under its o
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ import pytest
 from obs.agent.catalog import ERROR_GROUP_ATTRIBUTES, ERRORS
 
 from examples.launch import ROOT
+from tests.agent_run import stop_process_group
 from tests.otlp_receiver import MetricPoint, OTLPReceiver, Span
 from tests.servers import Redis
 
@@ -72,14 +72,6 @@ def _environment(redis: Redis, receiver: OTLPReceiver, service: str) -> dict[str
     }
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _run_pool(pool: str, redis: Redis, receiver: OTLPReceiver, folder: Path, beat: bool = False) -> Run:
@@ -118,8 +110,8 @@ def _run_pool(pool: str, redis: Redis, receiver: OTLPReceiver, folder: Path, bea
         assert receiver.wait_for(settled, timeout=60), (folder / f"worker-{pool}.log").read_text()
     finally:
         if beat_process is not None:
-            _stop(beat_process)
-        _stop(worker)
+            stop_process_group(beat_process)
+        stop_process_group(worker)
     return _collect(worker.pid, produced.stdout, receiver, service)
 
 

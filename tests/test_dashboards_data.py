@@ -11,7 +11,6 @@ import itertools
 import json
 import math
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from obs.dashboards import Query, queries, render
 
 from examples import shop, traffic
 from examples.launch import APPS, ROOT, free_port, wait_until_answers
+from tests.agent_run import stop_process_group
 from tests.grafana_vars import substitute
 from tests.otlp_match import logql_fields, logql_select, traceql_select
 from tests.otlp_receiver import LogRecord, OTLPReceiver, Span
@@ -58,15 +58,6 @@ class Run:
     dashboards: dict[str, dict[str, Any]]
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the app's process group (obs run, gunicorn and its workers), then SIGKILL if it lingers."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 class _Upstream(BaseHTTPRequestHandler):
@@ -172,7 +163,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             for worker in workers:
                 if worker.is_alive():
                     worker.join(timeout=30)
-            _stop(process)
+            stop_process_group(process, timeout=20)
             log.close()
             upstream.shutdown()
             upstream.server_close()

@@ -11,7 +11,6 @@ import itertools
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -28,6 +27,7 @@ from obs.agent.settings import load_settings
 from obs.dashboards import Query, queries, render
 
 from examples.launch import ROOT
+from tests.agent_run import stop_process_group
 from tests.grafana_vars import substitute
 from tests.promql import PromQL, start_promql
 from tests.servers import PostgreSQL, Redis
@@ -97,14 +97,6 @@ class Run:
     queries: list[Query]
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _has_data(engine: PromQL, query: Query) -> bool:
@@ -179,8 +171,8 @@ def run(postgresql: PostgreSQL, redis: Redis, tmp_path_factory: pytest.TempPathF
             try:
                 producer.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                _stop(producer)
-            _stop(worker)
+                stop_process_group(producer)
+            stop_process_group(worker)
             log.close()
             upstream.shutdown()
             upstream.server_close()

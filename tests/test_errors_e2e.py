@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -32,7 +30,7 @@ from obs.dashboards import Query, queries, render
 
 from examples.launch import ROOT, free_port, wait_until_answers
 from obs.cli import main
-from tests.agent_run import clean_environment
+from tests.agent_run import clean_environment, stop_process_group
 from tests.grafana_vars import substitute
 from tests.otlp_match import logql_select, traceql_select
 from tests.otlp_receiver import OTLPReceiver
@@ -72,13 +70,7 @@ def _serving(workdir: Path, environment: Mapping[str, str]) -> Iterator[str]:
             wait_until_answers(f"http://127.0.0.1:{port}/ok", process)
             yield f"http://127.0.0.1:{port}"
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            stop_process_group(process, timeout=20)
 
 
 def _send(url: str, traffic: Mapping[str, int]) -> None:
