@@ -116,6 +116,46 @@ class AsgiRecorder:
         return attributes
 
 
+WRAPPED = "__obs_wrapped__"
+"""The attribute obs sets on what it wrapped, so that a second install wraps nothing."""
+
+
+def record_calls(
+    app_class: Any, make_recorder: Callable[[], AsgiRecorder], *, scope_marks: tuple[str, ...] = (),
+) -> bool:
+    """Wrap ``app_class``'s own ``__call__`` so that each HTTP request it serves is recorded by the recorder
+    ``make_recorder`` builds (the framework installers' one ASGI wrapper); ``scope_marks`` are keys set in
+    each recorded scope (to quiet a framework's own telemetry). False when the class has no ``__call__`` of
+    its own or is wrapped already: then no recorder is built (building one readies the metrics SDK)."""
+    call = app_class.__dict__.get("__call__")
+    if call is None or getattr(call, WRAPPED, False):
+        return False
+    recorder = make_recorder()
+
+    @functools.wraps(call)
+    async def call_recorded(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        if REQUEST_KEY in scope or scope.get("type") != "http":
+            await call(self, scope, receive, send)  # recorded outside already, or not a request obs records
+            return
+        for key in scope_marks:
+            scope[key] = None
+        started = recorder.start(scope, send)
+        if started is None:
+            await call(self, scope, receive, send)
+            return
+        request, send_recorded, root_path = started
+        try:
+            await call(self, scope, receive, send_recorded)
+        except BaseException as raised:
+            recorder.finish(request, scope, root_path, raised)
+            raise
+        recorder.finish(request, scope, root_path, None)
+
+    setattr(call_recorded, WRAPPED, True)
+    app_class.__call__ = call_recorded
+    return True
+
+
 def _decoded(scope_or_message: Scope | Message) -> dict[str, list[str]]:
     """The ``headers`` of an ASGI scope or response start message, decoded, values by name."""
     headers: dict[str, list[str]] = {}

@@ -200,29 +200,6 @@ def _no_route(scope: Any, root_path: str) -> None:
 
 
 def _patch_asgi(handler_class: Any) -> None:
-    from obs.agent._server.asgi import REQUEST_KEY, AsgiRecorder, Receive, Scope, Send
+    from obs.agent._server.asgi import AsgiRecorder, record_calls
 
-    call = handler_class.__call__
-    if getattr(call, _MARK, False):
-        return
-    recorder = AsgiRecorder(("DJANGO",), _no_route)
-
-    @functools.wraps(call)
-    async def call_recorded(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        if REQUEST_KEY in scope or scope.get("type") != "http":
-            await call(self, scope, receive, send)
-            return
-        started = recorder.start(scope, send)
-        if started is None:
-            await call(self, scope, receive, send)
-            return
-        request, send_recorded, root_path = started
-        try:
-            await call(self, scope, receive, send_recorded)
-        except BaseException as raised:
-            recorder.finish(request, scope, root_path, raised)
-            raise
-        recorder.finish(request, scope, root_path, None)
-
-    setattr(call_recorded, _MARK, True)
-    handler_class.__call__ = call_recorded
+    record_calls(handler_class, lambda: AsgiRecorder(("DJANGO",), _no_route))

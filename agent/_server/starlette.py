@@ -9,14 +9,12 @@ of ``root_path`` while routing).
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from obs.agent._server.asgi import REQUEST_KEY, AsgiRecorder, Receive, Scope, Send
+from obs.agent._server.asgi import AsgiRecorder, Scope, record_calls
 
 __all__ = ["instrument", "instrument_fastapi", "route_of"]
 
-_MARK = "__obs_wrapped__"
 _FASTAPI_NATIVE_KEY = "fastapi.telemetry"
 """Present in the scope, it tells FastAPI's native telemetry the request is taken care of (None: no data)."""
 
@@ -52,30 +50,5 @@ def instrument_fastapi() -> bool:
 
 
 def _wrap_call(app_class: Any, *, quiet_native: bool) -> bool:
-    call = app_class.__dict__.get("__call__")
-    if call is None or getattr(call, _MARK, False):
-        return False
-    recorder = AsgiRecorder(("FASTAPI", "STARLETTE"), route_of)
-
-    @functools.wraps(call)
-    async def call_recorded(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        if REQUEST_KEY in scope or scope.get("type") != "http":
-            await call(self, scope, receive, send)  # recorded outside already, or not a request obs records
-            return
-        if quiet_native:
-            scope[_FASTAPI_NATIVE_KEY] = None
-        started = recorder.start(scope, send)
-        if started is None:
-            await call(self, scope, receive, send)
-            return
-        request, send_recorded, root_path = started
-        try:
-            await call(self, scope, receive, send_recorded)
-        except BaseException as raised:
-            recorder.finish(request, scope, root_path, raised)
-            raise
-        recorder.finish(request, scope, root_path, None)
-
-    setattr(call_recorded, _MARK, True)
-    app_class.__call__ = call_recorded
-    return True
+    return record_calls(app_class, lambda: AsgiRecorder(("FASTAPI", "STARLETTE"), route_of),
+                        scope_marks=(_FASTAPI_NATIVE_KEY,) if quiet_native else ())
