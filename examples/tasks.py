@@ -2,12 +2,14 @@
 
 The broker (and result backend) is ``EXAMPLES_BROKER_URL`` (a Redis URL); ``EXAMPLES_BEAT_SECONDS`` puts
 ``tick`` on a beat schedule. ``charge`` fails for odd amounts and ``reserve`` retries once: the dashboards and
-alerts have failures and retries to show. Nothing here knows about obs.
+alerts have failures and retries to show. ``pack`` takes a while, as real work does: two enqueued together
+keep two worker processes busy at once. Nothing here knows about obs.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Final
 
 from celery import Celery, Task
@@ -43,6 +45,12 @@ def charge(amount_cents: int) -> int:
     if amount_cents % 2:
         raise ValueError(f"card declined for {amount_cents}")
     return amount_cents
+
+
+@app.task
+def pack(order_id: int) -> int:
+    time.sleep(0.3)
+    return order_id
 
 
 @app.task(bind=True, max_retries=1, default_retry_delay=0)

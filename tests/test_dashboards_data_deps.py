@@ -71,6 +71,9 @@ while not os.path.exists("stop") and time.monotonic() < deadline:
     tasks.charge.delay(round)
     if round % 4 == 0:
         tasks.reserve.delay(round)
+    if round % 5 == 1:
+        tasks.pack.delay(round)  # two slow tasks at once: the second goes to the other prefork child
+        tasks.pack.delay(round)
     time.sleep(0.1)
 """
 
@@ -109,8 +112,9 @@ def _has_data(engine: PromQL, query: Query) -> bool:
 
 
 def _workers_seen(engine: PromQL, query: Query) -> int:
-    """How many worker processes have reported task runs so far (the broker gives a task to whichever child
-    is free first, so the second child's first run may come a few rounds after the first's)."""
+    """How many worker processes have reported task runs so far. The pool hands a task to a child that is
+    free, so quick tasks may all go to one child: the workload enqueues slow ``pack`` tasks in pairs, and the
+    second of a pair finds the first child busy."""
     series = engine.query(substitute(query.text, VALUES))
     return len({item["metric"].get("service_instance_id") for item in series})
 
@@ -149,7 +153,7 @@ def run(postgresql: PostgreSQL, redis: Redis, tmp_path_factory: pytest.TempPathF
         log = (workdir / "processes.log").open("wb")
         worker = subprocess.Popen(
             [*obs, sys.executable, "-m", "celery", "-A", "examples.tasks", "worker", "-P", "prefork",
-             "-c", "2", "--loglevel", "warning"],
+             "-c", "2", "-O", "fair", "--loglevel", "warning"],  # fair: a busy child is given no second task
             cwd=workdir, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         producer = subprocess.Popen(
