@@ -67,13 +67,16 @@ def wait_until_listening(port: int, process: subprocess.Popen[bytes], timeout_s:
 
 
 def wait_until_answers(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    """Return once ``url`` answers with any status; RuntimeError if the process exits or time runs out."""
+    """Return once ``url`` answers with any status; RuntimeError if the process exits or time runs out.
+
+    A request that got through waits for its answer as long as time is left, rather than timing out and
+    asking again: on a slow machine a short timeout would send (and the app count) several probes."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the app exited with status {process.returncode} before answering {url}")
         try:
-            with urllib.request.urlopen(url, timeout=2.0):
+            with urllib.request.urlopen(url, timeout=max(0.5, deadline - time.monotonic())):
                 return
         except urllib.error.HTTPError:
             return

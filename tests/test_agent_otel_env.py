@@ -237,11 +237,15 @@ def test_span_queue_size_and_drops(receiver: OTLPReceiver, project: Path) -> Non
            "    trace.get_tracer('t').start_span('burst').end()\n"
     ran = python(code, env, project)
     assert ran.returncode == 0
-    assert len(receiver.spans()) == 10
+    # A full queue wakes the export thread, which may drain a few before the burst ends (more so on a busy
+    # machine): at least the queue's worth is exported, and every span is either exported or counted.
+    exported = len(receiver.spans())
+    dropped = 50 - exported
+    assert 10 <= exported < 50
     (line,) = ran.obs_lines()
-    assert "40 spans (40 queue full" in line and "OTEL_BSP_MAX_QUEUE_SIZE" in line
+    assert f"{dropped} spans ({dropped} queue full" in line and "OTEL_BSP_MAX_QUEUE_SIZE" in line
     points = receiver.latest_points("obs.spans.dropped")
-    assert [(point.attributes, point.value) for point in points] == [({"reason": "queue_full"}, 40)]
+    assert [(point.attributes, point.value) for point in points] == [({"reason": "queue_full"}, dropped)]
 
 
 def test_schedule_delay_exports_while_the_app_runs(receiver: OTLPReceiver, project: Path) -> None:
