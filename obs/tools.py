@@ -1,7 +1,8 @@
-"""Finding the external programs obs can use when they are there: promtool and docker.
+"""Finding the external programs obs can use when they are there: promtool, amtool and docker.
 
-An environment variable names a binary explicitly (``OBS_PROMTOOL``, ``OBS_DOCKER``), for people whose copy is
-not on ``PATH``; otherwise ``PATH`` decides. None means "not available": callers say what they skipped.
+An environment variable names a binary explicitly (``OBS_PROMTOOL``, ``OBS_AMTOOL``, ``OBS_DOCKER``), for
+people whose copy is not on ``PATH``; otherwise ``PATH`` decides. None means "not available": callers say
+what they skipped.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Final
 
 __all__ = ["TOOL_ENV", "find_tool"]
 
-TOOL_ENV: Final = {"promtool": "OBS_PROMTOOL", "docker": "OBS_DOCKER"}
+TOOL_ENV: Final = {"promtool": "OBS_PROMTOOL", "amtool": "OBS_AMTOOL", "docker": "OBS_DOCKER"}
 """Program name -> the variable that overrides where it is."""
 
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Unpack the real tools the tests use into .tools/: VictoriaMetrics (a PromQL engine that ingests OTLP),
-# promtool (checks and unit-tests alert rules), and the Docker client with its compose plugin (no engine: `obs
+# promtool (checks and unit-tests alert rules), amtool (checks the Alertmanager configuration), and the Docker client with its compose plugin (no engine: `obs
 # check` uses `docker compose config`, and the tests drive `obs up` against an engine that is not there).
 # They come from Debian's newest suite, which the machine's own release does not carry, so this downloads the
 # .deb files with a private apt configuration for that suite (the mirror is the one the machine already uses)
 # and unpacks them with `dpkg -x`. Nothing is installed system-wide. Quiet on success; does nothing when the
 # binaries are already there and run.
 #
-#   .tools/bin/victoria-metrics  .tools/bin/promtool  .tools/bin/docker
+#   .tools/bin/victoria-metrics  .tools/bin/promtool  .tools/bin/amtool  .tools/bin/docker
 #   .tools/docker/cli-plugins/docker-compose   (found by the client with DOCKER_CONFIG=.tools/docker)
 #
 #   OBS_DEBIAN_SUITE   suite to take the packages from (default: sid)
@@ -23,7 +23,7 @@ runs() { [ -x "$1" ] && "$1" --version >/dev/null 2>&1; }
 
 plugins="$tools/docker/cli-plugins"
 
-if runs "$bin/victoria-metrics" && runs "$bin/promtool" && runs "$bin/docker" \
+if runs "$bin/victoria-metrics" && runs "$bin/promtool" && runs "$bin/amtool" && runs "$bin/docker" \
     && DOCKER_CONFIG="$tools/docker" "$bin/docker" compose version >/dev/null 2>&1; then
     exit 0
 fi
@@ -83,8 +83,8 @@ apt_private=(
 
 apt-get -qq "${apt_private[@]}" update >"$work/update.log" 2>&1 \
     || { cat "$work/update.log" >&2; fail "apt-get update for suite '$suite' failed"; }
-(cd "$work/debs" && apt-get -qq "${apt_private[@]}" download victoria-metrics promtool docker-cli docker-compose) >"$work/download.log" 2>&1 \
-    || { cat "$work/download.log" >&2; fail "apt-get download victoria-metrics promtool docker-cli docker-compose from '$suite' failed"; }
+(cd "$work/debs" && apt-get -qq "${apt_private[@]}" download victoria-metrics promtool prometheus-alertmanager docker-cli docker-compose) >"$work/download.log" 2>&1 \
+    || { cat "$work/download.log" >&2; fail "apt-get download victoria-metrics promtool prometheus-alertmanager docker-cli docker-compose from '$suite' failed"; }
 
 for deb in "$work"/debs/*.deb; do
     dpkg -x "$deb" "$work/root"
@@ -93,11 +93,13 @@ done
 mkdir -p "$bin"
 install -m 0755 "$work/root/usr/bin/victoria-metrics" "$bin/victoria-metrics"
 install -m 0755 "$work/root/usr/bin/promtool" "$bin/promtool"
+install -m 0755 "$work/root/usr/bin/amtool" "$bin/amtool"
 install -m 0755 "$work/root/usr/bin/docker" "$bin/docker"
 mkdir -p "$plugins"
 install -m 0755 "$work/root/usr/libexec/docker/cli-plugins/docker-compose" "$plugins/docker-compose"
 
 runs "$bin/victoria-metrics" || fail "$bin/victoria-metrics does not run"
 runs "$bin/promtool" || fail "$bin/promtool does not run"
+runs "$bin/amtool" || fail "$bin/amtool does not run"
 runs "$bin/docker" || fail "$bin/docker does not run"
 DOCKER_CONFIG="$tools/docker" "$bin/docker" compose version >/dev/null 2>&1 || fail "$plugins/docker-compose does not run"

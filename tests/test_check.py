@@ -15,7 +15,7 @@ from obs.checks import compose as compose_check
 from obs.checks import grafana as grafana_check
 from obs.cli import main
 from tests.observability_tree import make_settings, rendered_files, write_tree
-from tests.tools import docker_client, promtool
+from tests.tools import amtool, docker_client, promtool
 
 SETTINGS_VARIANTS = [
     {"service_name": "shop"},
@@ -32,6 +32,7 @@ SETTINGS_VARIANTS = [
 @pytest.fixture(autouse=True)
 def _tools(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OBS_PROMTOOL", promtool())
+    monkeypatch.setenv("OBS_AMTOOL", amtool())
     monkeypatch.delenv("OBS_DOCKER", raising=False)
 
 
@@ -62,6 +63,7 @@ def test_generated_output_passes(
     assert code == 0, "\n".join(out) + err
     assert out[-1].endswith("no problems")
     assert "promtool" not in err  # the rules were checked by promtool, not skipped
+    assert "amtool" not in err  # and the Alertmanager config by amtool
 
 
 Edit = tuple[str, str, str, int]
@@ -107,9 +109,8 @@ BROKEN_CASES: list[tuple[str, list[Edit], list[str]]] = [
         ],
     ),
     (
-        "deprecated and removed component names",
+        "removed component name",
         [
-            ("collector/config.yaml", "otlp_http/loki", "otlphttp/loki", -1),
             (
                 "collector/config.yaml",
                 "  otlp_grpc/tempo:",
@@ -120,8 +121,14 @@ BROKEN_CASES: list[tuple[str, list[Edit], list[str]]] = [
         [
             "collector/config.yaml: exporters.logging: exporter `logging` no longer exists in "
             "collector-contrib 0.154.0 — use `debug`",
-            "collector/config.yaml: exporters.otlphttp/loki: exporter `otlphttp` is a deprecated alias in "
-            "collector-contrib 0.154.0 — rename it `otlp_http`",
+        ],
+    ),
+    (
+        "Alertmanager duration amtool refuses",
+        [("alertmanager/alertmanager.yml", "group_interval: 5m", "group_interval: 5x", 1)],
+        [
+            'alertmanager/alertmanager.yml: amtool: unknown unit "x" in duration "5x" — fix it so that '
+            "`amtool check-config` accepts it"
         ],
     ),
     (
@@ -187,6 +194,25 @@ def test_broken_input_is_one_clear_line_each(
     assert out == expected
     count_word = f"{len(expected)} problem{'s' if len(expected) != 1 else ''}"
     assert f"obs: CheckFailed: {count_word} in {folder} (listed above)" in err
+
+
+def test_deprecated_aliases_pass_with_a_note_naming_the_new_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The collector still loads a deprecated alias (with a warning): check passes and notes the rename."""
+    folder = _generate(tmp_path)
+    config = folder / "collector/config.yaml"
+    _edit(config, "otlp_http/loki", "otlphttp/loki")
+    _edit(config, "resource_detection", "resourcedetection")
+    code, out, err = _check(folder, capsys)
+    assert code == 0, "\n".join(out) + err
+    assert out[-1].endswith("no problems")
+    assert (
+        "note: collector/config.yaml: exporters.otlphttp/loki: exporter `otlphttp` is a deprecated alias of "
+        "`otlp_http` in collector-contrib 0.154.0: it still loads, with a warning; rename it `otlp_http` "
+        "before the alias is removed"
+    ) in err
+    assert "processors.resourcedetection: processor `resourcedetection` is a deprecated alias of " in err
 
 
 def test_bad_rule_expression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -303,7 +329,7 @@ def test_without_docker_the_compose_schema_check_still_runs(
 ) -> None:
     """No Docker, no check-jsonschema: the schema shipped with obs catches a bad key; nothing skipped."""
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    monkeypatch.setitem(sys.modules, "check_jsonschema", None)  # as in an install without the dev extra
+    monkeypatch.setitem(sys.modules, "check_jsonschema", None)  # obs needs no check-jsonschema anywhere
     folder = _generate(tmp_path)
     code, _, err = _check(folder, capsys)
     assert code == 0
@@ -500,10 +526,31 @@ def test_alerts_that_notify_nobody_are_noted_and_a_broken_route_fails(
     code, out, _ = _check(folder, capsys)
     assert code == 1
     assert out == [
-        "alertmanager/alertmanager.yml: route sends alerts to receiver `obs-tema`, which `receivers` does "
-        "not define — define it, or use one of: obs-team",
+        'alertmanager/alertmanager.yml: amtool: undefined receiver "obs-tema" used in route — fix it so that '
+        "`amtool check-config` accepts it",
         "prometheus/prometheus.yml: has no `alerting.alertmanagers`: alerts fire but are sent nowhere — add "
         "`alerting: {alertmanagers: [{static_configs: [{targets: [alertmanager:9093]}]}]}`",
+    ]
+
+
+def test_without_amtool_the_alertmanager_config_is_checked_for_structure_and_a_note_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no amtool anywhere, a valid folder still passes with a note; a route to an undefined receiver is
+    still found, by the structural check."""
+    folder = _generate(tmp_path)
+    monkeypatch.delenv("OBS_AMTOOL")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    code, _, err = _check(folder, capsys)
+    assert code == 0
+    assert "note: amtool not found: alertmanager/alertmanager.yml was checked for structure only" in err
+    assert "notify nobody" in err
+    _edit(folder / "alertmanager/alertmanager.yml", "  receiver: obs-team\n", "  receiver: obs-tema\n")
+    code, out, _ = _check(folder, capsys)
+    assert code == 1
+    assert out == [
+        "alertmanager/alertmanager.yml: route sends alerts to receiver `obs-tema`, which `receivers` does "
+        "not define — define it, or use one of: obs-team",
     ]
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import difflib
 import io
 import json
-import os
-import shutil
 import socket
 import sys
 import tomllib
@@ -19,7 +17,7 @@ from obs.agent.settings import load_settings
 from obs.cli import main
 from obs.init.manifest import FILENAME as MANIFEST
 from obs.init.plan import render_observability
-from tests.init_helpers import copy_fixture, obs_init, snapshot
+from tests.init_helpers import copy_fixture, obs_init, snapshot, without_dac_override
 
 FIXTURES = ("flask_shop", "fastapi_poetry", "django_setuppy")
 RELEASE = metadata.version("opentelemetry-instrumentation")
@@ -206,17 +204,10 @@ def test_unwritable_target_is_refused_with_nothing_written(tmp_path: Path) -> No
 def test_unwritable_project_folder_is_refused_with_nothing_written(tmp_path: Path) -> None:
     """A project folder the user may not write to: one line naming it, before any file is touched.
 
-    As root (who may write anywhere) the command stays root but without CAP_DAC_OVERRIDE, through setpriv:
-    the mode bits then bind it, while the checkout it runs from stays readable wherever it lives (running
-    as `nobody` failed when the checkout was in a private folder).
+    As root the command runs without CAP_DAC_OVERRIDE (:func:`without_dac_override`), so the mode bits bind.
     """
-    prefix: list[str] = []
+    prefix = without_dac_override()
     base = tmp_path
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv: cannot take write permission away")
-        prefix = [setpriv, "--bounding-set=-dac_override", "--inh-caps=-dac_override"]
     try:
         root = copy_fixture("flask_shop", base)
         for path in (root, *root.rglob("*")):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from obs.errors import ProjectError, WriteError
 from obs.init.manifest import digest
 from obs.init.scaffold import Planned, apply, plan
+from tests.init_helpers import without_dac_override
 
 
 def _leftovers(root: Path) -> list[Path]:
@@ -110,17 +113,48 @@ def test_interrupt_while_staging_changes_nothing(tmp_path: Path, monkeypatch: py
     assert sorted(path.name for path in tmp_path.iterdir()) == ["config.yaml"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere: permissions cannot be tested as root")
+_PLAN_AND_APPLY = """
+import sys
+from pathlib import Path
+
+from obs.errors import WriteError
+from obs.init.scaffold import Planned, apply, plan
+
+root = Path(sys.argv[1])
+steps = plan([Planned(root / "a.txt", "a\\n"), Planned(root / "locked" / "b.txt", "b\\n")], force=False)
+try:
+    apply(steps)
+except WriteError as error:
+    print(f"WriteError: {error}")
+else:
+    print("written")
+"""
+"""plan + apply in a process of its own, so that it can run without root's CAP_DAC_OVERRIDE."""
+
+
 def test_unwritable_folder_is_refused_before_any_write(tmp_path: Path) -> None:
-    """A read-only folder is named before the first write; other targets stay untouched."""
+    """A read-only folder is named before the first write; other targets stay untouched.
+
+    The writer runs in a child process; as root, without CAP_DAC_OVERRIDE (:func:`without_dac_override`), so
+    that the folder's mode bits bind as they do for any other user.
+    """
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        steps = plan([Planned(tmp_path / "a.txt", "a\n"), Planned(locked / "b.txt", "b\n")], force=False)
-        with pytest.raises(WriteError, match="permission denied"):
-            apply(steps)
+        result = subprocess.run(
+            [*without_dac_override(), sys.executable, "-c", _PLAN_AND_APPLY, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("WriteError: "), result.stdout
+        assert "permission denied" in result.stdout
+        assert str(locked) in result.stdout
         assert not (tmp_path / "a.txt").exists()
+        assert not (locked / "b.txt").exists()
     finally:
         locked.chmod(0o700)
 

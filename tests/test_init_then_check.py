@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.init_helpers import FIXTURES, copy_fixture, obs_init
-from tests.tools import promtool
+from tests.tools import amtool, promtool
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PROJECTS = [
@@ -29,7 +29,7 @@ def _copy(kind: str, name: str, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(("kind", "name", "expected"), PROJECTS, ids=[f"{k}-{n}" for k, n, _ in PROJECTS])
 def test_generated_stack_passes_obs_check(kind: str, name: str, expected: set[str], tmp_path: Path) -> None:
-    """`obs init --yes` then `obs check` (promtool included) reports no problem and exits 0."""
+    """`obs init --yes` then `obs check` (promtool and amtool included) reports no problem and exits 0."""
     project = _copy(kind, name, tmp_path)
     init = obs_init(project, "--yes")
     assert init.returncode == 0, init.stderr
@@ -39,8 +39,9 @@ def test_generated_stack_passes_obs_check(kind: str, name: str, expected: set[st
         [str(Path(shutil.which("obs") or "obs")), "check", str(project / "observability")],
         capture_output=True, text=True, timeout=120, check=False,
         env={"PATH": str(Path(promtool()).parent) + ":" + str(Path(__import__("sys").executable).parent),
-             "OBS_PROMTOOL": promtool(), "NO_COLOR": "1"},
+             "OBS_PROMTOOL": promtool(), "OBS_AMTOOL": amtool(), "NO_COLOR": "1"},
     )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "no problems" in check.stdout
     assert "promtool not found" not in check.stdout + check.stderr
+    assert "amtool" not in check.stdout + check.stderr  # it ran, and accepted alertmanager.yml

@@ -1,7 +1,8 @@
 """Where the tests find the real tools that scripts/debian-tools.sh unpacks into .tools/ (``make tools``).
 
-Each can be overridden for people who have their own: ``OBS_PROMTOOL``, ``OBS_VICTORIA_METRICS`` and
-``OBS_DOCKER`` name binaries, ``PROMQL_URL`` names a running PromQL engine (then none need be started).
+Each can be overridden for people who have their own: ``OBS_PROMTOOL``, ``OBS_AMTOOL``,
+``OBS_VICTORIA_METRICS`` and ``OBS_DOCKER`` name binaries, ``PROMQL_URL`` names a running PromQL engine (then
+none need be started).
 A test that needs a missing tool is skipped with the command that provides it, except under CI, where
 `make test` installs every tool and a missing one fails the test.
 """
@@ -20,7 +21,16 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["TOOLS", "docker_client", "flush", "promql_engine", "promql_url", "promtool", "victoria_metrics"]
+__all__ = [
+    "TOOLS",
+    "amtool",
+    "docker_client",
+    "flush",
+    "promql_engine",
+    "promql_url",
+    "promtool",
+    "victoria_metrics",
+]
 
 TOOLS = Path(__file__).resolve().parent.parent / ".tools"
 _HINT = "run `make tools` (scripts/debian-tools.sh)"
@@ -49,6 +59,11 @@ def _require(env: str, name: str) -> str:
 def promtool() -> str:
     """Path of promtool (``OBS_PROMTOOL``, else .tools/bin, else PATH); skips the test without one."""
     return _require("OBS_PROMTOOL", "promtool")
+
+
+def amtool() -> str:
+    """Path of amtool (``OBS_AMTOOL``, else .tools/bin, else PATH); skips the test without one."""
+    return _require("OBS_AMTOOL", "amtool")
 
 
 def victoria_metrics() -> str:

@@ -1,7 +1,7 @@
 """``obs check``: offline validation of a generated observability/ folder.
 
 Each module checks one kind of file and adds one :class:`Finding` per problem to a shared :class:`Report`;
-checks that need an optional tool (promtool, the compose schema) add a note when they cannot run.
+checks that use an optional tool (promtool, amtool, `docker compose config`) add a note when it is not there.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
 """Checks of the alerting path: Prometheus sends alerts to an Alertmanager, which routes them to receivers
 that exist, and at least one receiver notifies someone (else a note says that alerts reach nobody).
 
-No amtool is needed: the checks are the structural ones that decide whether a notification can leave.
+With Alertmanager's amtool (``amtool check-config``) the whole file is checked as Alertmanager loads it:
+durations, URLs, every integration's settings. Without it only the structure that decides whether a
+notification can leave is checked, and a note says so.
 """
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ import yaml
 
 from obs.checks._report import Report
 from obs.collector.alerting import ALERTMANAGER_CONFIG, integrations
+from obs.tools import TOOL_ENV, find_tool
 
 __all__ = ["check_alerting"]
 
@@ -25,7 +29,25 @@ def _routes(route: Any, where: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
             yield from _routes(child, f"{where}.routes[{index}]")
 
 
-def _check_config(report: Report, path: Path, document: Any) -> None:
+def _run_amtool(report: Report, amtool: str, path: Path) -> bool | None:
+    """Whether amtool accepted the file (each complaint is one finding); None when it could not run."""
+    try:
+        result = subprocess.run(
+            [amtool, "check-config", str(path)], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        report.note(f"amtool could not run ({error}); {report.relative(path)} was checked for structure only")
+        return None
+    if result.returncode == 0:
+        return True
+    output = result.stdout + "\n" + result.stderr
+    messages = [line.split("FAILED: ", 1)[1].strip() for line in output.splitlines() if "FAILED: " in line]
+    for message in messages or [f"amtool check-config failed (exit {result.returncode})"]:
+        report.add(path, f"amtool: {message}", "fix it so that `amtool check-config` accepts it")
+    return False
+
+
+def _check_structure(report: Report, path: Path, document: Any) -> None:
     if not isinstance(document, Mapping) or not isinstance(document.get("route"), Mapping):
         report.add(path, "has no `route`", "route alerts to a receiver: `route: {receiver: obs-team}`")
         return
@@ -41,7 +63,13 @@ def _check_config(report: Report, path: Path, document: Any) -> None:
                 f"{where} sends alerts to receiver `{receiver}`, which `receivers` does not define",
                 f"define it, or use one of: {', '.join(sorted(names)) or 'none'}",
             )
-    if not any(integrations(dict(item)) for item in receivers):
+
+
+def _note_nobody_notified(report: Report, path: Path, document: Any) -> None:
+    receivers = document.get("receivers") if isinstance(document, Mapping) else None
+    if not isinstance(receivers, list):
+        return
+    if not any(integrations(dict(item)) for item in receivers if isinstance(item, Mapping)):
         report.note(
             f"{report.relative(path)}: no receiver has an integration, so alerts notify nobody — give "
             "receiver `obs-team` a webhook_configs, email_configs or slack_configs entry (see the file's "
@@ -73,7 +101,19 @@ def check_alerting(report: Report) -> None:
     path = report.root / ALERTMANAGER_CONFIG
     if not report.require(path, "where alerts are sent"):
         return
-    document = report.load_yaml(path)
-    if document is not None:
-        _check_config(report, path, document)
+    amtool = find_tool("amtool")
+    if amtool is None:
+        report.note(
+            f"amtool not found: {report.relative(path)} was checked for structure only (install "
+            f"Alertmanager's amtool, or set {TOOL_ENV['amtool']} to its path)"
+        )
+    accepted = None if amtool is None else _run_amtool(report, amtool, path)
+    if accepted is not False:  # amtool's own complaint says what is wrong; the rest would only repeat it
+        document = report.load_yaml(path)
+        if document is not None:
+            if accepted is None:
+                _check_structure(report, path, document)
+            _note_nobody_notified(report, path, document)
+    else:
+        report.checked.add(report.relative(path))
     _check_prometheus(report)

@@ -1,6 +1,7 @@
 """Checks of the collector configs: every pipeline names defined components, ``memory_limiter`` comes
-first and ``batch`` last, component types exist in the pinned collector release, receivers are reachable from
-outside a container, and secrets come from the environment.
+first and ``batch`` last, component types exist in the pinned collector release (a deprecated alias, which
+still loads, gets a note), receivers are reachable from outside a container, and secrets come from the
+environment.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from obs.checks._report import Report
-from obs.collector.components import KINDS, Kind, base_type, verdict
+from obs.collector.components import KINDS, Kind, alias_note, base_type, verdict
 from obs.endpointvars import compose_collector_configs, endpoint_variables, passed_variables
 
 __all__ = ["check_collector"]
@@ -49,6 +50,9 @@ def _check_components(report: Report, path: Path, sections: Mapping[Kind, Mappin
             problem = verdict(kind, str(component_id))
             if problem is not None:
                 report.add(path, f"{kind}.{component_id}: {problem[0]}", problem[1])
+            note = alias_note(kind, str(component_id))
+            if note is not None:
+                report.note(f"{report.relative(path)}: {kind}.{component_id}: {note}")
 
 
 def _check_list(
