@@ -23,6 +23,7 @@ from obs.agent import catalog
 from obs.agent._compat import LogRecordExporter, get_logger_provider, update_resource
 from obs.agent._config.check import AgentConfig
 from obs.agent._config.resource import build_resource, process_facts
+from obs.agent._errors import configure as configure_errors
 from obs.agent._export import losses
 from obs.agent._export.destination import Destination, LogExporter, SpanExporterToDestination
 from obs.agent._instrument import use_own_middleware
@@ -101,9 +102,10 @@ class Pipeline:
 
     @classmethod
     def build(cls, settings: Settings, config: AgentConfig, outputs: Outputs) -> Pipeline:
-        """Create everything, install nothing global (but the scrubber the settings describe); a failure on
-        the way undoes the rest."""
+        """Create everything, install nothing global (but the scrubber and the error groups' switch that the
+        settings describe); a failure on the way undoes the rest."""
         scrub.configure(scrub.Scrubber(settings.scrub_patterns, settings.scrub_allow, enabled=settings.scrub))
+        configure_errors(settings.error_groups)
         resource = build_resource(settings)
         tracing = outputs.span_processor is not None
         sampler = build_sampler(config.sampler if tracing else "always_off", settings.traces_sampler_arg)

@@ -30,6 +30,7 @@ __all__ = [
     "HTTP_SERVER_DURATION",
     "LATENCY_BUCKETS_SECONDS",
     "LOGS_DROPPED",
+    "METRICS_DROPPED",
     "PROCESS_CONTEXT_SWITCHES",
     "PROCESS_CPU_TIME",
     "PROCESS_CPU_UTILIZATION",
@@ -58,7 +59,7 @@ SERVER_SCOPE = "obs.agent.http_server"
 PROCESS_SCOPE = "obs.process"
 """The meter of the process and runtime metrics, with the metrics SDK or without it."""
 AGENT_SCOPE = "obs.agent"
-"""The meter of obs's own counters (``obs.spans.dropped``, ``obs.logs.dropped``)."""
+"""The meter of obs's own counters (``obs.spans.dropped``, ``obs.logs.dropped``, ``obs.metrics.dropped``)."""
 DJANGO_DB_SCOPE = "obs.agent.django.db"
 """The tracer of Django's ORM queries (obs.agent._traces.django_db)."""
 
@@ -200,6 +201,12 @@ SPANS_DROPPED = Instrument(
     "Spans obs did not export, by reason: queue_full, endpoint_refused, endpoint_not_answering, "
     "export_failed, queued_at_exit.", Source.AGENT, ("reason",),
 )
+METRICS_DROPPED = Instrument(
+    "obs.metrics.dropped", "{data_point}", Kind.COUNTER,
+    "Metric data points of the exports that failed, by reason: endpoint_refused, endpoint_not_answering, "
+    "export_failed, queued_at_exit. Values are cumulative: the next export that succeeds carries the totals "
+    "again, but the moments in between are lost.", Source.AGENT, ("reason",),
+)
 
 ERROR_GROUP_ATTRIBUTES = ("exception.type", "code.function.name", "obs.error.operation")
 """What an error group is (:mod:`obs.agent._errors`): the exception type, the app's own function where it
@@ -239,6 +246,7 @@ CATALOG: tuple[Instrument, ...] = (
     GC_COLLECTIONS,
     LOGS_DROPPED,
     SPANS_DROPPED,
+    METRICS_DROPPED,
     ERRORS,
     ERRORS_FIRST_SEEN,
     ERRORS_LAST_SEEN,

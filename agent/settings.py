@@ -321,6 +321,9 @@ SETTINGS: tuple[Setting, ...] = (
             "more regular expressions for attribute keys and query parameter names whose values are secret"),
     Setting("scrub_allow", _as_name_list, (), ("OBS_SCRUB_ALLOW",),
             "attribute keys and query parameter names never scrubbed"),
+    Setting("error_groups", _as_bool, True, ("OBS_ERROR_GROUPS",),
+            "count failures in error groups (obs.errors: unhandled exceptions of requests and tasks, "
+            "exceptions logged at ERROR, whether logs are exported or not); false turns it off"),
     Setting("server_middleware", _one_of(("obs", "contrib")), "obs", ("OBS_SERVER_MIDDLEWARE",),
             "who records Flask, FastAPI, Starlette and Django requests: obs's own middleware (several times "
             "cheaper a request) or the contrib instrumentations"),
@@ -366,6 +369,7 @@ class Settings(Frozen):
     scrub: bool
     scrub_patterns: tuple[str, ...]
     scrub_allow: tuple[str, ...]
+    error_groups: bool
     server_middleware: str
     project_root: Path
     config_file: Path | None

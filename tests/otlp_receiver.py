@@ -93,6 +93,8 @@ class _Store:
     logs: list[ExportLogsServiceRequest] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)
     requests: int = 0
+    refusing: dict[str, int] = field(default_factory=dict)
+    refused: list[Any] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -140,6 +142,14 @@ class OTLPReceiver:
                 try:
                     request.ParseFromString(body)
                 except DecodeError:
+                    self._answer(400, b"")
+                    return
+                with store.lock:
+                    refused = store.refusing.get(signal, 0) > 0
+                    if refused:
+                        store.refusing[signal] -= 1
+                        store.refused.append(request)
+                if refused:
                     self._answer(400, b"")
                     return
                 with store.lock:
@@ -246,6 +256,24 @@ class OTLPReceiver:
         with self._store.lock:
             requests = list(self._store.metrics)
         return [point for request in requests for point in _points(request) if name in (None, point.name)]
+
+    def refuse(self, signal: str, times: int) -> None:
+        """Answer the next ``times`` requests of ``signal`` (``"metrics"``...) with 400 Bad Request, an error
+        the sender is not to retry; they are kept apart (:meth:`refused_points`), not counted as received."""
+        with self._store.lock:
+            self._store.refusing[signal] = times
+
+    def refused_points(self) -> list[MetricPoint]:
+        """The data points of the metric requests refused so far."""
+        with self._store.lock:
+            requests = [request for request in self._store.refused
+                        if isinstance(request, ExportMetricsServiceRequest)]
+        return [point for request in requests for point in _points(request)]
+
+    @property
+    def refused_count(self) -> int:
+        with self._store.lock:
+            return len(self._store.refused)
 
     def latest_points(self, name: str) -> list[MetricPoint]:
         """The newest point of each (resource, attributes) series: cumulative values are read from these."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 from obs.agent._otlp.json_lines import to_json_line
-from obs.agent.catalog import HTTP_SERVER_DURATION, LATENCY_BUCKETS_SECONDS, TASK_DURATION
+from obs.agent.catalog import HTTP_SERVER_DURATION, LATENCY_BUCKETS_SECONDS, TASK_DURATION, TASK_QUEUE_WAIT
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
@@ -121,14 +121,21 @@ class Writer:
             timestamp=time_ns, severity_number=SeverityNumber.WARN, severity_text=severity, body=body
         )
 
-    def task(self, name: str, outcome: str, seconds: float) -> None:
-        """One Celery task run, as a worker's agent records it (``celery.task.duration``)."""
+    def task(self, name: str, outcome: str, seconds: float, waited: float | None = None) -> None:
+        """One Celery task run, as a worker's agent records it (``celery.task.duration``), and the time it
+        waited from publication to start when given (``celery.task.queue_wait``)."""
         if self._task_duration is None:
             self._task_duration = self._meter.create_histogram(
                 TASK_DURATION.name, unit="s",
                 explicit_bucket_boundaries_advisory=list(LATENCY_BUCKETS_SECONDS),
             )
+            self._task_wait = self._meter.create_histogram(
+                TASK_QUEUE_WAIT.name, unit="s",
+                explicit_bucket_boundaries_advisory=list(LATENCY_BUCKETS_SECONDS),
+            )
         self._task_duration.record(seconds, {"celery.task.name": name, "celery.task.outcome": outcome})
+        if waited is not None:
+            self._task_wait.record(waited, {"celery.task.name": name})
 
     def count(self, name: str, value: int, attributes: dict[str, str] | None = None) -> None:
         """Add to a counter, such as the agent's own ``obs.logs.dropped`` (by ``reason``)."""

@@ -15,7 +15,7 @@ from obs.agent._errors.frames import is_project_file, where_from_text, where_fro
 from obs.agent._errors.groups import MAX_GROUPS, OTHER, SAMPLE_KEPT_NS, Groups
 from obs.agent.catalog import ERRORS, ERRORS_LAST_SEEN
 
-from tests.agent_run import PYTHON, exporting_to, obs_run, python
+from tests.agent_run import PYTHON, Ran, exporting_to, obs_run, python
 from tests.otlp_receiver import OTLPReceiver
 
 MINUTE = 60 * 10**9
@@ -164,3 +164,88 @@ def test_exceptions_logged_below_error_are_not_failures(tmp_path: Path, level: s
         receiver.wait_for(lambda: bool(receiver.latest_points(ERRORS.name)))
         types = {point.attributes["exception.type"] for point in receiver.latest_points(ERRORS.name)}
         assert types == {"KeyError"}
+
+
+LOGGED = """
+import logging
+from loguru import logger
+from opentelemetry import metrics, trace
+from opentelemetry.trace import SpanKind
+
+log = logging.getLogger("app")
+tracer = trace.get_tracer("opentelemetry.instrumentation.django")
+
+def settle():
+    return {}["basket"]
+
+def convert():
+    return int("x")
+
+def checkout():
+    raise LookupError("no basket 42")
+
+try:
+    settle()
+except KeyError:
+    log.exception("settling failed")
+try:
+    convert()
+except ValueError:
+    logger.exception("conversion failed")
+try:
+    with tracer.start_as_current_span("POST /checkout", kind=SpanKind.SERVER):
+        checkout()
+except LookupError:
+    pass
+metrics.get_meter("app").create_counter("app.done").add(1)
+"""
+"""An exception logged with stdlib logging, one with loguru, one a contrib server span ends with; then a
+counter of the app's own, to know that its metrics were exported."""
+
+
+def _run_script(code: str, environment: dict[str, str], folder: Path) -> Ran:
+    """``code`` as a script file (its frames then have a path: the app's code) under ``obs run``."""
+    script = folder / "shop.py"
+    script.write_text(code)
+    return obs_run([PYTHON, str(script)], environment, folder)
+
+
+@pytest.mark.parametrize("logs", [
+    {"OTEL_LOGS_EXPORTER": "none"},
+    {"OBS_CAPTURE_LOGGING": "false", "OBS_CAPTURE_LOGURU": "false"},
+    {"OBS_LOG_LEVEL": "critical"},
+], ids=["logs-not-exported", "logging-not-captured", "below-the-export-level"])
+def test_logged_exceptions_are_failures_whether_their_records_are_exported_or_not(
+    tmp_path: Path, logs: dict[str, str]
+) -> None:
+    """``log.exception`` and loguru's ``logger.exception`` are grouped with log export off, with the bridges
+    off, and with the export level above ERROR: the records are not exported, the failures are counted."""
+    with OTLPReceiver() as receiver:
+        ran = _run_script(LOGGED, exporting_to(receiver, OTEL_TRACES_SAMPLER="always_on", **logs), tmp_path)
+        assert ran.returncode == 0, ran.stderr
+        counts = {point.attributes["code.function.name"]: point.value
+                  for point in receiver.latest_points(ERRORS.name)}
+        assert counts == {"__main__.settle": 1, "__main__.convert": 1, "__main__.checkout": 1}
+        assert not [record for record in receiver.logs() if "failed" in str(record.body)]
+
+
+def test_error_groups_can_be_turned_off(tmp_path: Path) -> None:
+    """``error_groups = false`` in ``[tool.obs]``, or ``OBS_ERROR_GROUPS=false``: no failure of any source
+    is counted and no obs.errors series is sent, while the app's own metrics and its error log lines still
+    are."""
+    for way in ("file", "environment"):
+        folder = tmp_path / way
+        folder.mkdir()
+        environment: dict[str, str] = {}
+        if way == "file":
+            (folder / "pyproject.toml").write_text("[tool.obs]\nerror_groups = false\n")
+        else:
+            environment["OBS_ERROR_GROUPS"] = "false"
+        with OTLPReceiver() as receiver:
+            ran = _run_script(LOGGED, exporting_to(receiver, OTEL_TRACES_SAMPLER="always_on", **environment),
+                              folder)
+            assert ran.returncode == 0, ran.stderr
+            assert receiver.latest_points("app.done"), way
+            assert not receiver.metric_points(ERRORS.name), way
+            logged = {str(record.body) for record in receiver.logs()}
+            assert logged >= {"settling failed", "conversion failed"}, way

@@ -139,3 +139,47 @@ def test_what_is_still_queued_at_exit_is_counted(tmp_path: Path) -> None:
     assert _exit_numbers(line, "spans") == made and _exit_numbers(line, "log records") == made
     assert "still queued at exit" in line
     assert re.search(r"; [\d,]+ metric points \(the last export failed\);", line), line
+
+
+COUNTING = """
+import pathlib, sys, time
+from opentelemetry import metrics
+
+orders = metrics.get_meter("shop").create_counter("shop.orders")
+done, made = pathlib.Path(sys.argv[1]), 0
+deadline = time.monotonic() + 60
+while not done.exists() and time.monotonic() < deadline:
+    orders.add(1)
+    made += 1
+    time.sleep(0.02)
+print("made", made, flush=True)
+"""
+
+
+def test_metric_exports_failed_mid_run_are_counted_by_reason(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """The endpoint refuses the first two metric exports of a running app: obs.metrics.dropped, sent with the
+    next export that succeeds, holds exactly the data points of the two refused requests, with the reason
+    endpoint_refused; the app's own counter still arrives whole (values are cumulative), and the exit, its
+    last export delivered, says nothing."""
+    script, done = tmp_path / "count.py", tmp_path / "done"
+    script.write_text(COUNTING)
+    receiver.refuse("metrics", 2)
+    env = clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint})
+    process = subprocess.Popen([OBS, "run", "--", sys.executable, str(script), str(done)], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert receiver.wait_for(lambda: receiver.refused_count == 2 and bool(
+            receiver.latest_points("obs.metrics.dropped")), timeout=30)
+        done.touch()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    refused = receiver.refused_points()
+    assert {point.name for point in refused} >= {"shop.orders", "process.cpu.time"}
+    assert _dropped(receiver, "obs.metrics.dropped") == {"endpoint_refused": len(refused)}
+    (orders,) = receiver.latest_points("shop.orders")
+    assert orders.value == int(stdout.split("made")[-1])
+    assert not [line for line in stderr.splitlines() if line.startswith("obs: not exported")], stderr

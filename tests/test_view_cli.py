@@ -139,10 +139,12 @@ def test_notes_report_what_the_agent_dropped(tmp_path: Path) -> None:
     writer.count("obs.logs.dropped", 100, {"reason": "queue_full"})
     writer.count("obs.logs.dropped", 20, {"reason": "endpoint_not_answering"})
     writer.count("obs.spans.dropped", 0, {"reason": "queue_full"})
+    writer.count("obs.metrics.dropped", 42, {"reason": "endpoint_refused"})
     writer.flush(tmp_path)
     writer.close()
     text = render(read_report(tmp_path, Options()), Style(width=200))
     assert "note: the agent did not export 120 log records (see obs.logs.dropped, by reason)" in text
+    assert "note: the agent did not export 42 metric points (see obs.metrics.dropped, by reason)" in text
     assert "spans (see" not in text
 
 

@@ -217,6 +217,33 @@ def test_tasks_are_listed_beside_routes_with_runs_failures_and_run_time(tmp_path
     assert "Tasks  (runs from the celery.task.duration histogram" in text
     line = next(line for line in text.splitlines() if line.strip().startswith("shop.charge"))
     assert line.split()[1] == "8" and "25%" in line
+    assert line.split()[-2:] == ["-", "-"]  # no queue wait recorded
+
+
+def test_tasks_show_how_long_they_waited_in_the_queue(tmp_path: Path) -> None:
+    """The workers' ``celery.task.queue_wait`` series (publish to start), summed per task name over the
+    processes, give each task's p50 and p95 wait within the histogram's buckets, beside its run time."""
+    from obs.view.render import Style, duration, render
+
+    first, second = Writer("shop", "worker-1"), Writer("shop", "worker-2")
+    for writer in (first, second):
+        for _ in range(9):
+            writer.task("shop.charge", "success", 0.02, waited=0.004)
+        writer.task("shop.charge", "success", 0.02, waited=2.0)
+        writer.task("shop.reserve", "success", 0.3, waited=0.3)
+        writer.flush(tmp_path)
+        writer.close()
+    report = read_report(tmp_path, Options())
+    p50, p95, _p99 = report.task_waits["shop.charge"]
+    assert p50 is not None and 0.0025 <= p50 <= 0.005
+    assert p95 is not None and 1.0 <= p95 <= 2.5
+    reserve = report.task_waits["shop.reserve"][0]
+    assert reserve is not None and 0.25 <= reserve <= 0.5
+    text = render(report, Style(width=140, unicode=False))
+    head = next(line for line in text.splitlines() if line.strip().startswith("task "))
+    assert head.split()[-4:] == ["wait", "p50", "wait", "p95"]
+    line = next(line for line in text.splitlines() if line.strip().startswith("shop.charge"))
+    assert line.split()[1] == "20" and " ".join(line.split()).endswith(f"~{duration(p50)} ~{duration(p95)}")
 
 
 def test_a_4xx_marked_as_an_error_is_not_a_failed_trace(tmp_path: Path, start_ns: int) -> None:

@@ -7,7 +7,8 @@ it from:
 
 - obs's own server middlewares: an exception a request ends with (:mod:`obs.agent._server.request`);
 - the log bridges: a record at ERROR or above with an exception (``logger.exception``, ``log.exception``,
-  loguru's ``logger.exception``), handled or not;
+  loguru's ``logger.exception``), handled or not, exported or not (with logs not exported, not captured or
+  below the export level, a hook that only groups: :mod:`obs.agent._logs`);
 - the span queue: server and consumer spans of the contrib instrumentations (Django, Celery...) that ended in
   error with an ``exception`` event (sampled ones only: their instrumentations decide at the start).
 
@@ -22,4 +23,22 @@ the first failure, so that a process that never fails builds nothing for them.
 Modules: :mod:`~obs.agent._errors.operation` (the request in progress: the only one loaded on the request
 path), :mod:`~obs.agent._errors.record` (the ways in), :mod:`~obs.agent._errors.frames` (the app's
 function), :mod:`~obs.agent._errors.groups` (the bounded store), :mod:`~obs.agent._errors.instruments`.
+
+Off with the ``error_groups`` setting (``OBS_ERROR_GROUPS=false``): :func:`configure` at boot; every way in
+then returns at once, and the log hooks that exist only for grouping are not installed.
 """
+
+from __future__ import annotations
+
+__all__ = ["configure", "enabled"]
+
+_enabled = [True]
+
+
+def configure(enabled: bool) -> None:
+    """Group failures or not (the ``error_groups`` setting), for this process and the ones it forks."""
+    _enabled[0] = enabled
+
+
+def enabled() -> bool:
+    return _enabled[0]

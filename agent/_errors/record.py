@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Final
 
+from obs.agent._errors import enabled
 from obs.agent._errors.frames import where_from_text, where_from_traceback
 from obs.agent._errors.groups import GroupKey, groups
 from obs.agent._errors.operation import current_operation
@@ -54,7 +55,7 @@ def _count(key: GroupKey, trace_id: int) -> None:
 
 def _from_object(error: BaseException, operation: str, trace_id: int) -> None:
     try:
-        if getattr(error, _COUNTED, False):
+        if not enabled() or getattr(error, _COUNTED, False):
             return
         with contextlib.suppress(Exception):  # one that refuses attributes may be counted twice, no worse
             setattr(error, _COUNTED, True)
@@ -105,6 +106,8 @@ def _span_operation() -> str:
 def span_ended_in_error(span: Any) -> None:
     """A contrib instrumentation's server or consumer span ended in error: its ``exception`` events."""
     try:
+        if not enabled():
+            return
         trace_id = span.context.trace_id if span.context is not None else 0
         for event in span.events:
             if event.name != "exception" or not event.attributes:

@@ -54,8 +54,9 @@ class Destination:
         self.last_failure = losses.EXPORT_FAILED
         """Why the last delivery that failed did (a reason of obs.agent._export.losses)."""
         self.unexported_points = 0
-        """Metrics only: the data points of the last export, when it failed. Values are cumulative, so an
-        export that fails mid-run is made good by the next one; a failed last export is a loss."""
+        """Metrics only: the data points of the last export, when it failed (each failure is also counted in
+        obs.metrics.dropped; values being cumulative, the next export carries the totals again: only a failed
+        last export's are said at exit)."""
         self.skipped_at_exit = False
         """Metrics only: the last export was not even tried, the exit's time being spent (a loss too)."""
         register(self)

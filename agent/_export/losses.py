@@ -2,7 +2,9 @@
 
 The queues count; their export threads add the new counts to ``obs.spans.dropped`` / ``obs.logs.dropped``
 with a ``reason`` attribute; the pipeline prints one line at exit with the numbers of both
-(:func:`exit_line`).
+(:func:`exit_line`). Metric data points of an export that failed are counted in ``obs.metrics.dropped`` with
+the same reasons, by the metric exporter (:mod:`obs.agent._metrics.sdk`); those of a failed last export, which
+no export can carry any more, are in the exit line.
 Standard library only.
 """
 

@@ -22,8 +22,10 @@ ENQUEUED_HEADER = "obs_enqueued_at"
 
 NAME, OUTCOME = "celery.task.name", "celery.task.outcome"
 
-_started: dict[str, float] = {}
-_outcome: dict[str, str] = {}
+_started: dict[tuple[str, int], float] = {}
+_outcome: dict[tuple[str, int], str] = {}
+"""By run: (task id, retries so far). A retry keeps its task's id, and with threads or gevent its run may
+start on another thread before the run that asked for it has ended."""
 _instruments: list[Any] = []
 _connected = [False]
 
@@ -53,11 +55,17 @@ def _before_publish(sender: Any = None, headers: dict[str, Any] | None = None, *
         error_once("the Celery publish hook", error)
 
 
+def _run(task_id: str, request: Any) -> tuple[str, int]:
+    """One run of a task: its id and the retries before it (``request``: the run's Celery request)."""
+    retries = getattr(request, "retries", 0)
+    return task_id, retries if isinstance(retries, int) else 0
+
+
 def _prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     try:
         now = time.time()
         if task_id is not None:
-            _started[task_id] = time.perf_counter()
+            _started[_run(task_id, getattr(task, "request", None))] = time.perf_counter()
         enqueued = getattr(getattr(task, "request", None), ENQUEUED_HEADER, None)
         if isinstance(enqueued, int | float) and now >= enqueued:
             _meters()[2].record(now - enqueued, {NAME: str(getattr(task, "name", "unknown"))})
@@ -68,7 +76,7 @@ def _prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
 def _failure(task_id: str | None = None, exception: BaseException | None = None, sender: Any = None,
              **_: Any) -> None:
     if task_id is not None:
-        _outcome[task_id] = "failure"
+        _outcome[_run(task_id, getattr(sender, "request", None))] = "failure"
     if exception is not None:  # the error groups (obs.agent._errors), under the task's name
         try:
             from obs.agent._errors.record import task_failed
@@ -83,15 +91,16 @@ def _failure(task_id: str | None = None, exception: BaseException | None = None,
 def _retry(request: Any = None, **_: Any) -> None:
     task_id = getattr(request, "id", None)
     if task_id is not None:
-        _outcome[task_id] = "retry"
+        _outcome[_run(task_id, request)] = "retry"
 
 
 def _postrun(task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any) -> None:
     try:
         if task_id is None:
             return
-        started = _started.pop(task_id, None)
-        outcome = _outcome.pop(task_id, None) or _state_outcome(state)
+        run = _run(task_id, getattr(task, "request", None))
+        started = _started.pop(run, None)
+        outcome = _outcome.pop(run, None) or _state_outcome(state)
         attributes = {NAME: str(getattr(task, "name", "unknown")), OUTCOME: outcome}
         runs, duration, _wait = _meters()
         runs.add(1, attributes)

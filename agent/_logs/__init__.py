@@ -6,7 +6,8 @@ down. Modules:
 - ``records``: the compact record the app thread queues, and its conversion to SDK records
 - ``otlp``: direct OTLP encoding of compact records, for exporters that take serialized requests
 - ``processor``: the bounded queue, the export thread, drop accounting, fork handling
-- ``stdlib``: the stdlib logging bridge (``Logger.callHandlers``), last-resort output untouched
+- ``stdlib``: the stdlib logging bridge (``Logger.callHandlers``), last-resort output untouched; without it,
+  a record factory that only hands logged exceptions to the error groups (:mod:`obs.agent._errors`)
 - ``loguru_bridge``: the loguru bridge (core patcher, import hook), loaded only if the app uses loguru
 - ``structlog_bridge``: the structlog bridge (wraps its last processor), attached when the app imports it
 - ``console``: the trace id on console lines written inside a span (a JSON field, else `` trace_id=...``)
@@ -24,7 +25,7 @@ from obs.agent._logs.console import StdlibConsole
 from obs.agent._logs.loguru_bridge import LoguruBridge
 from obs.agent._logs.processor import ExportQueue, Losses
 from obs.agent._logs.records import Record
-from obs.agent._logs.stdlib import StdlibBridge
+from obs.agent._logs.stdlib import StdlibBridge, StdlibErrors
 from obs.agent._logs.structlog_bridge import StructlogBridge
 from obs.agent.settings import Settings
 from opentelemetry.metrics import Counter
@@ -111,7 +112,8 @@ def start_logs(
     dropped_counter: Counter,
     limits: BatchLimits,
 ) -> LogsHandle:
-    """Start the log pipeline and the bridges the settings ask for; ``exporter=None`` exports nothing.
+    """Start the log pipeline and the bridges the settings ask for; ``exporter=None`` exports nothing. The
+    exceptions logged at ERROR still reach the error groups then (unless ``error_groups`` is off).
 
     ``limits`` are the queue's (``OTEL_BLRP_*``, checked with the rest of the configuration at boot:
     :func:`obs.agent._config.limits.log_limits`). Takes ownership of ``exporter``: :meth:`LogsHandle.shutdown`
@@ -133,6 +135,10 @@ def start_logs(
             stdlib = StdlibBridge(queue.submit, threshold, skipped)
             stdlib.install()
             parts.append(stdlib)
+    if settings.error_groups and not (queue is not None and settings.capture_logging):
+        errors = StdlibErrors()  # logged exceptions are failures whether their records are exported or not
+        errors.install()
+        parts.append(errors)
     if settings.console_trace_ids:
         console = StdlibConsole()
         console.install()
@@ -142,6 +148,7 @@ def start_logs(
         threshold,
         capture=queue is not None and settings.capture_loguru,
         console=settings.console_trace_ids,
+        errors=settings.error_groups,
     )
     loguru.install()
     parts.append(loguru)

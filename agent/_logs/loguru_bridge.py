@@ -138,7 +138,10 @@ class ImportHook:
 
 
 class LoguruBridge:
-    """Capture loguru records (``capture``) and/or add trace ids to its default sink (``console``)."""
+    """Capture loguru records (``capture``), and/or add trace ids to its default sink (``console``), and/or
+    hand the exceptions logged at ERROR or above to the error groups (``errors``; alone, when records are not
+    captured, the patcher does only that: a sink, loguru's public hook, would go with the app's usual
+    ``logger.remove()``)."""
 
     def __init__(
         self,
@@ -147,11 +150,13 @@ class LoguruBridge:
         *,
         capture: bool,
         console: bool,
+        errors: bool = True,
     ) -> None:
         self._submit = submit
         self._threshold = threshold
         self._capture = capture
         self._console = console
+        self._errors = errors
         self._hook = ImportHook(self._install)
         self._module: ModuleType | None = None
         self._configure: Any = None
@@ -162,7 +167,7 @@ class LoguruBridge:
 
     def install(self) -> None:
         """Install now if the app already imported loguru, else when it does."""
-        if not (self._capture or self._console):
+        if not (self._capture or self._console or self._errors):
             return
         module = sys.modules.get("loguru")
         if module is not None:
@@ -194,7 +199,7 @@ class LoguruBridge:
                 core = loguru_core(logger)
                 if not hasattr(core, "patcher") or not isinstance(core.handlers, dict):
                     raise TypeError("unexpected loguru internals")
-                if self._capture:
+                if self._capture or self._errors:
                     self._chain(core)
                     self._wrap_configure(type(logger))
                 if self._console:
@@ -253,9 +258,19 @@ class LoguruBridge:
             if handler_sink(handler) is sink:
                 replace_handler_sink(handler, inner)
 
+    def _group(self, record: LoguruRecord, level: int) -> None:
+        exc = record["exception"]
+        if exc and level >= _ERROR and self._errors:
+            from obs.agent._errors.record import logged
+
+            logged(exc.value, get_current_span().get_span_context().trace_id)
+
     def capture(self, record: LoguruRecord) -> None:
         """The patcher's work, on the logging thread: mark the record, take the span context, queue it."""
         try:
+            if not self._capture:
+                self._group(record, record["level"].no)
+                return
             context = get_current_span().get_span_context()
             extra = record["extra"] = LoguruExtra(record["extra"])
             extra.trace_id = context.trace_id
@@ -268,9 +283,10 @@ class LoguruBridge:
                 severity = (level.no, severity_number(level.no), severity_text(level.name))
                 self._levels[level.name] = severity
             if severity[0] < self._threshold:
+                self._group(record, severity[0])  # not exported, still a failure
                 return
             exc = record["exception"]
-            if exc and severity[0] >= _ERROR:
+            if exc and severity[0] >= _ERROR and self._errors:
                 from obs.agent._errors.record import logged
 
                 logged(exc.value, context.trace_id)

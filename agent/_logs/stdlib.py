@@ -30,7 +30,7 @@ from obs.agent._logs.records import (
 from obs.agent._support.report import error_once
 from opentelemetry.trace import get_current_span
 
-__all__ = ["StdlibBridge"]
+__all__ = ["StdlibBridge", "StdlibErrors"]
 
 _STANDARD: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message", "asctime", "taskName",
@@ -118,6 +118,8 @@ class StdlibBridge:
         try:
             state = thread_state
             if record.levelno < self._threshold or record.name in self._skipped or state.exporting:
+                if record.exc_info and record.levelno >= logging.ERROR:  # not exported, still a failure
+                    _group(record, get_current_span().get_span_context().trace_id)
                 return
             if state.structlog_message is not None and record.msg is state.structlog_message:
                 state.structlog_message = None
@@ -129,10 +131,8 @@ class StdlibBridge:
             extra = {key: fields[key] for key in extra_keys} if extra_keys else None
             context = get_current_span().get_span_context()
             exc = record.exc_info
-            if exc and record.levelno >= logging.ERROR and not record.name.startswith(_TELEMETRY_LOGGERS):
-                from obs.agent._errors.record import logged
-
-                logged(exc[1], context.trace_id)
+            if exc and record.levelno >= logging.ERROR:
+                _group(record, context.trace_id)
             self._submit((
                 int(record.created * 1e9),
                 severity_number(record.levelno),
@@ -151,6 +151,57 @@ class StdlibBridge:
             ))
         except Exception as error:
             error_once("bridging a stdlib log record", error)
+
+
+def _group(record: logging.LogRecord, trace_id: int) -> None:
+    """A record at ERROR or above with an exception: the exception goes to the error groups
+    (:mod:`obs.agent._errors`), unless the telemetry stack logged it about itself."""
+    exc = record.exc_info
+    if exc and not record.name.startswith(_TELEMETRY_LOGGERS):
+        from obs.agent._errors.record import logged
+
+        logged(exc[1], trace_id)
+
+
+class StdlibErrors:
+    """Exceptions logged at ERROR or above go to the error groups when the bridge is not installed (logs not
+    exported, or stdlib logging not captured): a failure is a failure whether its log line is exported or not.
+
+    Hooked with logging's record factory (``logging.setLogRecordFactory``, public API, chained to the factory
+    in place): every record the app's logger levels let through is made by it, and nothing the app's handlers
+    or the last-resort output see changes. A record without an exception costs one call and a test.
+    """
+
+    def __init__(self) -> None:
+        self._original: Callable[..., logging.LogRecord] | None = None
+        self._factory: Callable[..., logging.LogRecord] | None = None
+
+    def install(self) -> None:
+        if self._original is not None:
+            return
+        original = self._original = logging.getLogRecordFactory()
+        hook = self
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = original(*args, **kwargs)
+            if record.exc_info and record.levelno >= logging.ERROR and hook._factory is factory:
+                try:
+                    _group(record, get_current_span().get_span_context().trace_id)
+                except Exception as error:
+                    error_once("grouping a logged exception", error)
+            return record
+
+        self._factory = factory
+        logging.setLogRecordFactory(factory)
+
+    def uninstall(self) -> None:
+        """Restore the factory found at install, unless another was set on top of ours since (left alone:
+        ours then stays in its chain, and stops grouping once the agent is off)."""
+        if self._original is None:
+            return
+        if logging.getLogRecordFactory() is self._factory:
+            logging.setLogRecordFactory(self._original)
+        self._original = self._factory = None
 
 
 def _body(record: logging.LogRecord) -> Any:

@@ -128,12 +128,17 @@ class LazyMetrics:
         from obs.agent._metrics.sdk import MetricExporterToDestination, PeriodicReader, build_meter_provider
 
         readers = list(self._given_readers)
+        exporter = None
         if self._destination is not None:
             exporter = MetricExporterToDestination(self._destination)
             readers.append(PeriodicReader(exporter, self._settings.metric_export_interval,
                                           self._export_timeout_ms))
         resource = self._resource()
         provider = build_meter_provider(resource, readers)
+        if exporter is not None:
+            dropped = catalog.METRICS_DROPPED
+            exporter.count_drops_with(provider.get_meter(catalog.AGENT_SCOPE).create_counter(
+                dropped.name, unit=dropped.unit, description=dropped.description))
         for reader in readers:
             attach_to_reader(reader, functools.partial(_current_resource, provider, resource))
         if self._settings.runtime_metrics:

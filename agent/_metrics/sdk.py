@@ -21,12 +21,14 @@ from typing import Any
 
 from obs.agent import catalog
 from obs.agent._compat import exporter_preferences, suppress_instrumentation
+from obs.agent._export import losses
 from obs.agent._export.destination import Destination
 from obs.agent._otlp.metrics import encode_metrics, point_count
 from obs.agent._support.fork import METRICS, at_fork_weakly
 from obs.agent._support.greenlets import join_quietly, register, threads_wait_after_fork
 from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
+from opentelemetry.metrics import Counter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
@@ -55,7 +57,8 @@ def catalog_views() -> list[View]:
 class PeriodicReader(MetricReader):
     """Collects every ``interval_ms`` on its own thread and hands the data to the exporter."""
 
-    def __init__(self, exporter: MetricExporter, interval_ms: int, timeout_ms: float = 10_000) -> None:
+    def __init__(self, exporter: MetricExporterToDestination, interval_ms: int, timeout_ms: float = 10_000
+                 ) -> None:
         temporality, aggregation = exporter_preferences(exporter)
         super().__init__(preferred_temporality=temporality, preferred_aggregation=aggregation)
         self._exporter = exporter
@@ -112,7 +115,9 @@ class PeriodicReader(MetricReader):
     ) -> None:
         self._release_collecting()
         if not self._exporting.acquire(timeout=max(timeout_millis, 0.0) / 1000.0):
-            return  # the previous export still runs past this one's time: this collection is dropped
+            # the previous export still waits for the endpoint past this one's time: this collection is lost
+            self._exporter.count_dropped(point_count(metrics_data), losses.NOT_ANSWERING)
+            return
         try:
             self._exporter.export(metrics_data, timeout_millis=timeout_millis)
         finally:
@@ -167,19 +172,35 @@ def build_meter_provider(resource: Resource, readers: Sequence[MetricReader]) ->
 
 class MetricExporterToDestination(MetricExporter):
     """The SDK metric exporter interface (cumulative temporality, default aggregations), encoding straight
-    to protobuf bytes (:mod:`obs.agent._otlp.metrics`)."""
+    to protobuf bytes (:mod:`obs.agent._otlp.metrics`).
+
+    The data points of an export that fails are counted in ``obs.metrics.dropped`` by reason (as spans and
+    log records are in theirs), once :meth:`count_drops_with` gave it the counter: values being cumulative,
+    the next export that succeeds carries the totals again, and the counter with them."""
 
     def __init__(self, destination: Destination) -> None:
         super().__init__()
         self.destination = destination
+        self._dropped: Counter | None = None
+
+    def count_drops_with(self, counter: Counter) -> None:
+        self._dropped = counter
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        delivered = self.destination.deliver(encode_metrics(metrics_data), timeout_millis / 1000.0)
-        self.destination.unexported_points = 0 if delivered else point_count(metrics_data)
-        self.destination.skipped_at_exit = False
+        destination = self.destination
+        delivered = destination.deliver(encode_metrics(metrics_data), timeout_millis / 1000.0)
+        destination.unexported_points = 0 if delivered else point_count(metrics_data)
+        destination.skipped_at_exit = False
+        if not delivered:
+            self.count_dropped(destination.unexported_points, destination.last_failure)
         return MetricExportResult.SUCCESS if delivered else MetricExportResult.FAILURE
+
+    def count_dropped(self, points: int, reason: str) -> None:
+        """``points`` data points not exported, for ``reason`` (of :mod:`obs.agent._export.losses`)."""
+        if points and self._dropped is not None:
+            self._dropped.add(points, {"reason": reason})
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return True

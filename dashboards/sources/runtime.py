@@ -10,6 +10,7 @@ from grafanalib.core import Dashboard, Panel
 from obs.agent.catalog import (
     GC_COLLECTIONS,
     LOGS_DROPPED,
+    METRICS_DROPPED,
     PROCESS_CONTEXT_SWITCHES,
     PROCESS_CPU_TIME,
     PROCESS_MEMORY_USAGE,
@@ -59,8 +60,11 @@ def dashboard(settings: Settings) -> Dashboard:
         timeseries("Telemetry dropped by obs",
                    prometheus(Metric(LOGS_DROPPED).rate_or_zero(), "log records"),
                    prometheus(Metric(SPANS_DROPPED).rate_or_zero(), "spans"),
+                   prometheus(Metric(METRICS_DROPPED).rate_or_zero(), "metric points"),
                    unit="ops", width=24, height=6,
-                   description="Records and spans obs could not queue for export (queue full): 0 is normal."),
+                   description="Log records, spans and metric points obs did not export, per second "
+                               "(queue full, endpoint refused or not answering, export failed, still queued "
+                               "at exit; by reason in obs_*_dropped_total): 0 is normal."),
     ])
     return kit.dashboard(
         "runtime", "Runtime", settings, [cpu, memory, resources, python, agent],

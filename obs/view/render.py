@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from obs.agent.catalog import HTTP_SERVER_DURATION, LOGS_DROPPED, TASK_DURATION
+from obs.agent.catalog import (
+    HTTP_SERVER_DURATION,
+    LOGS_DROPPED,
+    METRICS_DROPPED,
+    TASK_DURATION,
+    TASK_QUEUE_WAIT,
+)
 from obs.view.errors import scrub
 from obs.view.model import KIND_NAMES, LogEntry, SpanRecord
 from obs.view.report import Report
@@ -155,25 +161,39 @@ def _routes(report: Report) -> list[str]:
     return lines
 
 
+_WAIT_PERCENTILES = (0.5, 0.95)
+"""The queue-wait percentiles shown beside a task's run time."""
+
+
 def _tasks(report: Report) -> list[str]:
-    """Celery tasks beside the routes, when a worker recorded any: runs, failures, run time."""
+    """Celery tasks beside the routes, when a worker recorded any: runs, failures, run time, and the time
+    tasks waited between publication and start (``-`` where no worker recorded it)."""
     if not report.tasks:
         return []
     start, end = report.window_ns
     seconds = max((end - start) / 1e9, 1e-9)
     names = [f"p{round(q * 100)}" for q in PERCENTILES]
+    waits = [f"wait p{round(q * 100)}" for q in _WAIT_PERCENTILES]
     width = max(len("task"), *(len(stats.key.route) for stats in report.tasks))
     lines = [
-        f"Tasks  (runs from the {TASK_DURATION.name} histogram, run time within its buckets)",
+        f"Tasks  (runs from the {TASK_DURATION.name} histogram, run time and queue wait within buckets)",
         f"  {'task':<{width}}  {'runs':>8}  {'runs/s':>6}  {'failed':>6}  "
-        + "  ".join(f"{name:>8}" for name in names),
+        + "  ".join(f"{name:>8}" for name in names) + "  " + "  ".join(f"{name:>9}" for name in waits),
     ]
     for stats in report.tasks:
-        values = "  ".join(f"{'~' + duration(v) if v is not None else '-':>8}" for v in stats.percentiles)
+        values = "  ".join(f"{_approximate(v):>8}" for v in stats.percentiles)
+        found = report.task_waits.get(stats.key.route)
+        wait = [found[PERCENTILES.index(q)] if found else None for q in _WAIT_PERCENTILES]
         failed = f"{stats.error_ratio:.0%}" if stats.errors else "0"
         lines.append(f"  {stats.key.route:<{width}}  {stats.requests:>8}  {stats.requests / seconds:>6.2f}  "
-                     f"{failed:>6}  {values}")
+                     f"{failed:>6}  {values}  " + "  ".join(f"{_approximate(v):>9}" for v in wait))
+    lines.append(f"  wait: from publication to start ({TASK_QUEUE_WAIT.name}); - where no worker recorded it")
     return lines
+
+
+def _approximate(seconds: float | None) -> str:
+    """A duration interpolated within a histogram's buckets, marked ``~``; ``-`` for none."""
+    return "-" if seconds is None else "~" + duration(seconds)
 
 
 def _route_line(stats: RouteStats, width: int, seconds: float) -> str:
@@ -269,11 +289,14 @@ def _extras(found: Mapping[str, Any]) -> str:
     return "  " + "  ".join(shown) if shown else ""
 
 
+_DROPPED_WHAT = {LOGS_DROPPED.name: "log records", METRICS_DROPPED.name: "metric points"}
+
+
 def _notes(report: Report) -> list[str]:
     notes: list[str] = []
     for name, count in sorted(report.dropped.items()):
         if count:
-            what = "log records" if name == LOGS_DROPPED.name else "spans"
+            what = _DROPPED_WHAT.get(name, "spans")
             notes.append(f"note: the agent did not export {count} {what} (see {name}, by reason)")
     if report.skipped:
         first = report.skipped[0]

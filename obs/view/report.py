@@ -8,7 +8,14 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from obs.agent.catalog import HTTP_SERVER_DURATION, LOGS_DROPPED, SPANS_DROPPED, TASK_DURATION
+from obs.agent.catalog import (
+    HTTP_SERVER_DURATION,
+    LOGS_DROPPED,
+    METRICS_DROPPED,
+    SPANS_DROPPED,
+    TASK_DURATION,
+    TASK_QUEUE_WAIT,
+)
 from obs.view.errors import ErrorGroup, ErrorTable
 from obs.view.files import SkippedLine, TelemetryDir
 from obs.view.model import LogEntry, Origin, SpanRecord, histogram_points, log_entries, spans, sum_points
@@ -37,6 +44,9 @@ class Report:
     routes_from_metrics: bool = False
     tasks: list[RouteStats] = field(default_factory=list)
     """Celery tasks run by the workers (``celery.task.duration``): runs, failures, run-time percentiles."""
+    task_waits: dict[str, tuple[float | None, ...]] = field(default_factory=dict)
+    """Queue-wait percentiles (:data:`~obs.view.routes.PERCENTILES`) by task name, from
+    ``celery.task.queue_wait`` (publish to start), for the tasks whose workers recorded it."""
     window_ns: tuple[int, int] = (0, 0)
     origins: set[Origin] = field(default_factory=set)
     trace_count: int = 0
@@ -62,14 +72,16 @@ def read_report(directory: Path, options: Options) -> Report:
     files = TelemetryDir(directory)
     report = Report(directory, options)
     tasks = RouteTable(since_ns=options.since_ns, key=task_key, failed=task_failed)
+    waits = RouteTable(since_ns=options.since_ns, key=task_key, failed=task_failed)
     errors = ErrorTable(since_ns=options.since_ns)
-    table = _read_metrics(files, options, report, tasks, errors)
+    table = _read_metrics(files, options, report, (tasks, waits), errors)
     index, durations = _read_traces(files, options, report, errors)
     if not table.empty:
         report.routes, report.routes_from_metrics = table.stats(durations), True
     elif durations.durations:
         report.routes = stats_from_spans(durations)
     report.tasks = tasks.stats(SpanDurations())
+    report.task_waits = {stats.key.route: stats.percentiles for stats in waits.stats(SpanDurations())}
     report.window_ns = _window(table, index, tasks)
     _read_logs(files, options, report, errors)
     report.errors = errors.groups()
@@ -92,20 +104,25 @@ def _look_up(files: TelemetryDir, trace_id: str) -> Trace | None:
 
 
 def _read_metrics(
-    files: TelemetryDir, options: Options, report: Report, tasks: RouteTable, errors: ErrorTable
+    files: TelemetryDir, options: Options, report: Report, tasks: tuple[RouteTable, RouteTable],
+    errors: ErrorTable,
 ) -> RouteTable:
-    """The HTTP server duration histogram into a route table, the task run-time histogram into ``tasks``, the
-    agent's drop counters into the report, the error groups into ``errors``."""
+    """The HTTP server duration histogram into a route table, the task run-time and queue-wait histograms into
+    ``tasks``, the agent's drop counters into the report, the error groups into ``errors``."""
     table = RouteTable(since_ns=options.since_ns)
     dropped: dict[tuple[str, Origin, int, tuple[tuple[str, str], ...]], float] = {}
+    runs, waits = tasks
+    histograms = (
+        (HTTP_SERVER_DURATION.name, table), (TASK_DURATION.name, runs), (TASK_QUEUE_WAIT.name, waits),
+    )
     for metrics in files.metrics():
         errors.add_metrics(metrics, lambda origin: _wanted(origin, options))
-        for name, into in ((HTTP_SERVER_DURATION.name, table), (TASK_DURATION.name, tasks)):
+        for name, into in histograms:
             for point in histogram_points(metrics, name):
                 if _wanted(point.origin, options):
                     into.add(point)
                     report.origins.add(point.origin)
-        for name in (LOGS_DROPPED.name, SPANS_DROPPED.name):
+        for name in (LOGS_DROPPED.name, SPANS_DROPPED.name, METRICS_DROPPED.name):
             for origin, start_ns, cumulative, value, series in sum_points(metrics, name):
                 if _wanted(origin, options):
                     key = (name, origin, start_ns, series)
