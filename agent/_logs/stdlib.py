@@ -174,7 +174,8 @@ class StdlibErrors:
 
     def __init__(self) -> None:
         self._original: Callable[..., logging.LogRecord] | None = None
-        self._factory: Callable[..., logging.LogRecord] | None = None
+        self.installed: Callable[..., logging.LogRecord] | None = None
+        """The factory this hook set; None once uninstalled (a factory left in another's chain stops then)."""
 
     def install(self) -> None:
         if self._original is not None:
@@ -184,14 +185,14 @@ class StdlibErrors:
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = original(*args, **kwargs)
-            if record.exc_info and record.levelno >= logging.ERROR and hook._factory is factory:
+            if record.exc_info and record.levelno >= logging.ERROR and hook.installed is factory:
                 try:
                     _group(record, get_current_span().get_span_context().trace_id)
                 except Exception as error:
                     error_once("grouping a logged exception", error)
             return record
 
-        self._factory = factory
+        self.installed = factory
         logging.setLogRecordFactory(factory)
 
     def uninstall(self) -> None:
@@ -199,9 +200,9 @@ class StdlibErrors:
         ours then stays in its chain, and stops grouping once the agent is off)."""
         if self._original is None:
             return
-        if logging.getLogRecordFactory() is self._factory:
+        if logging.getLogRecordFactory() is self.installed:
             logging.setLogRecordFactory(self._original)
-        self._original = self._factory = None
+        self._original = self.installed = None
 
 
 def _body(record: logging.LogRecord) -> Any:
