@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.agent_run import exporting_to, python
+from tests.agent_run import Ran, exporting_to, python
 from tests.otlp_receiver import LogRecord, OTLPReceiver
 
 TRACE_SUFFIX = re.compile(r" trace_id=([0-9a-f]{32})$")
@@ -237,8 +237,9 @@ def write_all(where):
 
 
 write_all("outside")
+logger.complete()  # the enqueued sink is done writing: the TRACE line cannot land inside one of its lines
 with trace.get_tracer("consoles").start_as_current_span("inside") as span:
-    print("TRACE", format(span.get_span_context().trace_id, "032x"), file=sys.stderr)
+    print("TRACE", format(span.get_span_context().trace_id, "032x"), file=sys.stderr, flush=True)
     write_all("in-span")
 logger.complete()
 """
@@ -254,9 +255,20 @@ def _loguru_steady(value: dict[str, Any]) -> dict[str, Any]:
 
 
 
+def _bridge_problems(run: Ran) -> list[str]:
+    """What obs said about the log bridges (attaching, bridging, a post-import hook): nothing if they work."""
+    return [line for line in run.obs_lines() if "loguru" in line or "structlog" in line or "hook" in line]
+
+
 def _serialized(output: str) -> list[str]:
-    """The lines of loguru's serialize=True sinks (the function sink's start with FUNCTION)."""
-    return [line for line in output.splitlines() if line.startswith(("{", "FUNCTION {"))]
+    """The lines of loguru's serialize=True sinks (the function sink's start with FUNCTION). On stderr, a
+    line that another thread's ``print`` (two writes) got in front of is read from its own start."""
+    lines = []
+    for line in output.splitlines():
+        start = line.find('{"text": ')
+        if start >= 0:
+            lines.append(line if line.startswith("FUNCTION {") else line[start:])
+    return lines
 
 
 def test_loguru_serialized_console_lines_carry_the_trace_id_in_their_extra(
@@ -270,7 +282,7 @@ def test_loguru_serialized_console_lines_carry_the_trace_id_in_their_extra(
     plain = python(LOGURU_SINKS, exporting_to(receiver), tmp_path, under_obs=False)
     observed = python(LOGURU_SINKS, exporting_to(receiver, OTEL_TRACES_SAMPLER="always_on"), tmp_path)
     assert plain.returncode == 0 and observed.returncode == 0, observed.stderr
-    assert not [line for line in observed.obs_lines() if "failed" in line], observed.stderr
+    assert not _bridge_problems(observed), observed.stderr
     trace_id = next(line.split()[1] for line in observed.stderr.splitlines() if line.startswith("TRACE "))
     with_id = 0
     for stream in ("stdout", "stderr"):
@@ -288,8 +300,8 @@ def test_loguru_serialized_console_lines_carry_the_trace_id_in_their_extra(
             assert list(parsed["record"]) == list(was["record"]), "loguru's keys keep their order"
             assert list(parsed["record"]["extra"]) == list(was["record"]["extra"])
     assert with_id == 2 * 3
-    formatted = [line for line in observed.stdout.splitlines() if line not in _serialized(observed.stdout)]
-    assert formatted == [line for line in plain.stdout.splitlines() if line not in _serialized(plain.stdout)]
+    formatted = [line for line in observed.stdout.splitlines() if '{"text": ' not in line]
+    assert formatted == [line for line in plain.stdout.splitlines() if '{"text": ' not in line]
     assert formatted[1] == "WARNING bound outside {'user': 'ann', 'note': 'says \"extra\": {} and é'}"
     receiver.wait_for(lambda: len([log for log in receiver.logs() if log.scope != "obs"]) >= 6)
     exported = {str(log.body): log for log in receiver.logs() if log.scope != "obs"}
@@ -350,7 +362,7 @@ def test_structlog_loggers_with_their_own_processors_are_bridged_like_configured
     plain = python(code, exporting_to(receiver), tmp_path, under_obs=False)
     observed = python(code, exporting_to(receiver, OTEL_TRACES_SAMPLER="always_on"), tmp_path)
     assert plain.returncode == 0 and observed.returncode == 0, observed.stderr
-    assert not [line for line in observed.obs_lines() if "failed" in line], observed.stderr
+    assert not _bridge_problems(observed), observed.stderr
     trace_id = next(line.split()[1] for line in observed.stderr.splitlines() if line.startswith("TRACE "))
     ours, theirs = observed.stdout.splitlines(), plain.stdout.splitlines()
     assert len(ours) == len(theirs) >= 3, observed.stdout
@@ -405,7 +417,7 @@ def test_a_logging_library_the_app_imports_first_is_bridged(
             log.info("in a span")
     """)
     done = python(code, exporting_to(receiver, OTEL_TRACES_SAMPLER="always_on"), tmp_path)
-    assert done.returncode == 0 and not done.obs_lines(), done.stderr
+    assert done.returncode == 0 and not _bridge_problems(done), done.stderr
     trace_id = next(line.split()[1] for line in done.stderr.splitlines() if line.startswith("TRACE "))
     receiver.wait_for(lambda: len([log for log in receiver.logs() if log.scope != "obs"]) >= 2)
     records = _by_body([record for record in receiver.logs() if record.scope != "obs"])
