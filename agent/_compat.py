@@ -61,6 +61,7 @@ __all__ = [
     "exporter_shut_down",
     "extend_dbapi_metric_attributes",
     "get_logger_provider",
+    "handler_serializes",
     "handler_sink",
     "histogram_temporality",
     "initializing",
@@ -306,6 +307,11 @@ def loguru_core(logger: object) -> Any:
 def handler_sink(handler: object) -> Any:
     """The sink a loguru handler writes to; None when there is no handler."""
     return getattr(handler, "_sink", None)
+
+
+def handler_serializes(handler: object) -> bool:
+    """The loguru handler was added with ``serialize=True``: its sink gets each record as one JSON object."""
+    return bool(getattr(handler, "_serialize", False))
 
 
 def replace_handler_sink(handler: object, sink: object) -> None:

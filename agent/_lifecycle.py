@@ -54,8 +54,10 @@ BOOT_WAIT_S = 5.0
 
 SEMCONV_VARIABLE = "OTEL_SEMCONV_STABILITY_OPT_IN"
 _BOOT_THREAD = "obs-boot"
-LOG_MODULES = ("logging", "loguru")
-"""Modules whose import boots the agent, as the log bridge must be in place before the first record."""
+LOG_MODULES = ("logging", "loguru", "structlog")
+"""Modules whose import boots the agent, as the log bridge must be in place before the first record (loguru
+and structlog import logging, and so boot while they are half-done: the watcher then tells their bridges
+when they are done, :func:`obs.agent._support.import_hook.when_executed`)."""
 API_MODULES = ("opentelemetry.trace", "opentelemetry.metrics", LOGS_API_MODULE)
 """The API: an app that imports it wants the providers set when the import returns."""
 BOOT_MODULES = LOG_MODULES + API_MODULES

@@ -267,8 +267,8 @@ def test_the_sdk_http_log_exporters_client_sends_serialized_requests(receiver: O
 
 
 def test_a_loguru_handlers_sink_can_be_read_and_replaced() -> None:
-    """loguru's ``logger._core`` (patcher, handlers, lock), a handler's ``_sink`` and a StreamSink's
-    ``_stream``: the loguru bridge chains its patcher and puts trace ids on the default console sink."""
+    """loguru's ``logger._core`` (patcher, handlers, lock), a handler's ``_sink`` and ``_serialize`` and a
+    StreamSink's ``_stream``: the loguru bridge chains its patcher and puts trace ids on console sinks."""
     from loguru import logger
 
     stream = io.StringIO()
@@ -287,6 +287,11 @@ def test_a_loguru_handlers_sink_can_be_read_and_replaced() -> None:
                                                                         "console trace ids")
         assert stream.getvalue() == ""
         assert _compat.sink_stream(lambda message: None) is None
+        assert not _compat.handler_serializes(handler)
+        serialized_id = logger.add(io.StringIO(), serialize=True)
+        assert _compat.handler_serializes(core.handlers[serialized_id]), _gone(
+            "loguru Handler._serialize", "trace ids in serialized console lines")
+        logger.remove(serialized_id)
     finally:
         logger.remove(handler_id)
 

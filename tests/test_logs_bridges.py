@@ -296,20 +296,30 @@ def test_forked_child_exports_its_own_records_and_not_the_parents_queue(
 
 
 def test_shutdown_gives_logging_and_loguru_back_as_they_were(receiver: OTLPReceiver, tmp_path: Path) -> None:
-    """After shutdown, stdlib logging (callHandlers, root level, StreamHandler.format) and loguru (core
-    patcher, configure, default sink) are exactly what they were before the agent started."""
+    """After shutdown, stdlib logging (callHandlers, root level, StreamHandler.format), loguru (core
+    patcher, configure, add, the default and serialized console sinks) and structlog (BoundLoggerBase's
+    constructor, the configured processors) are exactly what they were before the agent started."""
     done = run_app("""
         import logging
         from loguru import logger
         from loguru._logger import Logger
+        import structlog
+        logger.add(sys.stdout, serialize=True)
         before = (logging.Logger.callHandlers, logging.getLogger().level, dict(vars(logging.StreamHandler)),
-                  logger._core.patcher, Logger.configure, logger._core.handlers[0]._sink, list(sys.meta_path))
+                  logger._core.patcher, Logger.configure, Logger.add,
+                  [handler._sink for handler in logger._core.handlers.values()],
+                  structlog.BoundLoggerBase.__init__, structlog.get_config()["processors"],
+                  list(sys.meta_path))
         start()
-        changed = logging.Logger.callHandlers is not before[0] and logger._core.patcher is not None
+        changed = (logging.Logger.callHandlers is not before[0] and logger._core.patcher is not None
+                   and Logger.add is not before[5] and structlog.BoundLoggerBase.__init__ is not before[7])
         logging.getLogger("app").info("exported")
         finish()
         after = (logging.Logger.callHandlers, logging.getLogger().level, dict(vars(logging.StreamHandler)),
-                 logger._core.patcher, Logger.configure, logger._core.handlers[0]._sink, list(sys.meta_path))
+                 logger._core.patcher, Logger.configure, Logger.add,
+                 [handler._sink for handler in logger._core.handlers.values()],
+                 structlog.BoundLoggerBase.__init__, structlog.get_config()["processors"],
+                 list(sys.meta_path))
         print("CHANGED", changed)
         print("RESTORED", all(a is b or a == b for a, b in zip(before, after)))
         print("ROOT", type(logging.getLogger().level).__name__, logging.getLogger().level)

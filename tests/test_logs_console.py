@@ -3,11 +3,13 @@ lines written inside a span; the last-resort stderr output of unconfigured apps 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC
 from pathlib import Path
 
-from obs.agent._logs.console import loguru_head_end, stdlib_head_end, with_trace_id
+from obs.agent._logs.console import loguru_head_end, serialized_with_trace_id, stdlib_head_end, with_trace_id
 
 from tests.otlp_receiver import OTLPReceiver
 from tests.test_logs_bridges import printed, run_app
@@ -121,3 +123,23 @@ def test_loguru_trace_id_goes_before_the_line_end() -> None:
         f"12:00 | INFO | m:f:1 - hello trace_id={1:032x}\nTraceback"
     )
     assert loguru_head_end("INFO - hi\n", "hi") == len("INFO - hi")
+
+
+def test_loguru_serialized_trace_id_goes_in_the_records_extra_only() -> None:
+    """In a serialize=True line the id becomes the last field of ``record.extra``, in json.dumps' spacing;
+    ``text`` (which quotes the message, braces and all) and every other byte stay as loguru wrote them. A line
+    whose extra has a ``trace_id`` of the app's, or whose extra cannot be found, is left as it is."""
+    from datetime import datetime
+
+    hex_id = f"{0xAB:032x}"
+    for extra in ({}, {"user": "ann", "when": datetime(2026, 1, 1, tzinfo=UTC), "n": [1, 2.5]}):
+        line = json.dumps({"text": 'said "extra": {} é\n', "record": {"exception": None, "extra": extra,
+                                                                      "message": "m"}},
+                          default=str, ensure_ascii=False) + "\n"
+        changed = serialized_with_trace_id(line, extra, 0xAB)
+        value = json.loads(changed)
+        assert list(value["record"]["extra"].items())[-1] == ("trace_id", hex_id)
+        del value["record"]["extra"]["trace_id"]
+        assert json.dumps(value, default=str, ensure_ascii=False) + "\n" == line
+    assert serialized_with_trace_id(line, {**extra, "trace_id": "mine"}, 0xAB) == line
+    assert serialized_with_trace_id(line, {"other": 1}, 0xAB) == line

@@ -8,8 +8,10 @@ Only console lines get it, and only where we can read the line safely:
   the stock ``logging.Formatter`` or a subclass that keeps its ``format`` (uvicorn's coloured one does):
   every line. With a formatter of its own (python-json-logger, a hand-written JSON one): only JSON object
   lines, the others stay byte-for-byte the same. File handlers are left alone.
-- loguru: its default stderr sink (handler 0), whatever its format; sinks the app adds (``serialize=True``
-  ones among them) are left alone.
+- loguru: its default stderr sink (handler 0), whatever its format; ``serialize=True`` sinks writing to
+  stdout/stderr, whatever their handler number, get it inside the record: ``record.extra.trace_id`` (as if the
+  app had bound it; the rest of the JSON is the same text). Other sinks the app adds (its own formats, files,
+  functions) are left alone.
 Lines written outside a span are untouched. The id goes after the message and before any traceback, so
 ``grep <trace id>`` finds the line and the traceback still starts on its own line.
 """
@@ -19,13 +21,18 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.trace import get_current_span
 
-__all__ = ["TRACE_ID_PREFIX", "StdlibConsole", "current_trace_id", "with_trace_id"]
+__all__ = [
+    "TRACE_ID_PREFIX", "StdlibConsole", "current_trace_id", "serialized_with_trace_id", "with_trace_id",
+]
 
 TRACE_ID_PREFIX = " trace_id="
+_LOGURU_JSON = json.JSONEncoder(default=str, ensure_ascii=False)
+"""What ``json.dumps(value, default=str, ensure_ascii=False)`` (loguru's serialize) builds on every call."""
 
 
 def current_trace_id() -> int:
@@ -41,6 +48,28 @@ def with_trace_id(text: str, head_end: int, trace_id: int) -> str:
     if is_json_object(head):
         return f"{_json_with_trace_id(head, hex_id)}{tail}"
     return f"{head}{TRACE_ID_PREFIX}{hex_id}{tail}"
+
+
+def serialized_with_trace_id(text: str, extra: Mapping[str, Any], trace_id: int) -> str:
+    """loguru's ``serialize=True`` line ``text`` with the trace id in its ``record.extra`` object.
+
+    loguru writes ``"extra": <extra>`` with ``json.dumps(..., default=str, ensure_ascii=False)``; the same
+    call on the record's ``extra`` gives that exact text, found in the line (no string value of the line can
+    hold it: a quote inside a JSON string is escaped), and the field goes before its closing brace, in the
+    same spacing (``json.dumps``'s default separators). The rest
+    of the line is left as loguru wrote it, byte for byte. Unchanged if that text is not found or ``extra``
+    has a ``trace_id`` already.
+    """
+    if "trace_id" in extra:
+        return text
+    dumped = _LOGURU_JSON.encode(extra)
+    key = f'"extra": {dumped}'
+    at = text.find(key)
+    if at < 0:
+        return text
+    id_field = f'"trace_id": "{trace_id:032x}"}}'
+    field = f'"extra": {{{id_field}' if dumped == "{}" else f'"extra": {dumped[:-1]}, {id_field}'
+    return f"{text[:at]}{field}{text[at + len(key):]}"
 
 
 def is_json_object(text: str) -> bool:

@@ -1,4 +1,4 @@
-"""The loguru bridge: a core patcher that queues each record, plus trace ids on loguru's default sink.
+"""The loguru bridge: a core patcher that queues each record, plus trace ids on loguru's console sinks.
 
 Why a patcher and not a sink: loguru runs patchers once per record, on the thread that logs, before any
 sink - so the span context is the caller's even for ``enqueue=True`` sinks - and a patcher costs a fraction
@@ -10,6 +10,11 @@ patcher before ours.
 loguru stays optional: nothing imports it. If it is loaded when the agent starts, the bridge installs at once;
 otherwise a one-shot import hook installs it the moment ``import loguru`` finishes, before the app can log a
 line (a periodic check would miss the first records and race with the app's own configure calls).
+
+Console trace ids: the default stderr sink gets the :mod:`obs.agent._logs.console` suffix; ``serialize=True``
+sinks on stdout/stderr get it inside the JSON (``record.extra.trace_id``). Those are added by the app after
+start-up, so ``Logger.add`` is wrapped to wrap their sink when they appear (``configure(handlers=...)`` goes
+through ``add`` too).
 """
 
 from __future__ import annotations
@@ -24,8 +29,20 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from obs.agent._compat import handler_sink, loguru_core, replace_handler_sink, sink_stream
-from obs.agent._logs.console import current_trace_id, loguru_head_end, with_trace_id
+from obs.agent._compat import (
+    handler_serializes,
+    handler_sink,
+    initializing,
+    loguru_core,
+    replace_handler_sink,
+    sink_stream,
+)
+from obs.agent._logs.console import (
+    current_trace_id,
+    loguru_head_end,
+    serialized_with_trace_id,
+    with_trace_id,
+)
 from obs.agent._logs.records import (
     LoguruExtra,
     Record,
@@ -34,6 +51,7 @@ from obs.agent._logs.records import (
     severity_text,
     thread_state,
 )
+from obs.agent._support.import_hook import when_executed
 from obs.agent._support.report import error_once
 from opentelemetry.trace import get_current_span
 
@@ -70,19 +88,44 @@ class _TraceIdSink:
         text: str = message
         try:
             record = message.record
-            extra = record["extra"]
-            trace_id = getattr(extra, "trace_id", 0) if isinstance(extra, LoguruExtra) else current_trace_id()
+            trace_id = _trace_id(record)
             if trace_id:
-                text = with_trace_id(message, loguru_head_end(message, record["message"]), trace_id)
+                text = self.with_trace_id(message, record, trace_id)
         except Exception:
             text = message
         self.inner.write(text)
+
+    @staticmethod
+    def with_trace_id(message: str, record: LoguruRecord, trace_id: int) -> str:
+        return with_trace_id(message, loguru_head_end(message, record["message"]), trace_id)
 
     def stop(self) -> None:
         self.inner.stop()
 
     def tasks_to_complete(self) -> list[Any]:
         return list(self.inner.tasks_to_complete())
+
+
+class _SerializedTraceIdSink(_TraceIdSink):
+    """Wraps a ``serialize=True`` console sink's stream writer: the trace id goes in the JSON line's
+    ``record.extra``, the one place of loguru's format meant for fields the app adds."""
+
+    @staticmethod
+    def with_trace_id(message: str, record: LoguruRecord, trace_id: int) -> str:
+        return serialized_with_trace_id(message, record["extra"], trace_id)
+
+
+def _trace_id(record: LoguruRecord) -> int:
+    """The trace id the patcher took on the logging thread, else (no capture: no patcher) the current one."""
+    extra = record["extra"]
+    return getattr(extra, "trace_id", 0) if isinstance(extra, LoguruExtra) else current_trace_id()
+
+
+def _console_stream(sink: Any) -> bool:
+    stream = sink_stream(sink)
+    return stream is not None and (
+        stream is sys.stderr or stream is sys.stdout or stream is sys.__stderr__ or stream is sys.__stdout__
+    )
 
 
 class ImportHook:
@@ -138,7 +181,7 @@ class ImportHook:
 
 
 class LoguruBridge:
-    """Capture loguru records (``capture``), and/or add trace ids to its default sink (``console``), and/or
+    """Capture loguru records (``capture``), and/or add trace ids to its console sinks (``console``), and/or
     hand the exceptions logged at ERROR or above to the error groups (``errors``; alone, when records are not
     captured, the patcher does only that: a sink, loguru's public hook, would go with the app's usual
     ``logger.remove()``)."""
@@ -160,7 +203,8 @@ class LoguruBridge:
         self._hook = ImportHook(self._install)
         self._module: ModuleType | None = None
         self._configure: Any = None
-        self._sink: _TraceIdSink | None = None
+        self._add: Any = None
+        self._detached = False
         self._lock = threading.Lock()
         self._levels: dict[str, tuple[int, int, str]] = {}
         """level name -> (level number, severity number, severity text)"""
@@ -170,12 +214,14 @@ class LoguruBridge:
         if not (self._capture or self._console or self._errors):
             return
         module = sys.modules.get("loguru")
-        if module is not None:
-            self._install(module)
-        else:
+        if module is None:
             self._hook.add()
+        elif not initializing(module) or not when_executed("loguru", self._install):
+            # half-done, the boot being inside its own import: the watcher calls back once it is done
+            self._install(module)
 
     def uninstall(self) -> None:
+        self._detached = True  # an install still waiting for the import to finish will not happen
         self._hook.remove()
         with self._lock:
             module, self._module = self._module, None
@@ -192,7 +238,7 @@ class LoguruBridge:
 
     def _install(self, module: ModuleType) -> None:
         with self._lock:
-            if self._module is not None:
+            if self._module is not None or self._detached:
                 return
             try:
                 logger = module.logger
@@ -203,7 +249,9 @@ class LoguruBridge:
                     self._chain(core)
                     self._wrap_configure(type(logger))
                 if self._console:
-                    self._wrap_default_sink(core)
+                    self._wrap_add(type(logger))
+                    for handler_id, handler in core.handlers.items():
+                        self.wrap_sink(handler_id, handler)
                 self._module = module
             except Exception as error:
                 error_once("attaching to this version of loguru", error)
@@ -232,13 +280,41 @@ class LoguruBridge:
         self._configure = original
         logger_class.configure = configure
 
-    def _wrap_default_sink(self, core: Any) -> None:
-        handler = core.handlers.get(0)
+    def _wrap_add(self, logger_class: Any) -> None:
+        original = logger_class.add
+        if getattr(original, "__obs__", False):
+            return
+        bridge = self
+
+        @functools.wraps(original)
+        def add(logger: Any, *args: Any, **kwargs: Any) -> Any:
+            handler_id = original(logger, *args, **kwargs)
+            if bridge.wraps_console_sinks:
+                try:
+                    bridge.wrap_sink(handler_id, loguru_core(logger).handlers.get(handler_id))
+                except Exception as error:
+                    error_once("adding trace ids to a loguru sink", error)
+            return handler_id
+
+        add.__obs__ = True  # type: ignore[attr-defined]
+        self._add = original
+        logger_class.add = add
+
+    @property
+    def wraps_console_sinks(self) -> bool:
+        return self._console and self._add is not None
+
+    @staticmethod
+    def wrap_sink(handler_id: int, handler: Any) -> None:
+        """The default stderr sink gets trace ids as a suffix, a ``serialize=True`` console sink as a field of
+        its JSON; other sinks are the app's own (files, functions, formats we cannot read): left alone."""
         sink = handler_sink(handler)
-        stream = sink_stream(sink)
-        if stream is not None and (stream is sys.stderr or stream is sys.__stderr__):
-            self._sink = _TraceIdSink(sink)
-            replace_handler_sink(handler, self._sink)
+        if isinstance(sink, _TraceIdSink) or not _console_stream(sink):
+            return
+        if handler_serializes(handler):
+            replace_handler_sink(handler, _SerializedTraceIdSink(sink))
+        elif handler_id == 0 and (sink_stream(sink) is sys.stderr or sink_stream(sink) is sys.__stderr__):
+            replace_handler_sink(handler, _TraceIdSink(sink))
 
     def _restore(self, module: ModuleType) -> None:
         logger = module.logger
@@ -250,13 +326,13 @@ class LoguruBridge:
         if self._configure is not None:
             type(logger).configure = self._configure
             self._configure = None
-        handler = core.handlers.get(0)
-        sink = self._sink
-        self._sink = None
-        if sink is not None:
-            inner = sink.inner
-            if handler_sink(handler) is sink:
-                replace_handler_sink(handler, inner)
+        if self._add is not None:
+            type(logger).add = self._add
+            self._add = None
+        for handler in core.handlers.values():
+            sink = handler_sink(handler)
+            if isinstance(sink, _TraceIdSink):
+                replace_handler_sink(handler, sink.inner)
 
     def _group(self, record: LoguruRecord, level: int) -> None:
         exc = record["exception"]

@@ -6,6 +6,13 @@ The bridge wraps that last processor, through structlog's public ``configure`` (
 each ``configure``/``configure_once``/``reset_defaults`` of the app's): the wrapper queues the event with
 the current span's trace context, then lets the renderer do exactly what it did.
 
+A logger given processors of its own (``structlog.wrap_logger(logger, processors=...)``,
+``get_logger(processors=...)``, a ``BoundLogger(logger, processors, context)`` made directly) never reads the
+configuration: every bound logger is built by ``BoundLoggerBase.__init__`` (``bind()`` and the lazy proxy
+included), so the bridge wraps that constructor and gives such a logger the same wrapper on its last
+processor. A chain that has the wrapper already (the configured one, or a copy of it) is left as it is:
+each event is queued once.
+
 Whichever way structlog writes: straight to its own ``PrintLogger`` (then the wrapper also puts the trace id
 in the rendered line, as :mod:`obs.agent._logs.console` does: a field of a JSON line, a `` trace_id=`` pair
 otherwise), or through stdlib logging (the stdlib bridge then skips that record, already queued with more,
@@ -21,9 +28,11 @@ from collections.abc import Callable, Mapping, MutableMapping
 from types import ModuleType
 from typing import Any, Final
 
+from obs.agent._compat import initializing
 from obs.agent._logs.console import current_trace_id, with_trace_id
 from obs.agent._logs.loguru_bridge import ImportHook
 from obs.agent._logs.records import Record, exception_info, severity_number, severity_text, thread_state
+from obs.agent._support.import_hook import when_executed
 from obs.agent._support.report import error_once
 from opentelemetry.trace import get_current_span
 
@@ -96,18 +105,23 @@ class StructlogBridge:
         self._hook = ImportHook(self._install, "structlog")
         self._module: ModuleType | None = None
         self._originals: dict[str, Any] = {}
+        self._init: Any = None
+        """``BoundLoggerBase.__init__`` as it was (set when wrapped)."""
+        self._detached = False
 
     def install(self) -> None:
         """Install now if the app already imported structlog, else when it does."""
         if not (self.capture_events or self.console):
             return
         module = sys.modules.get("structlog")
-        if module is not None:
-            self._install(module)
-        else:
+        if module is None:
             self._hook.add()
+        elif not initializing(module) or not when_executed("structlog", self._install):
+            # half-done, the boot being inside its own import: the watcher calls back once it is done
+            self._install(module)
 
     def uninstall(self) -> None:
+        self._detached = True  # an install still waiting for the import to finish will not happen
         self._hook.remove()
         module, self._module = self._module, None
         if module is None:
@@ -116,6 +130,9 @@ class StructlogBridge:
             for name, original in self._originals.items():
                 setattr(module, name, original)
             self._originals = {}
+            init, self._init = self._init, None
+            if init is not None:
+                module.BoundLoggerBase.__init__ = init
             processors = list(module.get_config()["processors"])
             if processors and isinstance(processors[-1], _Capture):
                 module.configure(processors=[*processors[:-1], processors[-1].renderer])
@@ -123,7 +140,7 @@ class StructlogBridge:
             error_once("detaching from structlog", error)
 
     def _install(self, module: ModuleType) -> None:
-        if self._module is not None:
+        if self._module is not None or self._detached:
             return
         try:
             configure = module.configure
@@ -132,8 +149,42 @@ class StructlogBridge:
                 setattr(module, name, self._rewrapping(self._originals[name]))
             self._module = module
             self._wrap_renderer(module, configure)
+            self._wrap_constructor(module.BoundLoggerBase)
         except Exception as error:
             error_once("attaching to this version of structlog", error)
+
+    def _wrap_constructor(self, base: type[Any]) -> None:
+        original = base.__dict__["__init__"]
+        if getattr(original, "__obs__", False):
+            return
+        bridge = self
+
+        def __init__(bound: Any, logger: Any, processors: Any, context: Any) -> None:
+            # bind() comes here each time: the configured chain (a list ending with ours) goes straight on
+            if type(processors) is not list or not processors or type(processors[-1]) is not _Capture:
+                processors = bridge.own_chain(processors)
+            original(bound, logger, processors, context)
+
+        __init__.__obs__ = True  # type: ignore[attr-defined]
+        __init__.__wrapped__ = original  # type: ignore[attr-defined]
+        __init__.__doc__ = original.__doc__
+        self._init = original
+        base.__init__ = __init__
+
+    def own_chain(self, processors: Any) -> Any:
+        """A logger's processors with the capture wrapper on the last one, unless some processor is one
+        already (the configured chain) or the chain is not a list or tuple (left as the app made it)."""
+        try:
+            if self._module is None or type(processors) not in (list, tuple) or not processors:
+                return processors
+            last = processors[-1]
+            if isinstance(last, _Capture) or any(isinstance(step, _Capture) for step in processors):
+                return processors
+            chain = [*processors[:-1], _Capture(self, last)]
+            return chain if type(processors) is list else tuple(chain)
+        except Exception as error:
+            error_once("attaching to a structlog logger's own processors", error)
+            return processors
 
     def _rewrapping(self, original: Callable[..., Any]) -> Callable[..., Any]:
         bridge = self

@@ -26,13 +26,45 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-__all__ = ["ImportWatcher", "bind_to_parent", "initializing", "partially_imported"]
+__all__ = ["ImportWatcher", "bind_to_parent", "initializing", "partially_imported", "when_executed"]
 
 _PARTIAL = (
     r"partially initialized module '([\w.]+)'",
     r"cannot access submodule '(\w+)' of module '([\w.]+)'",
 )
 """How an import error names a module still executing (regular expressions, compiled when one is met)."""
+
+
+_executing: set[str] = set()
+"""Watched modules whose code a watcher's loader is running now."""
+_after: dict[str, list[Callable[[ModuleType], None]]] = {}
+"""Callbacks waiting for one of them (:func:`when_executed`)."""
+
+
+def when_executed(name: str, callback: Callable[[ModuleType], None]) -> bool:
+    """Call ``callback(module)`` right after the code of ``name``, a watched module executing now, has run;
+    False (and no call) if no watcher is running it.
+
+    For code that runs while that module is still half-done further up the stack (the boot, inside the
+    module's own ``import logging``) and needs all of it: the log bridges. The watcher's loader calls it, in
+    the importing thread, after the watcher's own callback; not at all if the module's code fails.
+    """
+    if name not in _executing:
+        return False
+    _after.setdefault(name, []).append(callback)
+    return True
+
+
+def _run_waiting(name: str, module: ModuleType | None) -> None:
+    _executing.discard(name)
+    waiting = _after.pop(name, ())
+    if module is None:
+        return
+    for callback in waiting:
+        try:
+            callback(module)
+        except Exception as error:
+            error_once(f"the post-import hook for {name}", error)
 
 
 def initializing(name: str) -> bool:
@@ -87,6 +119,7 @@ class _NotifyingLoader:
             self._loader.exec_module(module)
         except BaseException:
             self._watcher.in_progress.discard(name)
+            _run_waiting(name, None)
             raise
         try:
             self._watcher.on_loaded(name, module)
@@ -94,6 +127,7 @@ class _NotifyingLoader:
             error_once(f"the post-import hook for {name}", error)
         finally:
             self._watcher.in_progress.discard(name)
+        _run_waiting(name, module)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
@@ -145,6 +179,7 @@ class ImportWatcher:
             return None
         spec.loader = _NotifyingLoader(spec.loader, spec, self)  # type: ignore[assignment]
         self.in_progress.add(fullname)
+        _executing.add(fullname)
         return spec
 
     def _real_spec(
