@@ -140,6 +140,22 @@ def test_console_lines_parse_as_before_with_the_trace_id_in_their_own_form(
     assert json_lines == 6
 
 
+STRUCTLOG_EVENTS = """
+structlog.contextvars.bind_contextvars(request_id="r-1")
+log.info("outside", n=1)
+log.debug("too fine")
+with trace.get_tracer("structlog-test").start_as_current_span("checkout") as span:
+    print("TRACE", format(span.get_span_context().trace_id, "032x"), file=sys.stderr)
+    log.info("inside", n=2)
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        log.exception("failed")
+"""
+"""The events every structlog script writes with its ``log``: one outside a span, one below the level, one
+inside a span (its trace id printed to stderr) and a logged exception."""
+
+
 STRUCTLOG = """
 import logging, sys
 import structlog
@@ -165,16 +181,6 @@ elif route == "formatter":
                         logger_factory=structlog.stdlib.LoggerFactory(),
                         wrapper_class=structlog.stdlib.BoundLogger)
 log = structlog.get_logger("shop").bind(user="ann")
-structlog.contextvars.bind_contextvars(request_id="r-1")
-log.info("outside", n=1)
-log.debug("too fine")
-with trace.get_tracer("structlog-test").start_as_current_span("checkout") as span:
-    print("TRACE", format(span.get_span_context().trace_id, "032x"), file=sys.stderr)
-    log.info("inside", n=2)
-    try:
-        1 / 0
-    except ZeroDivisionError:
-        log.exception("failed")
 """
 
 
@@ -194,7 +200,7 @@ def test_structlog_events_are_exported_with_bound_context_and_trace(
     ``structlog.contextvars`` the attributes; inside a span the record carries the span's trace id; an
     exception logged with ``log.exception`` arrives as exception attributes; DEBUG (below the default log
     level) is not exported."""
-    (tmp_path / "app.py").write_text(STRUCTLOG)
+    (tmp_path / "app.py").write_text(STRUCTLOG + STRUCTLOG_EVENTS)
     done = python(f"import runpy, sys; sys.argv = ['app.py', {route!r}]; runpy.run_path('app.py')",
                   exporting_to(receiver, OTEL_TRACES_SAMPLER="always_on"), tmp_path)
     assert done.returncode == 0, done.stderr
@@ -335,16 +341,6 @@ elif route == "configured-copy":
     log = structlog.wrap_logger(structlog.PrintLogger(sys.stdout), processors=[
         structlog.processors.TimeStamper(key="stamp", fmt="%Y"), *structlog.get_config()["processors"]])
 log = log.bind(user="ann")
-structlog.contextvars.bind_contextvars(request_id="r-1")
-log.info("outside", n=1)
-log.debug("too fine")
-with trace.get_tracer("structlog-test").start_as_current_span("checkout") as span:
-    print("TRACE", format(span.get_span_context().trace_id, "032x"), file=sys.stderr)
-    log.info("inside", n=2)
-    try:
-        1 / 0
-    except ZeroDivisionError:
-        log.exception("failed")
 """
 
 
@@ -357,7 +353,7 @@ def test_structlog_loggers_with_their_own_processors_are_bridged_like_configured
     directly, a chain that copies the configured one) has its events exported once each, with bound context
     and the span's trace id, as a configured logger does. Its console is the plain run's, line by line, but
     for the trace id inside the span: a ``trace_id`` field of a JSON line, a `` trace_id=`` pair otherwise."""
-    (tmp_path / "app.py").write_text(OWN_PROCESSORS)
+    (tmp_path / "app.py").write_text(OWN_PROCESSORS + STRUCTLOG_EVENTS)
     code = f"import runpy, sys; sys.argv = ['app.py', {route!r}]; runpy.run_path('app.py')"
     plain = python(code, exporting_to(receiver), tmp_path, under_obs=False)
     observed = python(code, exporting_to(receiver, OTEL_TRACES_SAMPLER="always_on"), tmp_path)
