@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.otlp_receiver import OTLPReceiver
-from tests.servers import PostgreSQL, Redis, postgresql_server, redis_server
+from tests.servers import MariaDB, PostgreSQL, Redis, mariadb_server, postgresql_server, redis_server
 
 
 @pytest.fixture
@@ -21,6 +21,13 @@ def receiver() -> Iterator[OTLPReceiver]:
 def postgresql() -> Iterator[PostgreSQL]:
     """A private PostgreSQL server on loopback for the test module (tests/servers.py)."""
     with postgresql_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def mariadb() -> Iterator[MariaDB]:
+    """A private MariaDB server on loopback for the test module (tests/servers.py)."""
+    with mariadb_server() as running:
         yield running
 
 

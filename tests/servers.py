@@ -1,9 +1,9 @@
-"""Real database and broker servers for the tests: PostgreSQL and Redis from Debian's packages.
+"""Real database and broker servers for the tests: PostgreSQL, MariaDB and Redis from Debian's packages.
 
 Each server runs on a free loopback port with its data in a temporary folder of its own, started for the
-block and stopped after it (`make tools` installs the packages through scripts/servers.sh). PostgreSQL refuses
-to run as root, so under root its cluster belongs to ``nobody``. A missing server skips the test with the
-command that provides it, except under CI, where a missing one fails it (tests/tools.py's rule).
+block and stopped after it (`make tools` installs the packages through scripts/servers.sh). PostgreSQL and
+MariaDB refuse to run as root, so under root their data belongs to ``nobody``. A missing server skips the test
+with the command that provides it, except under CI, where a missing one fails it (tests/tools.py's rule).
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PostgreSQL", "Redis", "free_port", "postgresql_server", "redis_server"]
+__all__ = [
+    "MariaDB", "PostgreSQL", "Redis", "free_port", "mariadb_server", "postgresql_server", "redis_server",
+]
 
 _HINT = "run `make tools` (scripts/servers.sh)"
 _POSTGRES_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
@@ -144,6 +146,119 @@ def _wait_until_accepting(server: PostgreSQL, process: subprocess.Popen[bytes]) 
     ).returncode != 0:
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("PostgreSQL did not accept connections")
+        time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class MariaDB:
+    """A running MariaDB: connect as ``user`` (no password) to database ``database`` over TCP."""
+
+    host: str
+    port: int
+    user: str
+    database: str
+
+    def url(self, driver: str = "mysql+pymysql") -> str:
+        """A SQLAlchemy-style URL: ``url("mysql+mysqldb")`` is ``mysql+mysqldb://obs@...``."""
+        return f"{driver}://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+_MARIADB_USER = """
+CREATE USER IF NOT EXISTS 'obs'@'%';
+GRANT ALL ON *.* TO 'obs'@'%';
+CREATE DATABASE IF NOT EXISTS obs;
+"""
+"""Run by the server at start (``--init-file``): the bootstrap of mariadb-install-db runs without the grant
+tables, where CREATE USER is refused."""
+
+_MARIADB_FAST = [
+    # Throwaway data: no durability, small memory, and no native AIO (the kernel's AIO contexts are shared by
+    # every process on the machine; simulated AIO needs none).
+    "--innodb-flush-method=nosync", "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
+    "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=8M", "--innodb-use-native-aio=0",
+    "--skip-name-resolve",
+]
+
+
+def _mariadb_tool(name: str, folder: str = "/usr/bin") -> str:
+    found = shutil.which(name) or (str(Path(folder) / name) if (Path(folder) / name).is_file() else None)
+    if found is None:
+        _missing(f"MariaDB's {name}")
+        raise AssertionError("unreachable")
+    return found
+
+
+@contextmanager
+def mariadb_server() -> Iterator[MariaDB]:
+    """A private MariaDB on a free port, its data and unix socket in a temporary folder, for the block."""
+    install, mariadbd = _mariadb_tool("mariadb-install-db"), _mariadb_tool("mariadbd", "/usr/sbin")
+    client = _mariadb_tool("mariadb")
+    as_root = os.geteuid() == 0
+    folder = Path(tempfile.mkdtemp(prefix="obs-test-mariadb-"))
+    data, init = folder / "data", folder / "init.sql"
+    init.write_text(_MARIADB_USER, encoding="utf-8")
+    # mariadbd drops to ``--user`` itself (no runuser between the test and the server: SIGTERM reaches it).
+    user = ["--user=nobody"] if as_root else []
+    if as_root:
+        owner = pwd.getpwnam("nobody")
+        for path in (folder, init):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    try:
+        installed = subprocess.run(
+            [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=socket",
+             "--skip-test-db", f"--tmpdir={folder}", *user, *_MARIADB_FAST],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=folder, timeout=120, check=False,
+        )
+        if installed.returncode != 0:
+            said = installed.stdout.decode(errors="replace")[-2000:]
+            raise RuntimeError(f"mariadb-install-db exited with {installed.returncode}: {said}")
+        process, server = _start_mariadbd(mariadbd, client, folder, data, init, user)
+        try:
+            yield server
+        finally:
+            _stop(process)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _start_mariadbd(mariadbd: str, client: str, folder: Path, data: Path, init: Path,
+                    user: list[str]) -> tuple[subprocess.Popen[bytes], MariaDB]:
+    """mariadbd answering its user on a free port. The port can be taken between picking and binding it (the
+    server then exits, its log saying so, and another port is tried: three tries); it can open before the
+    init file has made the user, or be another program's: ready means the user's query was answered."""
+    log = folder / "error.log"
+    for attempt in range(3):
+        port, seen = free_port(), log.stat().st_size if log.exists() else 0
+        process = subprocess.Popen(
+            [mariadbd, "--no-defaults", f"--datadir={data}", f"--port={port}", "--bind-address=127.0.0.1",
+             f"--socket={folder / 'mysqld.sock'}", f"--pid-file={folder / 'mysqld.pid'}",
+             f"--log-error={log}", f"--tmpdir={folder}", f"--init-file={init}", "--max-connections=200",
+             "--skip-log-bin", *user, *_MARIADB_FAST],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder,
+        )
+        server = MariaDB("127.0.0.1", port, "obs", "obs")
+        try:
+            _wait_until_logged_in(client, server, process)
+            return process, server
+        except RuntimeError as error:
+            _stop(process)
+            said = log.read_bytes()[seen:].decode(errors="replace") if log.exists() else ""
+            if attempt == 2 or "Bind on TCP/IP port" not in said:
+                raise RuntimeError(f"{error}; its log ends with:\n{said[-2000:]}") from None
+    raise AssertionError("unreachable")
+
+
+def _wait_until_logged_in(client: str, server: MariaDB, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while subprocess.run(
+        [client, "--no-defaults", "--protocol=tcp", f"--host={server.host}", f"--port={server.port}",
+         f"--user={server.user}", "--connect-timeout=5", "--execute=SELECT 1", server.database],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=False,
+    ).returncode != 0:
+        if process.poll() is not None:
+            raise RuntimeError(f"MariaDB exited with {process.returncode} before it answered")
+        if time.monotonic() > deadline:
+            raise RuntimeError("MariaDB did not answer its user's query in 30 s")
         time.sleep(0.1)
 
 

@@ -1,7 +1,11 @@
-"""Database calls under `obs run`, against a real PostgreSQL: one client span per query whichever way the app
-makes its engine (at import time, in an app factory, async), failed queries as error spans, statements without
-their parameter values, and the stable ``db.client.operation.duration`` with the operation, the collection and
-the server, whether or not SQLAlchemy's own instrumentation was asked for.
+"""Database calls under `obs run`, against a real PostgreSQL and a real MariaDB: one client span per query
+whichever way the app makes its engine (at import time, in an app factory, async) and whichever driver it goes
+through (psycopg, psycopg2, asyncpg, PyMySQL, mysqlclient, sqlite3), failed queries as error spans, statements
+without their parameter values, and the stable ``db.client.operation.duration`` with the system, the
+operation, the collection and the server, whether or not SQLAlchemy's own instrumentation was asked for.
+
+A MySQL driver talking to MariaDB reports ``db.system.name = "mariadb"``, as the conventions ask for MariaDB
+(the server says which it is in its handshake); contrib's instrumentations say ``mysql`` for both.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.otlp_receiver import MetricPoint, OTLPReceiver, Span
-from tests.servers import PostgreSQL
+from tests.servers import MariaDB, PostgreSQL
 
 SECRET = "s3cret-parameter-value"
 """A parameter value the app binds: it must appear in no span attribute."""
@@ -89,6 +93,38 @@ try:
 except Exception as error:
     print("failed:", type(error).__name__)
 """,
+    # The MySQL drivers without an ORM (the `%s` paramstyle of both).
+    "pymysql-raw": COMMON + """
+import pymysql
+connection = pymysql.connect(host=os.environ["DB_HOST"], port=int(os.environ["DB_PORT"]),
+                             user=os.environ["DB_USER"], database=os.environ["DB_NAME"])
+""" + """
+cursor = connection.cursor()
+cursor.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id int primary key, name text)")
+cursor.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (1, SECRET))
+cursor.execute(f"SELECT name FROM {TABLE} WHERE id = %s", (1,))
+print(cursor.fetchone()[0])
+connection.commit()
+try:
+    cursor.execute(f"SELECT missing_column FROM {TABLE}")
+except Exception as error:
+    print("failed:", type(error).__name__)
+""",
+    "mysqlclient-raw": COMMON + """
+import MySQLdb
+connection = MySQLdb.connect(host=os.environ["DB_HOST"], port=int(os.environ["DB_PORT"]),
+                             user=os.environ["DB_USER"], database=os.environ["DB_NAME"])
+cursor = connection.cursor()
+cursor.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id int primary key, name text)")
+cursor.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (1, SECRET))
+cursor.execute(f"SELECT name FROM {TABLE} WHERE id = %s", (1,))
+print(cursor.fetchone()[0])
+connection.commit()
+try:
+    cursor.execute(f"SELECT missing_column FROM {TABLE}")
+except Exception as error:
+    print("failed:", type(error).__name__)
+""",
     "sqlite3": COMMON + """
 import sqlite3
 connection = sqlite3.connect(":memory:")
@@ -110,8 +146,18 @@ CASES = {
     "sqlalchemy-psycopg-async": ("async", "postgresql+psycopg", "postgresql", ""),
     "sqlalchemy-asyncpg": ("async", "postgresql+asyncpg", "postgresql", ""),
     "psycopg2": ("psycopg2-raw", "", "postgresql", ""),
+    "sqlalchemy-pymysql-import-time": ("import-time", "mysql+pymysql", "mariadb", ""),
+    "sqlalchemy-pymysql-sqlalchemy-asked": ("import-time", "mysql+pymysql", "mariadb", "sqlalchemy"),
+    "sqlalchemy-mysqlclient-factory": ("factory", "mysql+mysqldb", "mariadb", ""),
+    "pymysql": ("pymysql-raw", "", "mariadb", ""),
+    "mysqlclient": ("mysqlclient-raw", "", "mariadb", ""),
     "sqlite3": ("sqlite3", "", "sqlite", ""),
 }
+SERVERS = {"postgresql": "postgresql", "mariadb": "mariadb", "sqlite": None}
+"""db.system.name -> the server fixture the case runs against (sqlite3: none, an in-memory database)."""
+NETWORKED = {"postgresql", "mariadb"}
+
+Run = tuple[str, list[Span], list[MetricPoint]]
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +166,16 @@ def receiver() -> Iterator[OTLPReceiver]:
         yield running
 
 
-def _run(case: str, postgresql: PostgreSQL, receiver: OTLPReceiver, folder: Path) -> tuple[str, list[Span],
-                                                                                          list[MetricPoint]]:
+def _server_environment(server: PostgreSQL | MariaDB | None, driver: str) -> dict[str, str]:
+    if isinstance(server, PostgreSQL):
+        return {"DB_URL": server.url(driver) if driver else "", "DB_DSN": server.dsn}
+    if isinstance(server, MariaDB):
+        return {"DB_URL": server.url(driver) if driver else "", "DB_HOST": server.host,
+                "DB_PORT": str(server.port), "DB_USER": server.user, "DB_NAME": server.database}
+    return {}
+
+
+def _run(case: str, server: PostgreSQL | MariaDB | None, receiver: OTLPReceiver, folder: Path) -> Run:
     app, driver, _system, asked = CASES[case]
     service = f"db-{case}"
     table = f"items_{case.replace('-', '_')}"
@@ -129,8 +183,7 @@ def _run(case: str, postgresql: PostgreSQL, receiver: OTLPReceiver, folder: Path
     script.write_text(textwrap.dedent(APPS[app]), encoding="utf-8")
     environment = {
         **os.environ,
-        "DB_URL": postgresql.url(driver) if driver else "",
-        "DB_DSN": postgresql.dsn,
+        **_server_environment(server, driver),
         "TABLE": table,
         "OTEL_SERVICE_NAME": service,
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
@@ -150,19 +203,27 @@ def _run(case: str, postgresql: PostgreSQL, receiver: OTLPReceiver, folder: Path
 
 
 @pytest.fixture(scope="module")
-def runs(postgresql: PostgreSQL, receiver: OTLPReceiver,
-         tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, list[Span], list[MetricPoint]]]:
-    folder = tmp_path_factory.mktemp("databases")
-    return {case: _run(case, postgresql, receiver, folder) for case in CASES}
+def runs() -> dict[str, Run]:
+    """Each case's app runs once for the module, when its first test asks for it."""
+    return {}
+
+
+@pytest.fixture
+def run(case: str, runs: dict[str, Run], receiver: OTLPReceiver, request: pytest.FixtureRequest,
+        tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The case's table, spans and metric points; its server is started only when a case needs it."""
+    if case not in runs:
+        fixture = SERVERS[CASES[case][2]]
+        server = request.getfixturevalue(fixture) if fixture else None
+        runs[case] = _run(case, server, receiver, tmp_path_factory.mktemp("databases"))
+    return runs[case]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_one_client_span_per_query_named_after_operation_and_table(
-    case: str, runs: dict[str, tuple[str, list[Span], list[MetricPoint]]]
-) -> None:
+def test_one_client_span_per_query_named_after_operation_and_table(case: str, run: Run) -> None:
     """Each of the app's four statements gives exactly one client span (no ORM span doubling the driver's),
     named ``OPERATION table`` with the stable attributes."""
-    table, spans, _points = runs[case]
+    table, spans, _points = run
     system = CASES[case][2]
     mine = [span for span in spans if table in str(span.attributes.get("db.query.text", ""))]
     names = sorted(span.name for span in mine)
@@ -172,16 +233,15 @@ def test_one_client_span_per_query_named_after_operation_and_table(
     for span in mine:
         assert span.attributes["db.system.name"] == system
         assert span.attributes["db.collection.name"] == table
-        if system == "postgresql" and span.scope != "obs.asyncpg":  # obs's span of a failed asyncpg prepare
+        assert span.attributes["db.operation.name"] == span.name.split()[0]
+        if system in NETWORKED and span.scope != "obs.asyncpg":  # obs's span of a failed asyncpg prepare
             assert span.attributes["server.address"] == "127.0.0.1"
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_failed_query_is_an_error_span_and_no_parameter_value_is_recorded(
-    case: str, runs: dict[str, tuple[str, list[Span], list[MetricPoint]]]
-) -> None:
+def test_failed_query_is_an_error_span_and_no_parameter_value_is_recorded(case: str, run: Run) -> None:
     """The query on a missing column is an error span; the bound secret appears in no span attribute."""
-    table, spans, _points = runs[case]
+    table, spans, _points = run
     failed = [span for span in spans if "missing_column" in str(span.attributes.get("db.query.text", ""))]
     assert len(failed) == 1
     assert failed[0].status_code == ERROR
@@ -191,12 +251,10 @@ def test_failed_query_is_an_error_span_and_no_parameter_value_is_recorded(
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_operation_duration_metric_carries_operation_collection_and_errors(
-    case: str, runs: dict[str, tuple[str, list[Span], list[MetricPoint]]]
-) -> None:
+def test_operation_duration_metric_carries_operation_collection_and_errors(case: str, run: Run) -> None:
     """``db.client.operation.duration`` counts the app's queries by operation and collection, with the failed
     one carrying ``error.type``."""
-    table, _spans, points = runs[case]
+    table, _spans, points = run
     system = CASES[case][2]
     mine = [point for point in points if point.attributes.get("db.collection.name") == table]
     counted = {(point.attributes["db.operation.name"], "error.type" in point.attributes): point.count
@@ -204,5 +262,5 @@ def test_operation_duration_metric_carries_operation_collection_and_errors(
     assert counted == {("CREATE", False): 1, ("INSERT", False): 1, ("SELECT", False): 1, ("SELECT", True): 1}
     assert {point.attributes["db.system.name"] for point in mine} == {system}
     assert all(point.unit == "s" for point in mine)
-    if system == "postgresql" and CASES[case][1] != "postgresql+asyncpg":  # asyncpg: no public address
+    if system in NETWORKED and CASES[case][1] != "postgresql+asyncpg":  # asyncpg: no public address
         assert {point.attributes["server.address"] for point in mine} == {"127.0.0.1"}

@@ -95,13 +95,25 @@ def test_poetry_sqlalchemy_is_served_by_its_driver_and_starlette_is_covered(tmp_
     assert _finding(detection, "httpx").status == "development only"
 
 
-def test_sqlalchemy_with_a_declared_driver_is_traced_at_the_driver(tmp_path: Path) -> None:
-    """SQLAlchemy imported next to its declared driver: the driver's instrumentation alone (no doubles)."""
+@pytest.mark.parametrize(("declared", "module", "driver"), [
+    ("psycopg2-binary", "psycopg2", "psycopg2"),
+    ("PyMySQL", "pymysql", "pymysql"),
+    ("mysqlclient", "MySQLdb", "mysqlclient"),  # its module is not named after the distribution
+])
+def test_sqlalchemy_with_a_declared_driver_is_traced_at_the_driver(
+    tmp_path: Path, declared: str, module: str, driver: str
+) -> None:
+    """SQLAlchemy imported next to its declared driver: the driver's instrumentation alone (no doubles),
+    the driver found both in the requirements and in the imports."""
     root = _write(tmp_path, {
-        "requirements.txt": "sqlalchemy\npsycopg2-binary\n",
-        "app.py": "import psycopg2\nimport sqlalchemy\n",
+        "requirements.txt": f"sqlalchemy\n{declared}\n",
+        "app.py": f"import {module}\nimport sqlalchemy\n",
     })
-    assert _detect(root).instrumentations == ("psycopg2",)
+    detection = _detect(root)
+    assert detection.instrumentations == (driver,)
+    found = _finding(detection, driver)
+    assert found.status == "instrumented" and found.declared and found.imported
+    assert _finding(detection, "sqlalchemy").status == "covered"
 
 
 def test_sqlalchemy_without_a_known_driver_keeps_its_own_instrumentation(tmp_path: Path) -> None:

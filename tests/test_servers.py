@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 
-from tests.servers import PostgreSQL, Redis, _postgres_tool
+from tests.servers import MariaDB, PostgreSQL, Redis, _mariadb_tool, _postgres_tool
 
 
 def test_postgresql_answers_a_query_as_its_trusted_user(postgresql: PostgreSQL) -> None:
@@ -16,6 +16,19 @@ def test_postgresql_answers_a_query_as_its_trusted_user(postgresql: PostgreSQL) 
         capture_output=True, text=True, check=True, timeout=30,
     )
     assert answer.stdout.strip() == "42"
+
+
+def test_mariadb_answers_a_query_as_its_user_over_tcp(mariadb: MariaDB) -> None:
+    """The private MariaDB takes its passwordless user's TCP connections on its free port and runs SQL in
+    its database; its unix socket is its own (the client is told to use TCP and the given port)."""
+    answer = subprocess.run(
+        [_mariadb_tool("mariadb"), "--no-defaults", "--protocol=tcp", f"--host={mariadb.host}",
+         f"--port={mariadb.port}", f"--user={mariadb.user}", "--batch", "--skip-column-names",
+         "--execute=SELECT 6 * 7, DATABASE(), CURRENT_USER(), @@socket LIKE '%obs-test-mariadb-%'",
+         mariadb.database],
+        capture_output=True, text=True, check=True, timeout=30,
+    )
+    assert answer.stdout.split() == ["42", mariadb.database, f"{mariadb.user}@%", "1"]
 
 
 def test_redis_answers_ping_and_keeps_a_key(redis: Redis) -> None:

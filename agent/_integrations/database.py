@@ -8,8 +8,11 @@ made after it loaded and would double every span. So ``sqlalchemy`` is served by
 (:func:`obs.agent._instrument.select`).
 
 What this module adds to contrib 0.66's DB-API layer: ``db.operation.name`` in upper case and
-``db.collection.name`` read from the statement (span and metric), and the span name the conventions ask for
-(``SELECT items``). The statement is read, never its parameters (contrib captures none by default).
+``db.collection.name`` read from the statement (span and metric), the span name the conventions ask for
+(``SELECT items``), and ``db.system.name = "mariadb"`` for a MySQL driver connected to MariaDB (contrib says
+``mysql`` whatever the server; the conventions give MariaDB its own name, and the server tells which it is in
+the handshake, so no query is needed). The statement is read, never its parameters (contrib captures none by
+default).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from obs.agent._support.report import error_once
 from opentelemetry import trace
 
-__all__ = ["describe", "enhance_dbapi", "name_span"]
+__all__ = ["describe", "enhance_dbapi", "is_mariadb", "name_span"]
 
 OPERATION, COLLECTION = "db.operation.name", "db.collection.name"
 
@@ -93,6 +96,16 @@ def name_span(described: dict[str, str]) -> None:
         span.update_name(f"{described[OPERATION]} {described[COLLECTION]}")
 
 
+def is_mariadb(connection: object) -> bool:
+    """Whether a MySQL driver's open connection is to MariaDB, from the version the server sent when it
+    connected: PyMySQL's ``server_version``, ``get_server_info()`` of mysqlclient and mysql-connector."""
+    version = getattr(connection, "server_version", None)
+    if not isinstance(version, str):
+        info = getattr(connection, "get_server_info", None)
+        version = info() if callable(info) else None
+    return isinstance(version, str) and "mariadb" in version.lower()
+
+
 def _current() -> dict[str, str] | None:
     return _described.get()
 
@@ -101,7 +114,7 @@ def enhance_dbapi() -> None:
     """Complete the DB-API layer's spans and metric (see the module docstring). Once; never raises."""
     try:
         from obs.agent._compat import extend_dbapi_metric_attributes
-        from opentelemetry.instrumentation.dbapi import CursorTracer
+        from opentelemetry.instrumentation.dbapi import CursorTracer, DatabaseApiIntegration
     except Exception as error:
         error_once("the database conventions", error)
         return
@@ -149,6 +162,25 @@ def enhance_dbapi() -> None:
     CursorTracer.traced_execution = traced_execution  # type: ignore[method-assign]
     CursorTracer.traced_execution_async = traced_execution_async  # type: ignore[method-assign]
     _connection_shortcuts()
+    _name_mariadb(DatabaseApiIntegration)
+
+
+def _name_mariadb(integration: type) -> None:
+    """A connection's system is known once it is open: contrib reads the connection's attributes then (one
+    integration object per connection), and its spans and metric take ``database_system`` from there."""
+    read_attributes = integration.get_connection_attributes  # type: ignore[attr-defined]
+
+    def get_connection_attributes(self: Any, connection: object) -> None:
+        read_attributes(self, connection)
+        try:
+            if self.database_system == "mysql" and is_mariadb(connection):
+                self.database_system = "mariadb"
+                if isinstance(self.name, str) and self.name.startswith("mysql"):
+                    self.name = "mariadb" + self.name[len("mysql"):]
+        except Exception as error:
+            error_once("naming a MariaDB connection", error)
+
+    integration.get_connection_attributes = get_connection_attributes  # type: ignore[attr-defined]
 
 
 def _connection_shortcuts() -> None:

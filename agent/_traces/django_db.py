@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from obs.agent._integrations.database import describe
+from obs.agent._integrations.database import describe, is_mariadb
 from obs.agent._support.report import error_once
 
 __all__ = ["query_span", "watch_connections"]
@@ -29,8 +29,17 @@ SYSTEMS: Final = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysq
 _TEXT_LIMIT: Final = 4096
 
 
+def _system(connection: Any) -> str:
+    """The vendor's system; Django's ``mysql`` backend on MariaDB is ``mariadb``, read from the open driver
+    connection's handshake (Django's own ``mysql_is_mariadb`` would run a query)."""
+    system = SYSTEMS.get(connection.vendor, connection.vendor)
+    if system == "mysql" and is_mariadb(getattr(connection, "connection", None)):
+        return "mariadb"
+    return str(system)
+
+
 def _connection_attributes(connection: Any) -> dict[str, Any]:
-    attributes: dict[str, Any] = {"db.system.name": SYSTEMS.get(connection.vendor, connection.vendor)}
+    attributes: dict[str, Any] = {"db.system.name": _system(connection)}
     settings = getattr(connection, "settings_dict", None) or {}
     name = settings.get("NAME")
     if name:
