@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # Real backends for the tests (PromQL engine, promtool, docker client) unpacked from Debian packages into
-# .tools/; PostgreSQL and Redis from the machine's Debian release (the tests start private instances);
+# .tools/; PostgreSQL, MariaDB and Redis from the machine's Debian release (the tests start private instances);
 # and wrk, the load generator that the bench harness's tests drive.
 tools:
 	bash scripts/debian-tools.sh

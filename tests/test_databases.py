@@ -46,6 +46,25 @@ def run(engine):
         print("failed:", type(error).__name__)
 """
 
+DRIVER_QUERIES = """
+cursor = connection.cursor()
+cursor.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id int primary key, name text)")
+cursor.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (1, SECRET))
+cursor.execute(f"SELECT name FROM {TABLE} WHERE id = %s", (1,))
+print(cursor.fetchone()[0])
+connection.commit()
+try:
+    cursor.execute(f"SELECT missing_column FROM {TABLE}")
+except Exception as error:
+    print("failed:", type(error).__name__)
+"""
+"""A driver's own cursor, in the ``%s`` paramstyle of psycopg2, PyMySQL and mysqlclient."""
+
+MYSQL_CONNECT = """
+connection = driver.connect(host=os.environ["DB_HOST"], port=int(os.environ["DB_PORT"]),
+                            user=os.environ["DB_USER"], database=os.environ["DB_NAME"])
+"""
+
 APPS = {
     # The usual case: the engine is made when the module is imported, before any request.
     "import-time": COMMON + "from sqlalchemy import create_engine, text\n" + SYNC_QUERIES + """
@@ -82,49 +101,9 @@ asyncio.run(main())
     "psycopg2-raw": COMMON + """
 import psycopg2
 connection = psycopg2.connect(os.environ["DB_DSN"])
-cursor = connection.cursor()
-cursor.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id int primary key, name text)")
-cursor.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (1, SECRET))
-cursor.execute(f"SELECT name FROM {TABLE} WHERE id = %s", (1,))
-print(cursor.fetchone()[0])
-connection.commit()
-try:
-    cursor.execute(f"SELECT missing_column FROM {TABLE}")
-except Exception as error:
-    print("failed:", type(error).__name__)
-""",
-    # The MySQL drivers without an ORM (the `%s` paramstyle of both).
-    "pymysql-raw": COMMON + """
-import pymysql
-connection = pymysql.connect(host=os.environ["DB_HOST"], port=int(os.environ["DB_PORT"]),
-                             user=os.environ["DB_USER"], database=os.environ["DB_NAME"])
-""" + """
-cursor = connection.cursor()
-cursor.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id int primary key, name text)")
-cursor.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (1, SECRET))
-cursor.execute(f"SELECT name FROM {TABLE} WHERE id = %s", (1,))
-print(cursor.fetchone()[0])
-connection.commit()
-try:
-    cursor.execute(f"SELECT missing_column FROM {TABLE}")
-except Exception as error:
-    print("failed:", type(error).__name__)
-""",
-    "mysqlclient-raw": COMMON + """
-import MySQLdb
-connection = MySQLdb.connect(host=os.environ["DB_HOST"], port=int(os.environ["DB_PORT"]),
-                             user=os.environ["DB_USER"], database=os.environ["DB_NAME"])
-cursor = connection.cursor()
-cursor.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (id int primary key, name text)")
-cursor.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (1, SECRET))
-cursor.execute(f"SELECT name FROM {TABLE} WHERE id = %s", (1,))
-print(cursor.fetchone()[0])
-connection.commit()
-try:
-    cursor.execute(f"SELECT missing_column FROM {TABLE}")
-except Exception as error:
-    print("failed:", type(error).__name__)
-""",
+""" + DRIVER_QUERIES,
+    "pymysql-raw": COMMON + "import pymysql as driver\n" + MYSQL_CONNECT + DRIVER_QUERIES,
+    "mysqlclient-raw": COMMON + "import MySQLdb as driver\n" + MYSQL_CONNECT + DRIVER_QUERIES,
     "sqlite3": COMMON + """
 import sqlite3
 connection = sqlite3.connect(":memory:")
