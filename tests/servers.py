@@ -8,6 +8,7 @@ with the command that provides it, except under CI, where a missing one fails it
 
 from __future__ import annotations
 
+import atexit
 import os
 import pwd
 import shutil
@@ -188,30 +189,53 @@ def _mariadb_tool(name: str, folder: str = "/usr/bin") -> str:
     return found
 
 
+_mariadb_datadir: list[Path] = []
+"""The data folder mariadb-install-db made, once for the test session (see :func:`_mariadb_system_tables`)."""
+
+
+def _as_nobody_if_root(path: Path) -> None:
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("nobody")
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+
+
+def _mariadb_system_tables(user: list[str]) -> Path:
+    """A data folder with the system tables, made by mariadb-install-db once for the session and copied for
+    each server: loading its help tables and sys schema is most of a server's start (seconds on a busy
+    machine), the same each time."""
+    if _mariadb_datadir and _mariadb_datadir[0].is_dir():
+        return _mariadb_datadir[0]
+    install = _mariadb_tool("mariadb-install-db")
+    folder = Path(tempfile.mkdtemp(prefix="obs-test-mariadb-tables-"))
+    atexit.register(shutil.rmtree, folder, True)
+    _as_nobody_if_root(folder)
+    data = folder / "data"
+    installed = subprocess.run(
+        [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=socket",
+         "--skip-test-db", f"--tmpdir={folder}", *user, *_MARIADB_FAST],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=folder, timeout=120, check=False,
+    )
+    if installed.returncode != 0:
+        said = installed.stdout.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"mariadb-install-db exited with {installed.returncode}: {said}")
+    _mariadb_datadir[:] = [data]
+    return data
+
+
 @contextmanager
 def mariadb_server() -> Iterator[MariaDB]:
     """A private MariaDB on a free port, its data and unix socket in a temporary folder, for the block."""
-    install, mariadbd = _mariadb_tool("mariadb-install-db"), _mariadb_tool("mariadbd", "/usr/sbin")
-    client = _mariadb_tool("mariadb")
-    as_root = os.geteuid() == 0
+    mariadbd, client = _mariadb_tool("mariadbd", "/usr/sbin"), _mariadb_tool("mariadb")
+    # mariadbd drops to ``--user`` itself (no runuser between the test and the server: SIGTERM reaches it).
+    user = ["--user=nobody"] if os.geteuid() == 0 else []
+    tables = _mariadb_system_tables(user)
     folder = Path(tempfile.mkdtemp(prefix="obs-test-mariadb-"))
     data, init = folder / "data", folder / "init.sql"
-    init.write_text(_MARIADB_USER, encoding="utf-8")
-    # mariadbd drops to ``--user`` itself (no runuser between the test and the server: SIGTERM reaches it).
-    user = ["--user=nobody"] if as_root else []
-    if as_root:
-        owner = pwd.getpwnam("nobody")
-        for path in (folder, init):
-            os.chown(path, owner.pw_uid, owner.pw_gid)
     try:
-        installed = subprocess.run(
-            [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=socket",
-             "--skip-test-db", f"--tmpdir={folder}", *user, *_MARIADB_FAST],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=folder, timeout=120, check=False,
-        )
-        if installed.returncode != 0:
-            said = installed.stdout.decode(errors="replace")[-2000:]
-            raise RuntimeError(f"mariadb-install-db exited with {installed.returncode}: {said}")
+        init.write_text(_MARIADB_USER, encoding="utf-8")
+        for path in (folder, init):
+            _as_nobody_if_root(path)
+        subprocess.run(["cp", "-a", str(tables), str(data)], check=True, timeout=60)  # keeps the owner
         process, server = _start_mariadbd(mariadbd, client, folder, data, init, user)
         try:
             yield server
