@@ -8,8 +8,7 @@ generated files knows about obs: ``wsgi.py``, ``asgi.py`` and ``manage.py`` are 
 Routes: ``/`` (plain text), ``/items/<name>/`` (an ORM read: ``pear`` is there from the start; 404 from
 ``Http404`` when the item is not there), ``/items/<name>/touch/`` (an ORM write, idempotent), ``/boom/``
 (an unhandled exception: 500).
-With ``SHOP_PG_PORT`` set, the site uses PostgreSQL on 127.0.0.1 (``SHOP_PG_USER``, ``SHOP_PG_NAME``), with
-``SHOP_MYSQL_PORT`` MySQL or MariaDB through mysqlclient (``SHOP_MYSQL_USER``, ``SHOP_MYSQL_NAME``),
+With ``SHOP_PG_PORT`` set, the site uses PostgreSQL on 127.0.0.1 (``SHOP_PG_USER``, ``SHOP_PG_NAME``)
 instead of its sqlite file (``SHOP_SQLITE``, default ``db.sqlite3`` in the project).
 """
 
@@ -96,8 +95,7 @@ class Migration(migrations.Migration):
 
 SETTINGS_TAIL: Final = '''
 
-# Added for the example: no debug pages (stable answers), any host, the shop app, PostgreSQL or MySQL on
-# demand.
+# Added for the example: no debug pages (stable answers), any host, the shop app, PostgreSQL on demand.
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 INSTALLED_APPS.append("shop")
@@ -110,16 +108,6 @@ if os.environ.get("SHOP_PG_PORT"):
             "USER": os.environ.get("SHOP_PG_USER", "shop"),
             "HOST": "127.0.0.1",
             "PORT": os.environ["SHOP_PG_PORT"],
-        }
-    }
-if os.environ.get("SHOP_MYSQL_PORT"):
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": os.environ.get("SHOP_MYSQL_NAME", "shop"),
-            "USER": os.environ.get("SHOP_MYSQL_USER", "shop"),
-            "HOST": "127.0.0.1",
-            "PORT": os.environ["SHOP_MYSQL_PORT"],
         }
     }
 '''

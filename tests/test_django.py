@@ -6,7 +6,7 @@ The site is made the way Django users make theirs (``django-admin startproject``
 ``obs run`` with and without ``DJANGO_SETTINGS_MODULE`` exported (Django's own ``wsgi.py`` sets it only
 after importing ``django.core.wsgi``), and with ``import obs; obs.init()`` at the top of ``wsgi.py``,
 ``asgi.py`` or ``manage.py``. Telemetry goes over real OTLP to the test receiver; the database is the site's
-sqlite file, or a real PostgreSQL or MariaDB server (tests/servers.py).
+sqlite file, or a real PostgreSQL server (tests/servers.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from examples.django_site import PROJECT, make_site, migrate
 from examples.launch import free_port, wait_until_answers
 from tests.agent_run import OBS, clean_environment
 from tests.otlp_receiver import OTLPReceiver, Span
-from tests.servers import MariaDB, PostgreSQL
+from tests.servers import PostgreSQL
 
 pytest.importorskip("django")
 
@@ -175,8 +175,8 @@ def _check_telemetry(receiver: OTLPReceiver, output: str, system: str) -> None:
         if operation in ("SELECT", "INSERT", "UPDATE"):
             assert query.attributes["db.collection.name"] == "shop_item", query.attributes
             assert query.name == f"{operation} shop_item"
-        else:  # get_or_create's transaction; the isolation level Django's mysql backend sets on connecting
-            assert operation in ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "SET"), query.attributes
+        else:  # get_or_create's transaction
+            assert operation in ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT"), query.attributes
         assert "apple" not in query.attributes["db.query.text"], "parameter values stay out"
         assert by_id[query.parent_span_id].trace_id == query.trace_id
     operations = Counter((by_id[q.parent_span_id].attributes["url.path"], q.attributes["db.operation.name"])
@@ -184,7 +184,7 @@ def _check_telemetry(receiver: OTLPReceiver, output: str, system: str) -> None:
     assert operations[("/items/ghost/", "SELECT")] == 1
     assert operations[("/items/apple/", "SELECT")] == 1
     assert operations[("/items/apple/touch/", "UPDATE")] == 1
-    if system in ("postgresql", "mariadb"):
+    if system == "postgresql":
         assert {q.attributes.get("server.address") for q in queries} == {"127.0.0.1"}
     measured: Counter[tuple[str, str]] = Counter()
     for point in receiver.latest_points("db.client.operation.duration"):
@@ -234,27 +234,6 @@ def test_site_on_postgresql_records_its_queries(
     served = _serve(site, server, obs="run", env=pg_site, receiver=receiver)
     assert served.answers == _plain_answers(site, server), served.output[-3000:]
     _check_telemetry(receiver, served.output, "postgresql")
-
-
-@pytest.fixture(scope="module")
-def mariadb_site(site: Path, mariadb: MariaDB) -> dict[str, str]:
-    """The site's environment for the MariaDB server, its tables made."""
-    env = {"SHOP_MYSQL_PORT": str(mariadb.port), "SHOP_MYSQL_USER": mariadb.user,
-           "SHOP_MYSQL_NAME": mariadb.database}
-    migrate(site, env)
-    return env
-
-
-@pytest.mark.timeout(120)
-def test_site_on_mariadb_records_its_queries_as_mariadb(
-    site: Path, mariadb_site: dict[str, str], receiver: OTLPReceiver
-) -> None:
-    """On a real MariaDB server (Django's mysql backend, mysqlclient), under ``obs run`` and gunicorn: the
-    same answers as the plain site, the ORM's queries as database spans naming the server, and
-    ``db.system.name`` the conventions give MariaDB, ``mariadb`` (Django's vendor says ``mysql``)."""
-    served = _serve(site, "gunicorn", obs="run", env=mariadb_site, receiver=receiver)
-    assert served.answers == _plain_answers(site, "gunicorn"), served.output[-3000:]
-    _check_telemetry(receiver, served.output, "mariadb")
 
 
 @pytest.mark.timeout(120)
