@@ -53,6 +53,113 @@ def test_spawned_child_starts_its_own_agent(receiver: OTLPReceiver, tmp_path: Pa
     assert spans["in-child"]["process.parent_pid"] == spans["in-parent"]["process.pid"]
 
 
+def test_a_fork_during_the_metrics_build_waits_for_it_and_the_child_measures(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    """A fork while the agent's first-export thread builds the metrics SDK waits for that build (ahead of
+    logging's own fork hook, whose lock the build's imports need) and for the collection the new reader then
+    runs: the child inherits no import and no SDK lock half-way, so its first measurement is made, exported,
+    and it exits. (The fork used to wait behind logging's lock until its bound and go ahead mid-import: the
+    child's first measurement hung for ever on the module's import lock, as a gunicorn ``--preload``
+    worker's request did; with that fixed, the child's exit hung on the SDK's collection lock.)"""
+    code = """
+import os, sys, time
+from opentelemetry import metrics
+
+meter = metrics.get_meter("fork-test")
+deadline = time.monotonic() + 20
+while "opentelemetry.sdk.metrics" not in sys.modules and time.monotonic() < deadline:
+    time.sleep(0.0005)
+print("forked during the build:", "opentelemetry.sdk.metrics" in sys.modules, flush=True)
+pid = os.fork()
+if pid == 0:
+    meter.create_counter("fork.child.measurements").add(1)
+    print("child measured", os.getpid(), flush=True)
+    sys.exit(0)
+deadline = time.monotonic() + 20
+while not os.waitpid(pid, os.WNOHANG)[0]:
+    if time.monotonic() > deadline:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        print("child hung", flush=True)
+        break
+    time.sleep(0.05)
+"""
+    ran = python(code, clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}), tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "forked during the build: True" in ran.stdout
+    assert "child hung" not in ran.stdout, ran.stdout
+    child_pid = int(ran.stdout.split("child measured ", 1)[1].split()[0])
+    assert receiver.wait_for(lambda: any(
+        point.resource["process.pid"] == child_pid and point.value == 1
+        for point in receiver.latest_points("fork.child.measurements")
+    ))
+
+
+_FORK_WHILE_IMPORTING = """
+import os, sys, threading, time
+from opentelemetry import metrics
+from obs.agent._support.late_imports import late_imports
+
+for i in range(30):
+    with open(f"slow_{i}.py", "w") as module:
+        module.write("import time\\ntime.sleep(0.1)\\n")
+sys.path.insert(0, os.getcwd())
+meter = metrics.get_meter("fork-test")
+holding, release = threading.Event(), threading.Event()
+
+def late_work():
+    with late_imports():
+        holding.set()
+        if STUCK:
+            release.wait(30)
+        else:
+            for i in range(30):
+                __import__(f"slow_{i}")
+
+threading.Thread(target=late_work, daemon=True).start()
+holding.wait(10)
+pid = os.fork()
+if pid == 0:
+    print("child saw", sum(f"slow_{i}" in sys.modules for i in range(30)), "modules", flush=True)
+    meter.create_counter("fork.child.measurements").add(1)
+    print("child measured", flush=True)
+    sys.exit(0)
+release.set()
+deadline = time.monotonic() + 30
+while not os.waitpid(pid, os.WNOHANG)[0]:
+    if time.monotonic() > deadline:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        print("child hung", flush=True)
+        break
+    time.sleep(0.05)
+"""
+"""A thread of the agent holds the late-import guard while the main thread forks: it imports 30 modules that
+take 0.1 s each (3 s in all, making progress), or it is stuck (``STUCK``) until after the fork."""
+
+
+def test_a_fork_waits_for_a_late_import_as_long_as_it_makes_progress(tmp_path: Path) -> None:
+    """A late import that keeps loading modules is waited for, even past the 2 s after which one that loads
+    nothing counts as stuck: the child gets all 30 modules (a fixed 2 s bound forked in the middle)."""
+    ran = python(f"STUCK = False\n{_FORK_WHILE_IMPORTING}", clean_environment(), tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "child saw 30 modules" in ran.stdout, ran.stdout
+    assert "child measured" in ran.stdout, ran.stdout
+
+
+def test_a_fork_goes_ahead_of_a_stuck_late_import_and_the_child_makes_no_metrics(tmp_path: Path) -> None:
+    """A late import stuck on a lock is not waited for past 2 s without progress (nor does the build of the
+    metrics before the fork wait for it): the fork goes ahead, and the child, where a module may be left
+    half-imported for good, builds no metrics SDK (said once) rather than hang its first measurement."""
+    ran = python(f"STUCK = True\n{_FORK_WHILE_IMPORTING}", clean_environment(), tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "child measured" in ran.stdout, ran.stdout
+    assert "child hung" not in ran.stdout
+    assert ("obs: building the metrics pipeline failed (RuntimeError: the process forked while another "
+            "thread was importing it); the app goes on without it") in ran.stderr.splitlines()
+
+
 def test_fork_hooks_run_by_stage_and_a_failing_one_is_said_once() -> None:
     """Every fork hook of the agent runs through one registry: before the fork, and after it in the parent
     and in the child, by stage first to last whatever the order of registration; a hook bound weakly to an

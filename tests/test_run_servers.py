@@ -163,19 +163,8 @@ def _worker_memory(receiver: OTLPReceiver, main_pid: int) -> dict[str, int]:
     }
 
 
-_KNOWN_HANG = {
-    "gunicorn-sync-preload-app-imports-gevent":
-        "known, not fixed: with --preload, an app that imports gevent without patching sometimes leaves "
-        "a sync worker's request unanswered under obs (a 20 s timeout, about 1 full run in 3, 2 busy cores)",
-}
-"""Cases that fail intermittently, not yet understood or fixed: skipped with the symptom (see the notes)."""
-
-
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.skip(reason=_KNOWN_HANG[name])) if name in _KNOWN_HANG else name
-    for name in SERVERS
-])
+@pytest.mark.parametrize("name", list(SERVERS))
 def test_server_answers_as_plain_and_every_worker_reports(
     receiver: OTLPReceiver, tmp_path: Path, name: str
 ) -> None:

@@ -38,7 +38,7 @@ from obs.agent._metrics.on_first_use import MeterOnFirstUse
 from obs.agent._support.fork import METRICS, at_fork_weakly
 from obs.agent._support.greenlets import join_quietly, threads_wait_after_fork
 from obs.agent._support.greenlets import register as follow_gevent
-from obs.agent._support.late_imports import late_imports
+from obs.agent._support.late_imports import held_for_fork, interrupted, late_imports
 from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
 from opentelemetry.metrics import Counter, Meter, MeterProvider, NoOpMeter
@@ -243,16 +243,24 @@ class LazyMetrics:
 
     def _before_fork(self) -> None:
         """A process about to fork with metrics expected builds them now: the children inherit the SDK
-        (and share its memory) instead of each importing it. Not when another thread is building them (the
-        first export's timer): that build may wait for a lock the fork holds (logging's, taken by its own
-        fork hook), and waiting for it here never ends; the children then build their own."""
-        if self._expected and self._built is None and not self._closed and not self._building:
+        (and share its memory) instead of each importing it. A build under way on another thread (the first
+        export's timer) was waited for already (obs.agent._support.late_imports); when that wait gave up, the
+        build or import is stuck and holds the guard: waiting for it here would hang the fork."""
+        if (self._expected and self._built is None and not self._closed and not self._building
+                and held_for_fork()):
             self.provider()
 
     def _after_fork_in_child(self) -> None:
-        """The parent's timer did not come along, and a build it had under way is the parent's."""
+        """The parent's timer did not come along, and a build it had under way is the parent's. A build
+        the fork went ahead of, stuck (obs.agent._support.late_imports), may have left a module of the SDK
+        half-imported: building here would wait for it for ever, on the app's thread, so none is made."""
         self._fresh_state()
         self._timer = None
+        if self._built is None and not self._closed and interrupted():
+            self._closed = True
+            error_once("building the metrics pipeline",
+                       RuntimeError("the process forked while another thread was importing it"))
+            return
         if self._waits_for_first_export() and not threads_wait_after_fork():
             self._start_timer()
 

@@ -8,14 +8,23 @@ waits for work a child must not inherit half-done.
 
 Every hook goes through :func:`at_fork` (a function) or :func:`at_fork_weakly` (methods of an object, for as
 long as it lives: ``os.register_at_fork`` cannot unregister, and a hook holding its object would keep every
-queue and reader ever made alive). ``os.register_at_fork`` is called once, here. Before the fork, and after
+queue and reader ever made alive). ``os.register_at_fork`` is called here only. Before the fork, and after
 it in the parent and in the child, hooks run by stage, first to last, and within a stage in the order they
 were registered. A hook that raises is reported once and the others still run.
+
+The hooks before the fork run ahead of ``logging``'s own, which takes logging's module lock until the fork
+is done (CPython runs ``before`` hooks last registered first). Ours wait for the agent's threads to finish
+an import or a build (a boot, the metrics SDK's): those take logging's lock too (``getLogger`` at a
+module's top), so waiting behind it, the fork waited out its bound and then went ahead with the import
+half-done, and the child hung for ever on that module's import lock (a gunicorn ``--preload`` worker's
+first metric, while the master's first-export thread was building the SDK as it forked).
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
 
 TYPE_CHECKING = False  # loaded when the agent is armed, at every start: no typing until it is needed
 if TYPE_CHECKING:
@@ -48,6 +57,10 @@ _hooks: list[tuple[int, int, Callable[[], object] | None, tuple[object | None, .
 """``(stage, sequence, owner reference or None, (before, after_in_parent, after_in_child))``: a function, or
 for a weakly bound owner the name of its method."""
 _registered = False
+_ahead_of_logging = False
+"""Our ``before`` is registered after logging's (so runs ahead of it): see the module's doc."""
+_preparing: int | None = None
+"""The thread whose fork our ``before`` hooks ran for (registered twice, they run once per fork)."""
 _sequence = 0
 
 
@@ -77,7 +90,7 @@ def at_fork_weakly(
 
 
 def _add(stage: int, owner: Callable[[], object] | None, hooks: tuple[object | None, ...]) -> None:
-    global _registered, _sequence
+    global _ahead_of_logging, _registered, _sequence
     if not hasattr(os, "register_at_fork"):
         return
     _hooks[:] = [entry for entry in _hooks if entry[2] is None or entry[2]() is not None]
@@ -87,10 +100,30 @@ def _add(stage: int, owner: Callable[[], object] | None, hooks: tuple[object | N
     if not _registered:
         os.register_at_fork(before=_before, after_in_parent=_after_in_parent, after_in_child=_after_in_child)
         _registered = True
+        _ahead_of_logging = _logging_imported()
+    if not _ahead_of_logging and _logging_imported():
+        os.register_at_fork(before=_before)  # the boot registers hooks, and logging is imported by then
+        _ahead_of_logging = True
+
+
+def _logging_imported() -> bool:
+    """``logging`` has run its module code, which registers its fork hooks."""
+    from obs.agent._compat import initializing
+
+    module = sys.modules.get("logging")
+    return module is not None and not initializing(module)
 
 
 def _run(phase: int) -> None:
-    for _stage, _sequence, reference, hooks in list(_hooks):
+    """Each hook once, by stage; the list is read again after each one, as a hook may wait for another
+    thread that registers hooks meanwhile (a metrics build makes its reader, whose hooks must run too)."""
+    done: set[int] = set()
+    while True:
+        entry = next((entry for entry in list(_hooks) if entry[1] not in done), None)
+        if entry is None:
+            return
+        _stage, sequence, reference, hooks = entry
+        done.add(sequence)
         hook = hooks[phase]
         if hook is None:
             continue
@@ -108,12 +141,21 @@ def _run(phase: int) -> None:
 
 
 def _before() -> None:
+    global _preparing
+    thread = threading.get_ident()
+    if _preparing == thread:
+        return  # the second registration's call, for the same fork
+    _preparing = thread
     _run(0)
 
 
 def _after_in_parent() -> None:
+    global _preparing
+    _preparing = None
     _run(1)
 
 
 def _after_in_child() -> None:
+    global _preparing
+    _preparing = None
     _run(2)

@@ -153,6 +153,9 @@ def _threading_patched_safely() -> bool:
 
 
 def _threading_patched() -> bool:
+    """Asked in fork hooks too: gevent.monkey is never imported there (no patch without it anyway)."""
+    if "gevent.monkey" not in sys.modules:
+        return False
     return bool(_gevent("monkey").is_module_patched("threading"))
 
 
