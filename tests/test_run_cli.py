@@ -212,6 +212,41 @@ def test_nothing_loads_until_the_app_imports_something_to_observe(project: Path)
     assert python(code, clean_environment(), project).stdout.split() == ["True", "FunctionWrapper"]
 
 
+STARTUP_HEAVY = ("typing", "re", "tempfile", "shutil", "dataclasses", "inspect", "importlib.util",
+                 "importlib.metadata", "pathlib", "contextlib", "json", "opentelemetry", "google", "psutil",
+                 "packaging", "wrapt")
+"""Modules a process that imports nothing worth observing must not pay for under `obs run` (typing and re
+alone are several ms at every start)."""
+
+
+def _heavy(names: set[str]) -> list[str]:
+    return sorted(name for name in names
+                  if any(name == heavy or name.startswith(f"{heavy}.") for heavy in STARTUP_HEAVY))
+
+
+def test_the_armed_agent_loads_little_into_the_app(project: Path) -> None:
+    """Armed but not booted (the app imported nothing worth observing), the agent has loaded its watcher and
+    nothing of :data:`STARTUP_HEAVY` that the same script run plain does not load itself."""
+    code = "import sys\nprint(' '.join(sorted(sys.modules)))"
+    plain = set(python(code, clean_environment(), project, under_obs=False).stdout.split())
+    ran = python(code, clean_environment(), project)
+    armed = set(ran.stdout.split())
+    assert "obs.agent._lifecycle" in armed, ran.stderr
+    assert _heavy(armed - plain) == []
+
+
+def test_a_booted_agent_exits_without_tempfile(project: Path) -> None:
+    """The exit of a process that booted the agent (the run's exit deadline, obs.agent._support.exit_deadline)
+    and the arming's discovery of the instrumentations load neither tempfile nor typing of their own."""
+    code = ("import sys\nbefore = set(sys.modules)\n"
+            "from obs.agent._instrument import discover\n"
+            "from obs.agent._support.exit_deadline import exit_budget\n"
+            "discover()\nexit_budget(1.0, 'startup-test-run')\n"
+            "print(sorted(name for name in set(sys.modules) - before if name in ('tempfile', 'typing')))")
+    ran = python(code, clean_environment(), project, under_obs=False)
+    assert ran.stdout.strip() == "[]", ran.stderr
+
+
 def test_exporting_over_otlp_http_never_loads_protobuf(project: Path) -> None:
     """Spans, metrics and bridged logs are written to the wire directly: an app exporting over OTLP/HTTP does
     not pay protobuf's import (about 12 ms, at start-up or at its first export, often its exit)."""
