@@ -232,7 +232,10 @@ def test_the_armed_agent_loads_little_into_the_app(project: Path) -> None:
     ran = python(code, clean_environment(), project)
     armed = set(ran.stdout.split())
     assert "obs.agent._lifecycle" in armed, ran.stderr
-    assert _heavy(armed - plain) == []
+    # a sitecustomize of the machine's own (a distribution's Python has one) is run by the bootstrap through
+    # importlib.util, which loads contextlib: the price of chaining to it, not of the agent
+    chained = {"importlib.util", "contextlib"} if "sitecustomize" in plain else set()
+    assert _heavy(armed - plain - chained) == []
 
 
 def test_a_booted_agent_exits_without_tempfile(project: Path) -> None:
