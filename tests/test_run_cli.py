@@ -7,6 +7,7 @@ no collector on the machine unless the test starts a receiver, and compares with
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,13 +225,20 @@ def _heavy(names: set[str]) -> list[str]:
                   if any(name == heavy or name.startswith(f"{heavy}.") for heavy in STARTUP_HEAVY))
 
 
+def _imported(ran_stderr: str) -> set[str]:
+    """The modules ``-X importtime`` listed: every import of the process, its exit's included."""
+    lines = ran_stderr.splitlines()
+    return {line.rpartition("|")[2].strip() for line in lines if line.startswith("import time:")}
+
+
 def test_the_armed_agent_loads_little_into_the_app(project: Path) -> None:
-    """Armed but not booted (the app imported nothing worth observing), the agent has loaded its watcher and
-    nothing of :data:`STARTUP_HEAVY` that the same script run plain does not load itself."""
-    code = "import sys\nprint(' '.join(sorted(sys.modules)))"
-    plain = set(python(code, clean_environment(), project, under_obs=False).stdout.split())
-    ran = python(code, clean_environment(), project)
-    armed = set(ran.stdout.split())
+    """Armed but not booted (the app imported nothing worth observing), the agent loads its watcher and, up to
+    the end of its exit, nothing of :data:`STARTUP_HEAVY` that the same script run plain does not load."""
+    command = [PYTHON, "-X", "importtime", "-c", "pass"]
+    plain = _imported(subprocess.run(command, env=clean_environment(), cwd=project, capture_output=True,
+                                     text=True, timeout=60, check=True).stderr)
+    ran = obs_run(command, clean_environment(), project)
+    armed = _imported(ran.stderr)
     assert "obs.agent._lifecycle" in armed, ran.stderr
     # a sitecustomize of the machine's own (a distribution's Python has one) is run by the bootstrap through
     # importlib.util, which loads contextlib: the price of chaining to it, not of the agent
