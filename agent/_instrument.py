@@ -131,9 +131,22 @@ def _parse_group(text: str) -> list[tuple[str, str]]:
 
 
 def discover(paths: list[str] | None = None) -> dict[str, Candidate]:
-    """Every instrumentor entry point on ``paths`` (default ``sys.path``); the first one of a name wins."""
+    """Every instrumentor entry point on ``paths`` (default ``sys.path``, whose scan is kept between
+    processes until one of its folders changes: obs.agent._support.kept); the first one of a name
+    wins."""
+    if paths is not None:
+        return _scan(paths)
+    from obs.agent._support.kept import scan_once
+
+    folders = [os.path.abspath(folder or os.curdir) for folder in sys.path]
+    rows = scan_once("instrumentors", folders,
+                     lambda: [(c.name, c.target, c.dist_path) for c in _scan(folders).values()])
+    return {name: Candidate(name, target, dist_path) for name, target, dist_path in rows}
+
+
+def _scan(paths: list[str]) -> dict[str, Candidate]:
     found: dict[str, Candidate] = {}
-    for folder in sys.path if paths is None else paths:
+    for folder in paths:
         try:
             entries = os.scandir(folder or ".")
         except OSError:

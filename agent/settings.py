@@ -444,7 +444,18 @@ def find_config_file(start: Path) -> Path | None:
 def _read_file_table(path: Path) -> _Tables:
     """Return ``(obs table, [project] table)``. A broken file is a SettingsError, never a traceback.
 
-    tomllib is imported here, only when there is a file to read."""
+    Kept between processes while the file is unchanged (obs.agent._support.kept): tomllib and the parse
+    cost every boot a few ms."""
+    from obs.agent._support.kept import parse_once
+
+    kept = parse_once("config", str(path.absolute()), lambda: list(_parse_file_table(path)))
+    if isinstance(kept, list) and len(kept) == 2 and all(isinstance(part, dict) for part in kept):
+        return kept[0], kept[1]
+    return _parse_file_table(path)
+
+
+def _parse_file_table(path: Path) -> _Tables:
+    """tomllib is imported here, only when there is a file to read."""
     import tomllib
 
     try:

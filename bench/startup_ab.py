@@ -4,11 +4,14 @@
 checked out in a scratch worktree and installed into ``.bench-venv-ab`` (bench/installed.py); then each
 program of ``bench.process.PROGRAMS`` runs plain and under ``obs run`` in both venvs, all alternating, so
 that the machine's slow and fast moments fall on both alike. Reported per program and side: the paired
-median of (obs run - plain) of the same round, its first quartile, and plain's median.
+median of (obs run - plain) of the same round, its first quartile, and plain's median; in wall time, and in
+CPU time (user + system of the process, from ``RUSAGE_CHILDREN``): on a machine shared with other work, wall
+time is mostly the scheduler's (a 10-20 ms change drowns), while CPU time is the work obs adds.
 """
 
 from __future__ import annotations
 
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -29,10 +32,14 @@ SHORT_NAMES = {
 AB_VENV = ROOT / ".bench-venv-ab"
 
 
-def _timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
+def _timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of ``command`` (``obs run`` execs the app: one process, counted once)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(command, env=env, cwd=cwd, check=True, capture_output=True, timeout=120)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def installed_sides(against: str) -> dict[str, tuple[Path, Path]]:
@@ -50,7 +57,7 @@ def installed_sides(against: str) -> dict[str, tuple[Path, Path]]:
 
 def compare(against: str, rounds: int, programs: list[str]) -> None:
     sides = installed_sides(against)
-    spent: dict[tuple[str, str, str], list[float]] = {}
+    spent: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
     with Peer() as peer:
         for index in range(rounds + 1):
             for program in programs:
@@ -65,8 +72,10 @@ def compare(against: str, rounds: int, programs: list[str]) -> None:
                             spent.setdefault((program, side, mode.name), []).append(elapsed)
     for program in programs:
         for side in sides:
-            plain, under_obs = spent[(program, side, "plain")], spent[(program, side, "obs")]
-            added = sorted(b - a for a, b in zip(plain, under_obs, strict=True))
-            print(f"{program:8} {side:16} added: median {statistics.median(added) * 1000:6.1f} ms, "
-                  f"first quartile {added[len(added) // 4] * 1000:6.1f} ms; plain median "
-                  f"{statistics.median(plain) * 1000:6.1f} ms")
+            for index, measure in ((0, "wall"), (1, "CPU")):
+                plain = [sample[index] for sample in spent[(program, side, "plain")]]
+                under_obs = [sample[index] for sample in spent[(program, side, "obs")]]
+                added = sorted(b - a for a, b in zip(plain, under_obs, strict=True))
+                median, quartile = statistics.median(added) * 1000, added[len(added) // 4] * 1000
+                print(f"{program:8} {side:16} {measure:4} added: median {median:6.1f} ms, first quartile "
+                      f"{quartile:6.1f} ms; plain median {statistics.median(plain) * 1000:6.1f} ms")

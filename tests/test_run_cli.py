@@ -7,6 +7,7 @@ no collector on the machine unless the test starts a receiver, and compares with
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,6 +211,51 @@ def test_nothing_loads_until_the_app_imports_something_to_observe(project: Path)
     code = ("import sqlite3, sys\n"
             "print('opentelemetry.sdk.trace' in sys.modules, type(sqlite3.connect).__name__)")
     assert python(code, clean_environment(), project).stdout.split() == ["True", "FunctionWrapper"]
+
+
+STARTUP_HEAVY = ("typing", "re", "tempfile", "shutil", "dataclasses", "inspect", "importlib.util",
+                 "importlib.metadata", "pathlib", "contextlib", "json", "opentelemetry", "google", "psutil",
+                 "packaging", "wrapt")
+"""Modules a process that imports nothing worth observing must not pay for under `obs run` (typing and re
+alone are several ms at every start)."""
+
+
+def _heavy(names: set[str]) -> list[str]:
+    return sorted(name for name in names
+                  if any(name == heavy or name.startswith(f"{heavy}.") for heavy in STARTUP_HEAVY))
+
+
+def _imported(ran_stderr: str) -> set[str]:
+    """The modules ``-X importtime`` listed: every import of the process, its exit's included."""
+    lines = ran_stderr.splitlines()
+    return {line.rpartition("|")[2].strip() for line in lines if line.startswith("import time:")}
+
+
+def test_the_armed_agent_loads_little_into_the_app(project: Path) -> None:
+    """Armed but not booted (the app imported nothing worth observing), the agent loads its watcher and, up to
+    the end of its exit, nothing of :data:`STARTUP_HEAVY` that the same script run plain does not load."""
+    command = [PYTHON, "-X", "importtime", "-c", "pass"]
+    plain = _imported(subprocess.run(command, env=clean_environment(), cwd=project, capture_output=True,
+                                     text=True, timeout=60, check=True).stderr)
+    ran = obs_run(command, clean_environment(), project)
+    armed = _imported(ran.stderr)
+    assert "obs.agent._lifecycle" in armed, ran.stderr
+    # a sitecustomize of the machine's own (a distribution's Python has one) is run by the bootstrap through
+    # importlib.util, which loads contextlib: the price of chaining to it, not of the agent
+    chained = {"importlib.util", "contextlib"} if "sitecustomize" in plain else set()
+    assert _heavy(armed - plain - chained) == []
+
+
+def test_a_booted_agent_exits_without_tempfile(project: Path) -> None:
+    """The exit of a process that booted the agent (the run's exit deadline, obs.agent._support.exit_deadline)
+    and the arming's discovery of the instrumentations load neither tempfile nor typing of their own."""
+    code = ("import sys\nbefore = set(sys.modules)\n"
+            "from obs.agent._instrument import discover\n"
+            "from obs.agent._support.exit_deadline import exit_budget\n"
+            "discover()\nexit_budget(1.0, 'startup-test-run')\n"
+            "print(sorted(name for name in set(sys.modules) - before if name in ('tempfile', 'typing')))")
+    ran = python(code, clean_environment(), project, under_obs=False)
+    assert ran.stdout.strip() == "[]", ran.stderr
 
 
 def test_exporting_over_otlp_http_never_loads_protobuf(project: Path) -> None:

@@ -14,6 +14,7 @@ import threading
 from obs.agent._support.fork import VOICE, at_fork
 from obs.agent._support.late_imports import load
 from obs.agent._support.report import say_once
+from obs.agent._support.scratch import user_folder
 from obs.agent.bootstrap import RUN_ID_VARIABLE
 
 __all__ = ["RUN_ID_VARIABLE", "announce", "ensure_run_id", "reset_after_fork"]
@@ -34,9 +35,7 @@ def ensure_run_id() -> str:
 
 
 def _marker_dir() -> str:
-    tempfile = load("tempfile")
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return os.path.join(tempfile.gettempdir(), f"obs-{uid}", "said")
+    return user_folder("said")
 
 
 def _first_in_run(key: str) -> bool:

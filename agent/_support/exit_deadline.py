@@ -8,7 +8,7 @@ run; the others find it and stop by then. A master that exits after its workers 
 :data:`FLOOR_S`, enough for its last export when the collector answers, little when it does not. A deadline
 more than one budget old belongs to an earlier exit (a worker recycled by ``--max-requests``, a short child
 process): it is replaced. Without a run id, or when the file cannot be written, each process keeps its own
-budget. Standard library only.
+budget. Standard library only, and not ``tempfile`` (obs.agent._support.scratch).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+
+from obs.agent._support.scratch import user_folder
 
 __all__ = ["FLOOR_S", "exit_budget"]
 
@@ -25,10 +27,7 @@ _MAX_AGE_S = 86_400.0
 
 
 def _path(run_id: str) -> str:
-    import tempfile
-
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return os.path.join(tempfile.gettempdir(), f"obs-{uid}", "exit", f"{run_id}.deadline")
+    return user_folder("exit", f"{run_id}.deadline")
 
 
 def _read(path: str) -> float | None:

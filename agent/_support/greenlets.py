@@ -26,9 +26,12 @@ import os
 import sys
 import threading
 import weakref
-from typing import Any, Protocol
 
 from obs.agent._support.report import error_once
+
+TYPE_CHECKING = False  # armed in every process of `obs run`: typing (and the re it loads) waits for a boot
+if TYPE_CHECKING:
+    from typing import Any, Protocol
 
 __all__ = [
     "PAUSE_WAIT_S", "Cooperative", "join_quietly", "register", "threads_wait_after_fork", "watch_gevent",
@@ -47,14 +50,16 @@ _resume_due = False
 """gevent said it will patch threading: resume when it says it did (not after a later, no-op patch_all)."""
 
 
-class Cooperative(Protocol):
-    """An object of the agent that owns a thread or a lock."""
+if TYPE_CHECKING:
 
-    def pause_for_patching(self) -> None:
-        """End its thread now (gevent is about to patch); no-op when it has none running."""
+    class Cooperative(Protocol):
+        """An object of the agent that owns a thread or a lock."""
 
-    def resume_after_patching(self) -> None:
-        """Make its locks again, and start its thread again if it had one or needs one."""
+        def pause_for_patching(self) -> None:
+            """End its thread now (gevent is about to patch); no-op when it has none running."""
+
+        def resume_after_patching(self) -> None:
+            """Make its locks again, and start its thread again if it had one or needs one."""
 
 
 def register(owner: Cooperative) -> None:

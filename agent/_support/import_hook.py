@@ -158,10 +158,11 @@ class ImportWatcher:
             sys.meta_path.insert(0, self)
 
     def uninstall(self) -> None:
-        import contextlib
-
-        with contextlib.suppress(ValueError):  # another thread may have removed it meanwhile
+        """Without contextlib: every armed process calls this at its exit, booted or not."""
+        try:
             sys.meta_path.remove(self)
+        except ValueError:  # another thread may have removed it meanwhile
+            return
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None

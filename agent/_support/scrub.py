@@ -75,11 +75,30 @@ URL_KEYS: Final = frozenset({
 _STEMS: Final = ("token", "key", "pass", "pwd", "secret", "sig", "auth", "session", "jwt", "cred", "code")
 """Every name of :data:`QUERY_NAMES`, every suffix rule and ``code`` contains one of these."""
 
-_URL_CREDENTIALS: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]{0,31}://[^\s/?#@:'\"<>]*:)([^\s/?#@'\"<>]+)(@)")
+class _Compiled:
+    """A regular expression compiled at its first use: the agent boots inside the app's ``import logging``,
+    and compiling its six patterns there cost a few ms to a process that may never log or trace (two
+    threads compiling at once both get a working pattern)."""
+
+    __slots__ = ("_flags", "_pattern", "_source")
+
+    def __init__(self, source: str, flags: int = 0) -> None:
+        self._source = source
+        self._flags = flags
+        self._pattern: re.Pattern[str] | None = None
+
+    def get(self) -> re.Pattern[str]:
+        pattern = self._pattern
+        if pattern is None:
+            pattern = self._pattern = re.compile(self._source, self._flags)
+        return pattern
+
+
+_URL_CREDENTIALS: Final = _Compiled(r"(\b[a-zA-Z][a-zA-Z0-9+.-]{0,31}://[^\s/?#@:'\"<>]*:)([^\s/?#@'\"<>]+)(@)")
 """The scheme's length is bounded: unbounded, a long dotted run (``a.a.a...``) made the search quadratic."""
-_BEARER: Final = re.compile(r"(\b(?:[Bb]earer|[Bb]asic)\s+)([A-Za-z0-9._~+/=-]{6,})")
-_QUERY_PAIR: Final = re.compile(r"(^|[?&;])([^=&;#?\s'\"<>]+)=([^&;#\s'\"<>]*)")
-_TEXT_QUERY_PAIR: Final = re.compile(r"([?&;])([^=&;#?\s'\"<>/]+)=([^&;#\s'\"<>]*)")
+_BEARER: Final = _Compiled(r"(\b(?:[Bb]earer|[Bb]asic)\s+)([A-Za-z0-9._~+/=-]{6,})")
+_QUERY_PAIR: Final = _Compiled(r"(^|[?&;])([^=&;#?\s'\"<>]+)=([^&;#\s'\"<>]*)")
+_TEXT_QUERY_PAIR: Final = _Compiled(r"([?&;])([^=&;#?\s'\"<>/]+)=([^&;#\s'\"<>]*)")
 
 
 def _names_source(names: Iterable[str], extra: Iterable[str]) -> str:
@@ -99,8 +118,11 @@ class Scrubber:
         self.enabled = enabled
         self._allow = frozenset(name.lower() for name in allow)
         keys = "|".join(f"(?:{pattern})" for pattern in (*KEY_PATTERNS, *extra))
-        self._keys = re.compile(keys, re.IGNORECASE)
-        self._query_names = re.compile(_names_source(QUERY_NAMES, extra), re.IGNORECASE)
+        self._keys = _Compiled(keys, re.IGNORECASE)
+        self._query_names = _Compiled(_names_source(QUERY_NAMES, extra), re.IGNORECASE)
+        if extra:  # the user's patterns: one that does not combine fails the boot, as it always did
+            self._keys.get()
+            self._query_names.get()
         self._any_name = bool(extra)
         """With extra patterns, any parameter name may be secret: no cheap pre-check then."""
         self._kinds: dict[str, int] = {}
@@ -115,7 +137,7 @@ class Scrubber:
             lowered = key.lower()
             if lowered in self._allow:
                 kind = 0
-            elif self._keys.search(lowered):
+            elif self._keys.get().search(lowered):
                 kind = 2
             elif lowered in URL_KEYS or lowered.endswith("url"):
                 kind = 1
@@ -130,7 +152,7 @@ class Scrubber:
         known = self._names.get(name)
         if known is None:
             lowered = name.lower()
-            known = lowered not in self._allow and self._query_names.fullmatch(lowered) is not None
+            known = lowered not in self._allow and self._query_names.get().fullmatch(lowered) is not None
             if len(self._names) > 4096:
                 self._names.clear()
             self._names[name] = known
@@ -178,20 +200,20 @@ class Scrubber:
             return text
         result = text
         if "://" in result and "@" in result:
-            result = _URL_CREDENTIALS.sub(rf"\1{REDACTED}\3", result)
+            result = _URL_CREDENTIALS.get().sub(rf"\1{REDACTED}\3", result)
         if "=" in result and "?" in result and self._may_name_a_secret(result):
-            result = _TEXT_QUERY_PAIR.sub(self._pair, result)
+            result = _TEXT_QUERY_PAIR.get().sub(self._pair, result)
         if "earer " in result or "asic " in result:
-            result = _BEARER.sub(rf"\1{REDACTED}", result)
+            result = _BEARER.get().sub(rf"\1{REDACTED}", result)
         return text if result == text else result
 
     def _query(self, text: str) -> str:
         """A URL or query string: every sensitive parameter, and URL credentials."""
         result = text
         if "=" in result and self._may_name_a_secret(result):
-            result = _QUERY_PAIR.sub(self._pair, result)
+            result = _QUERY_PAIR.get().sub(self._pair, result)
         if "://" in result and "@" in result:
-            result = _URL_CREDENTIALS.sub(rf"\1{REDACTED}\3", result)
+            result = _URL_CREDENTIALS.get().sub(rf"\1{REDACTED}\3", result)
         return text if result == text else result
 
     def _may_name_a_secret(self, text: str) -> bool:
