@@ -251,6 +251,10 @@ def activate(candidate: Candidate) -> bool:
             from obs.agent._integrations.asyncpg_ops import instrument_asyncpg
 
             instrument_asyncpg()
+        elif candidate.name == "redis":  # the same: obs's wrappers rename contrib's spans
+            from obs.agent._integrations.redis_commands import instrument_redis
+
+            instrument_redis()
         instrumentor_class().instrument(skip_dep_check=True, **kwargs)
         if candidate.name in DBAPI_DRIVERS:
             from obs.agent._integrations.database import enhance_dbapi
@@ -260,10 +264,6 @@ def activate(candidate: Candidate) -> bool:
             from obs.agent._integrations.celery_tasks import instrument_celery
 
             instrument_celery()
-        elif candidate.name == "redis":
-            from obs.agent._integrations.redis_commands import instrument_redis
-
-            instrument_redis()
         return True
     except Exception as error:
         error_once(f"the {candidate.name} instrumentation", error)

@@ -23,6 +23,9 @@ from obs.agent._integrations.database import describe
     ("show transaction isolation level", "SHOW", None),
     ("BEGIN", "BEGIN", None),
     ("COMMIT;", "COMMIT", None),
+    ("SELECT 'sent from alice' AS note", "SELECT", None),  # a table named inside a literal is no table
+    ("SELECT concat('a from b', name) FROM items", "SELECT", "items"),
+    ("SELECT $$ from x $$ FROM items", "SELECT", "items"),
 ])
 def test_operation_and_collection_come_from_the_statement(
     statement: str, operation: str, collection: str | None

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from obs.agent._support.report import error_once
+from obs.agent._support.sql_text import sanitize
 from opentelemetry import trace
 
 __all__ = ["describe", "enhance_dbapi", "is_mariadb", "name_span"]
@@ -55,11 +56,12 @@ _described: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextV
 
 
 def describe(statement: str) -> dict[str, str]:
-    """``db.operation.name`` (upper case) and, for single-table statements, ``db.collection.name``."""
+    """``db.operation.name`` (upper case) and, for single-table statements, ``db.collection.name``, read
+    with its literals replaced (``SELECT 'from x'`` names no table; the text is cached for the encoder)."""
     found = _cache.get(statement)
     if found is not None:
         return found
-    text = _COMMENTS.sub("", statement[:4096])
+    text = _COMMENTS.sub("", sanitize(statement[:4096]))  # a table named in a literal is no table
     words = text.split(None, 1)
     described: dict[str, str] = {}
     if words:

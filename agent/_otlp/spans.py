@@ -18,6 +18,7 @@ from typing import Final, NamedTuple
 from obs.agent._compat import plain_attributes, span_attributes
 from obs.agent._otlp.wire import FIXED32, FIXED64, field, key_value, resource_message, scope_message, varint
 from obs.agent._support import scrub
+from obs.agent._support.sql_text import QUERY_TEXT_KEYS
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -30,10 +31,11 @@ _FLAGS_IS_REMOTE: Final = 0x200
 _CACHE_LIMIT: Final = 4096
 
 
-_entries: dict[tuple[int, str, object], bytes] = {}
+_entries: dict[tuple[object, ...], bytes] = {}
 """(field tag, key, str or int value) -> the encoded repeated-KeyValue entry, scrubbed: most span attributes
 repeat (method, scheme, route, status code, addresses), and this turns their four nested fields and the
-scrubber's look into one lookup."""
+scrubber's look into one lookup. A statement's key also holds the database system: its dialect decides what
+is a literal."""
 _entries_scrubber: list[scrub.Scrubber] = [scrub.current()]
 """The scrubber the cached entries were made with: another one (the agent's, from settings) clears them."""
 
@@ -55,16 +57,19 @@ def _attributes(tag: int, attributes: Mapping[str, object] | None) -> bytes:
     for key, value in attributes.items():
         kind = type(value)
         if kind is str or kind is int:
-            cache_key = (tag, key, value)
+            cache_key: tuple[object, ...] = (tag, key, value)
+            if key in QUERY_TEXT_KEYS:
+                cache_key = (tag, key, value, scrub.system_of(attributes))
             entry = entries.get(cache_key)
             if entry is None:
                 if len(entries) > _CACHE_LIMIT:
                     entries.clear()
-                entry = entries[cache_key] = field(tag, key_value(key, scrubber.value(key, value)))
+                clean = scrubber.value(key, value, attributes)
+                entry = entries[cache_key] = field(tag, key_value(key, clean))
             parts.append(entry)
             continue
         try:
-            parts.append(field(tag, key_value(key, scrubber.value(key, value))))
+            parts.append(field(tag, key_value(key, scrubber.value(key, value, attributes))))
         except Exception:  # the SDK encoder skips such values too
             continue
     return b"".join(parts)

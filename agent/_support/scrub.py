@@ -14,7 +14,10 @@ What is replaced (the rest stays, so the telemetry keeps its use):
   referers, any key ending in ``url``) and in URLs inside any text: ``?token=REDACTED&page=2``;
 - the password of a URL with credentials in any text (``postgresql://user:REDACTED@db/x``): attribute
   values, span events, log bodies, ``exception.message``, ``exception.stacktrace``, status descriptions;
-- the token after ``Bearer`` / ``Basic`` in any text.
+- the token after ``Bearer`` / ``Basic`` in any text;
+- (by ``?``) every literal of the SQL text in ``db.query.text`` and ``db.statement``, read in the dialect of
+  the span's ``db.system.name`` (:mod:`obs.agent._support.sql_text`: strings, numbers, booleans; identifiers,
+  keywords and placeholders stay), as the database conventions ask.
 
 Cost: keys are classified once (a dict lookup after that); a value is only searched with a regular
 expression when a substring test (``://`` and ``@``, ``=``, ``earer ``, ``asic ``) says it could hold a
@@ -29,6 +32,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
+
+from obs.agent._support import sql_text
 
 __all__ = [
     "KEY_PATTERNS",
@@ -131,7 +136,8 @@ class Scrubber:
     # -- keys ---------------------------------------------------------------------------------------------
 
     def _kind(self, key: str) -> int:
-        """0: an ordinary key; 1: its value is a URL or query string; 2: its whole value is secret."""
+        """0: an ordinary key; 1: its value is a URL or query string; 2: its whole value is secret; 3: SQL
+        text."""
         kind = self._kinds.get(key)
         if kind is None:
             lowered = key.lower()
@@ -141,6 +147,8 @@ class Scrubber:
                 kind = 2
             elif lowered in URL_KEYS or lowered.endswith("url"):
                 kind = 1
+            elif lowered in sql_text.QUERY_TEXT_KEYS:
+                kind = 3
             else:
                 kind = 0
             if len(self._kinds) > 4096:
@@ -166,15 +174,17 @@ class Scrubber:
             return attributes
         changed: dict[str, Any] | None = None
         for key, value in attributes.items():
-            clean = self.value(key, value)
+            clean = self.value(key, value, attributes)
             if clean is not value:
                 if changed is None:
                     changed = dict(attributes)
                 changed[key] = clean
         return attributes if changed is None else changed
 
-    def value(self, key: str, value: Any) -> Any:
-        """``value`` of attribute ``key`` with its secrets replaced (the same object when it has none)."""
+    def value(self, key: str, value: Any, context: Mapping[str, Any] | None = None) -> Any:
+        """``value`` of attribute ``key`` with its secrets replaced (the same object when it has none);
+        ``context``: the attributes it is among (SQL text is read in the dialect of their
+        ``db.system.name``)."""
         if not self.enabled:
             return value
         kind = self._kind(key)
@@ -187,11 +197,20 @@ class Scrubber:
                 return [REDACTED_VALUE] * len(value)
             return REDACTED_VALUE
         if isinstance(value, str):
+            if kind == 3:
+                return self.text(self.query_text(value, system_of(context)))
             return self._query(value) if kind == 1 else self.text(value)
         if isinstance(value, list | tuple) and any(isinstance(item, str) for item in value):
             cleaned = [self.text(item) if isinstance(item, str) else item for item in value]
             return value if all(a is b for a, b in zip(cleaned, value, strict=True)) else cleaned
         return value
+
+    def query_text(self, text: str, system: object = None) -> str:
+        """A statement of database ``system`` with its literals replaced by ``?`` (cached per statement)."""
+        if not self.enabled:
+            return text
+        dialect = sql_text.dialect_of(system)
+        return text if dialect is None else sql_text.sanitize(text, dialect)
 
     def text(self, text: str) -> str:
         """Free text (a message, a stack trace, a log body): URL credentials, URL query secrets, bearer
@@ -236,6 +255,13 @@ class Scrubber:
     @staticmethod
     def _looks_like_oauth_code(match: re.Match[str], secret: str) -> bool:
         return len(secret) >= 16 or "state=" in match.string
+
+
+def system_of(attributes: Mapping[str, Any] | None) -> object:
+    """The ``db.system.name`` (or older ``db.system``) among ``attributes``, None if there is none."""
+    if not attributes:
+        return None
+    return attributes.get("db.system.name") or attributes.get("db.system")
 
 
 _current = Scrubber()
