@@ -30,6 +30,7 @@ SECRETS = {
     "pymysql escaped string": "MYESC-f6q7",
     "sqlite3 string": "LITE-g7q7",
     "sqlite3 in list": "LITELIST-h8q7",
+    "sqlite3 double-quoted string": "LITEDQ-k2q7",
     "redis whole command": "REDISVAL-i9q7",
     "redis pipeline command": "REDISPIPE-j1q7",
 }
@@ -66,6 +67,7 @@ lite = sqlite3.connect(":memory:")
 lite.execute("CREATE TABLE users (name text)")
 lite.execute(f"INSERT INTO users VALUES ('{{S['sqlite3 string']}}')")
 lite.execute(f"SELECT name FROM users WHERE name IN ('a', '{{S['sqlite3 in list']}}')").fetchall()
+lite.execute(f'SELECT "name" FROM users WHERE "name" = "{{S["sqlite3 double-quoted string"]}}"').fetchall()
 
 cache = redis.Redis.from_url(os.environ["REDIS_URL"])
 cache.execute_command(f"SET session-key {{S['redis whole command']}}")
@@ -144,6 +146,7 @@ def test_no_literal_of_a_statement_reaches_the_collector(runs: dict[str, Run]) -
     assert "INSERT INTO tokens VALUES (?, ?)" in texts  # MariaDB: "..." is a string there
     assert "INSERT INTO users VALUES (?)" in texts
     assert "SELECT name FROM users WHERE name IN (?)" in texts
+    assert 'SELECT "name" FROM users WHERE "name" = ?' in texts  # SQLite: a compared "..." is a string
     assert "SET ? ?" in texts
 
 

@@ -10,7 +10,7 @@ import pytest
 from obs.agent._otlp.spans import SpanEncoder
 from obs.agent._support import sql_text
 from obs.agent._support.scrub import Scrubber
-from obs.agent._support.sql_text import MYSQL, STANDARD, sanitize
+from obs.agent._support.sql_text import MYSQL, SQLITE, STANDARD, sanitize
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
 STANDARD_CASES = [
@@ -77,10 +77,25 @@ def test_standard_sql_literals_become_question_marks(statement: str, expected: s
      "SELECT `weird``name` FROM `db`.`t` WHERE x = ? # trailing 'comment'"),
     ("SELECT _utf8mb4'abc', 0xFF, b'01'", "SELECT _utf8mb4?, ?, ?"),
     ("SELECT $$ FROM t", "SELECT $$ FROM t"),  # no dollar quotes in MySQL
+    ("UPDATE t SET n = n--5 -- real 'x'", "UPDATE t SET n = n--? -- real 'x'"),  # -- needs a space after it
 ])
 def test_mysql_reads_double_quotes_as_strings(statement: str, expected: str) -> None:
     """MySQL and MariaDB: ``"..."`` is a string, ``#`` starts a comment, backslashes escape."""
     assert sanitize(statement, MYSQL) == expected
+
+
+@pytest.mark.parametrize(("statement", "expected"), [
+    ('SELECT "users"."id" FROM "users" WHERE "users"."password" = "hunter2"',
+     'SELECT "users"."id" FROM "users" WHERE "users"."password" = ?'),
+    ('SELECT * FROM t WHERE a LIKE "p%" OR b<>"x" OR c IS "y" OR "d" = e',
+     'SELECT * FROM t WHERE a LIKE ? OR b<>? OR c IS ? OR "d" = e'),
+    ('SELECT CASE WHEN a THEN "yes" ELSE "no" END FROM "t"', 'SELECT CASE WHEN a THEN ? ELSE ? END FROM "t"'),
+    ('SELECT "unlike" FROM t', 'SELECT "unlike" FROM t'),
+])
+def test_sqlite_reads_compared_double_quotes_as_strings(statement: str, expected: str) -> None:
+    """SQLite takes ``"x"`` for a string when no column is named ``x``: compared to something, it is one;
+    Django's quoted names stay."""
+    assert sanitize(statement, SQLITE) == expected
 
 
 def test_either_reading_of_backslashes_hides_the_secret() -> None:

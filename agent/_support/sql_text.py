@@ -11,7 +11,9 @@ keywords, ``NULL``, quoted identifiers (``"col"``, ```col```), comments and plac
 ``%(name)s``, ``?``, ``$1``, ``:name``, ``:1``, ``@name``) stay. A list of literals only, ``IN (1, 2, 3)``,
 becomes ``IN (?)`` (the conventions allow it: long lists, and one text per query shape).
 
-Dialects: in MySQL and MariaDB ``"..."`` is a string (elsewhere an identifier) and ``#`` starts a comment.
+Dialects: in MySQL and MariaDB ``"..."`` is a string (elsewhere an identifier) and ``#`` starts a comment;
+SQLite takes ``"x"`` for a string when no column is named ``x``, so there it is one after ``=``, ``<``, ``>``,
+``LIKE``, ``GLOB``, ``IS``, ``THEN`` or ``ELSE``.
 A backslash escapes a quote in MySQL strings unless ``NO_BACKSLASH_ESCAPES``, and in PostgreSQL ones only with
 ``standard_conforming_strings`` off: when a statement holds a backslash, both readings are made and what
 either calls a literal is replaced, so neither setting can turn a secret into an "identifier".
@@ -33,6 +35,7 @@ QUERY_TEXT_KEYS: Final = frozenset({"db.query.text", "db.statement"})
 """Attributes holding a statement's text (stable and older conventions)."""
 
 MYSQL: Final = "mysql"
+SQLITE: Final = "sqlite"
 STANDARD: Final = "standard"
 REDIS: Final = "redis"
 _MYSQL_SYSTEMS: Final = frozenset({"mysql", "mariadb", "tidb"})
@@ -55,6 +58,8 @@ def dialect_of(system: object) -> str | None:
         return REDIS
     if lowered in _MYSQL_SYSTEMS:
         return MYSQL
+    if lowered == SQLITE:
+        return SQLITE
     if lowered in NOT_SQL:
         return None
     return STANDARD
@@ -72,16 +77,18 @@ def _string(quote: str, backslash: bool) -> str:
 def _pattern(dialect: str, backslash: bool) -> re.Pattern[str]:
     """One alternation, tried left to right at each token: comments and quoted identifiers first (their
     insides are not tokens), then literals, placeholders, numbers, words."""
-    keep = [r"--[^\n]*", r"/\*[\s\S]*?(?:\*/|\Z)", r"`[^`]*(?:``[^`]*)*`"]  # a lone ` or " is skipped
+    keep = [r"/\*[\s\S]*?(?:\*/|\Z)", r"`[^`]*(?:``[^`]*)*`"]  # a lone ` or " is skipped
     literal = [
         r"[Ee]" + _string("'", True),  # E'...': backslash escapes in any reading
         r"(?:[BbXxNn]|[Uu]&)?" + _string("'", backslash),
     ]
     if dialect == MYSQL:
-        keep.insert(0, r"#[^\n]*")
+        keep.insert(0, r"#[^\n]*|--(?:[ \t\r\n][^\n]*|\Z)")  # MySQL's -- needs a space: 1--1 is 1 - -1
         literal.append(_string('"', backslash))
     else:
-        keep.append(r'"[^"]*(?:""[^"]*)*"')  # quoted identifier
+        keep.insert(0, r"--[^\n]*")
+        quoted = r'"[^"]*(?:""[^"]*)*"'  # quoted identifier
+        keep.append(f"(?P<quoted>{quoted})" if dialect == SQLITE else quoted)
         literal.append(r"\$(?P<tag>(?:[^\W\d]\w*)?)\$[\s\S]*?(?:\$(?P=tag)\$|\Z)")  # dollar quote
     placeholders = [
         r"%\(\w{1,200}\)s|%[sd%]",  # pyformat, format
@@ -97,8 +104,10 @@ def _pattern(dialect: str, backslash: bool) -> re.Pattern[str]:
 
 
 _patterns: dict[tuple[str, bool], re.Pattern[str]] = {}
+"""Compiled at first use, not at import: the agent boots inside the app's imports."""
 _BOOLEANS: Final = frozenset({"TRUE", "FALSE"})
-_LIST_SEPARATOR: Final = re.compile(r"\s*,\s*")
+_OPERATOR_WORDS: Final = frozenset({"LIKE", "GLOB", "THEN", "ELSE", "IS"})
+_SEPARATOR: Final = r"\s*,\s*"
 _cache: dict[tuple[str, str], str] = {}
 _CACHE_SIZE: Final = 2048
 TEXT_LIMIT: Final = 100_000
@@ -113,14 +122,29 @@ def _literal_spans(text: str, dialect: str, backslash: bool) -> list[tuple[int, 
     spans: list[tuple[int, int]] = []
     for match in pattern.finditer(text):
         group = match.lastgroup
-        if group == "literal":
-            spans.append(match.span())
-        elif group == "tail":  # the number alternative: a literal unless letters follow (MySQL's 2fa_codes)
-            if not match.group("tail"):
-                spans.append(match.span())
-        elif group == "word" and match.group("word").upper() in _BOOLEANS:
+        if (group == "literal"
+                or (group == "tail" and not match.group("tail"))  # a number, unless letters follow: 2fa_codes
+                or (group == "word" and match.group("word").upper() in _BOOLEANS)
+                or (group == "quoted" and _compared(text, match.start()))):
             spans.append(match.span())
     return spans
+
+
+def _compared(text: str, start: int) -> bool:
+    """Whether what starts at ``start`` is compared to or matched against: SQLite reads ``"x"`` as a string
+    when no column has that name, and ``WHERE password = "hunter2"`` runs, so after an operator (``=``,
+    ``<``, ``>``, ``LIKE``, ``GLOB``, ``THEN``, ``ELSE``) ``"..."`` is taken for a literal there."""
+    index = start - 1
+    while index >= 0 and text[index].isspace():
+        index -= 1
+    if index < 0:
+        return False
+    if text[index] in "=<>":
+        return True
+    end = index + 1
+    while index >= 0 and end - index <= 5 and text[index].isalpha():
+        index -= 1
+    return text[index + 1:end].upper() in _OPERATOR_WORDS and (index < 0 or not text[index].isalnum())
 
 
 def _union(first: list[tuple[int, int]], second: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -152,12 +176,15 @@ def _after_in(text: str, start: int) -> bool:
 
 def _collapse_in_lists(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """``IN (?, ?, ?)`` of literals only -> one span covering the list."""
+    separator = _patterns.get(("separator", False))
+    if separator is None:
+        separator = _patterns["separator", False] = re.compile(_SEPARATOR)
     collapsed: list[tuple[int, int]] = []
     index, count = 0, len(spans)
     while index < count:
         start, end = spans[index]
         last = index
-        while last + 1 < count and _LIST_SEPARATOR.fullmatch(text, end, spans[last + 1][0]):
+        while last + 1 < count and separator.fullmatch(text, end, spans[last + 1][0]):
             last += 1
             end = spans[last][1]
         if last > index and _after_in(text, start) and text[end:end + 200].lstrip().startswith(")"):
