@@ -69,7 +69,9 @@ def _first_words(args: tuple[Any, ...]) -> str | None:
     first = args[0]
     if isinstance(first, bytes):
         first = first.decode("utf-8", "replace")
-    return first if isinstance(first, str) and len(first.split(None, 2)) > 1 else None
+    if not isinstance(first, str) or first.isalnum():  # the usual case, "SET": no split
+        return None
+    return first if len(first.split(None, 1)) > 1 else None
 
 
 def _rename(instance: Any, args: tuple[Any, ...], pipeline: bool) -> None:

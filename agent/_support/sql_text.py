@@ -110,6 +110,8 @@ _OPERATOR_WORDS: Final = frozenset({"LIKE", "GLOB", "THEN", "ELSE", "IS"})
 _SEPARATOR: Final = r"\s*,\s*"
 _cache: dict[tuple[str, str], str] = {}
 _CACHE_SIZE: Final = 2048
+_CACHED_LENGTH: Final = 8192
+"""Longer statements are not kept (2,048 of them could hold hundreds of MB); they are read again each time."""
 TEXT_LIMIT: Final = 100_000
 """Longer statements (a bulk INSERT of literals) are replaced whole by their first word and ``?``: the
 conventions' sanitizing would leave nothing of interest, and the cost would grow with every such statement."""
@@ -240,6 +242,9 @@ def _sanitize(text: str, dialect: str) -> str:
 
 def sanitize(text: str, dialect: str = STANDARD) -> str:
     """``text`` with every literal replaced by ``?`` (the same object when it has none); cached."""
+    if len(text) > _CACHED_LENGTH:
+        found = _sanitize(text, dialect)
+        return text if found == text else found
     key = (text, dialect)
     found = _cache.get(key)
     if found is None:
