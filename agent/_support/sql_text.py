@@ -243,15 +243,16 @@ def _sanitize(text: str, dialect: str) -> str:
 def sanitize(text: str, dialect: str = STANDARD) -> str:
     """``text`` with every literal replaced by ``?`` (the same object when it has none); cached."""
     if len(text) > _CACHED_LENGTH:
-        found = _sanitize(text, dialect)
-        return text if found == text else found
+        clean = _sanitize(text, dialect)
+        return text if clean == text else clean
     key = (text, dialect)
     found = _cache.get(key)
-    if found is None:
-        found = _sanitize(text, dialect)
-        if found == text:
-            found = text
-        if len(_cache) >= _CACHE_SIZE:
-            _cache.clear()
-        _cache[key] = found
-    return found
+    if found is not None:
+        return found
+    clean = _sanitize(text, dialect)
+    if clean == text:
+        clean = text
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.clear()
+    _cache[key] = clean
+    return clean
