@@ -25,6 +25,8 @@ SECRETS = {
     "psycopg number": "918273645",
     "psycopg dollar quote": "PGDOLLAR-b2q7",
     "psycopg escape string": "PGESC-c3q7",
+    "psycopg refused statement": "PGERR-l3q7",
+    "psycopg refused token": "PGTOK-m4q7",
     "asyncpg string": "APGSTR-d4q7",
     "pymysql double-quoted string": "MYDQ-e5q7",
     "pymysql escaped string": "MYESC-f6q7",
@@ -36,7 +38,7 @@ SECRETS = {
 }
 
 APP = """
-import asyncio, os, sqlite3
+import asyncio, logging, os, sqlite3
 import asyncpg, psycopg, pymysql, redis
 S = {secrets!r}
 
@@ -46,6 +48,13 @@ with psycopg.connect(os.environ["PG_DSN"]) as pg:
     pg.execute(f"UPDATE accounts SET password = $${{S['psycopg dollar quote']}}$$ WHERE id = 1")
     print(pg.execute(f"SELECT count(*) FROM accounts WHERE api_key = E'{{S['psycopg escape string']}}\\\\''"
                      " OR id = %s", (2,)).fetchone()[0])
+
+with psycopg.connect(os.environ["PG_DSN"], autocommit=True) as pg:
+    try:  # PostgreSQL's error quotes the statement's line and the token it stopped at
+        pg.execute(f"UPDATE accounts SET password = '{{S['psycopg refused statement']}}'"
+                   f" '{{S['psycopg refused token']}}'")
+    except psycopg.Error:
+        logging.getLogger("shop").exception("update refused")
 
 async def main():
     connection = await asyncpg.connect(os.environ["PG_URL"])
@@ -143,6 +152,7 @@ def test_no_literal_of_a_statement_reaches_the_collector(runs: dict[str, Run]) -
     assert "UPDATE accounts SET password = ? WHERE id = ?" in texts
     assert "SELECT count(*) FROM accounts WHERE api_key = ? OR id = %s" in texts
     assert "SELECT id FROM accounts WHERE api_key = ?" in texts  # asyncpg
+    assert b"LINE 1: UPDATE accounts SET password = ? ?" in run.raw and b"update refused" in run.raw
     assert "INSERT INTO tokens VALUES (?, ?)" in texts  # MariaDB: "..." is a string there
     assert "INSERT INTO users VALUES (?)" in texts
     assert "SELECT name FROM users WHERE name IN (?)" in texts

@@ -172,6 +172,20 @@ def test_redis_command_lines_keep_the_command_only(line: str, expected: str) -> 
     assert Scrubber().attributes(attributes)["db.query.text"] == expected
 
 
+def test_statement_lines_quoted_in_postgresql_errors_lose_their_literals() -> None:
+    """PostgreSQL's error quotes the statement's line and the token it stopped at: in exception messages,
+    stack traces, log bodies and status messages these lose their literals too; other lines stay."""
+    error = ("psycopg.errors.SyntaxError: syntax error at or near \"'s3cret-b'\"\n"
+             "LINE 1: UPDATE accounts SET password = 's3cret-a' 's3cret-b' WHERE id = 42\n"
+             "                                                ^")
+    clean = Scrubber().value("exception.stacktrace", error)
+    assert "s3cret" not in clean and "42" not in clean
+    assert "LINE 1: UPDATE accounts SET password = ? ? WHERE id = ?" in clean
+    plain = 'syntax error at or near "FORM"'
+    assert Scrubber().text(plain) is plain
+    assert Scrubber(enabled=False).text(error) is error
+
+
 def _span(attributes: dict[str, object]) -> ReadableSpan:
     provider = TracerProvider()
     span = provider.get_tracer("test").start_span("SELECT users", attributes=attributes)  # type: ignore[arg-type]

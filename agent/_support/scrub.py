@@ -14,7 +14,8 @@ What is replaced (the rest stays, so the telemetry keeps its use):
   referers, any key ending in ``url``) and in URLs inside any text: ``?token=REDACTED&page=2``;
 - the password of a URL with credentials in any text (``postgresql://user:REDACTED@db/x``): attribute
   values, span events, log bodies, ``exception.message``, ``exception.stacktrace``, status descriptions;
-- the token after ``Bearer`` / ``Basic`` in any text;
+- the token after ``Bearer`` / ``Basic`` in any text; the literals of a statement line PostgreSQL quotes in an
+  error (``LINE 1: UPDATE accounts SET password = ?``);
 - (by ``?``) every literal of the SQL text in ``db.query.text`` and ``db.statement``, read in the dialect of
   the span's ``db.system.name`` (:mod:`obs.agent._support.sql_text`: strings, numbers, booleans; identifiers,
   keywords and placeholders stay), as the database conventions ask.
@@ -102,6 +103,9 @@ class _Compiled:
 _URL_CREDENTIALS: Final = _Compiled(r"(\b[a-zA-Z][a-zA-Z0-9+.-]{0,31}://[^\s/?#@:'\"<>]*:)([^\s/?#@'\"<>]+)(@)")
 """The scheme's length is bounded: unbounded, a long dotted run (``a.a.a...``) made the search quadratic."""
 _BEARER: Final = _Compiled(r"(\b(?:[Bb]earer|[Bb]asic)\s+)([A-Za-z0-9._~+/=-]{6,})")
+_STATEMENT_LINE: Final = _Compiled(r"^(LINE \d+: |.*\bat or near \")(.*)$", re.MULTILINE)
+"""PostgreSQL's errors quote the line of the statement they are about (``LINE 1: UPDATE ... 'hunter2'``) and
+the token they stopped at (``at or near "'hunter2'"``)."""
 _QUERY_PAIR: Final = _Compiled(r"(^|[?&;])([^=&;#?\s'\"<>]+)=([^&;#\s'\"<>]*)")
 _TEXT_QUERY_PAIR: Final = _Compiled(r"([?&;])([^=&;#?\s'\"<>/]+)=([^&;#\s'\"<>]*)")
 
@@ -224,6 +228,8 @@ class Scrubber:
             result = _TEXT_QUERY_PAIR.get().sub(self._pair, result)
         if "earer " in result or "asic " in result:
             result = _BEARER.get().sub(rf"\1{REDACTED}", result)
+        if "LINE " in result or "at or near" in result:
+            result = _STATEMENT_LINE.get().sub(_statement_line, result)
         return text if result == text else result
 
     def _query(self, text: str) -> str:
@@ -255,6 +261,10 @@ class Scrubber:
     @staticmethod
     def _looks_like_oauth_code(match: re.Match[str], secret: str) -> bool:
         return len(secret) >= 16 or "state=" in match.string
+
+
+def _statement_line(match: re.Match[str]) -> str:
+    return match.group(1) + sql_text.sanitize(match.group(2))
 
 
 def system_of(attributes: Mapping[str, Any] | None) -> object:
