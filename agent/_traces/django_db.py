@@ -6,7 +6,8 @@ a span without ``db.operation.name`` or ``db.collection.name``. Django itself of
 query: a function in ``connection.execute_wrappers``, which each connection gets when it opens (the
 ``connection_created`` signal). One span per query, following the stable database conventions:
 ``db.system.name``, ``db.namespace``, ``db.operation.name``, ``db.collection.name``, ``db.query.text``
-(the statement with its placeholders: parameter values are never recorded), ``server.address`` and
+(the statement with its placeholders: parameter values are never recorded, and the literals Django writes
+in, such as ``LIMIT 21``, become ``?`` when it is sent: obs.agent._support.sql_text), ``server.address`` and
 ``server.port``; a failed query is an error span with ``error.type`` (the exception's message is left out:
 drivers put row values in it); every query, sampled or not, is measured in ``db.client.operation.duration``
 (the statement read by obs.agent._integrations.database, as for the drivers). The driver's own
