@@ -92,6 +92,8 @@ def test_mysql_reads_double_quotes_as_strings(statement: str, expected: str) -> 
      'SELECT * FROM t WHERE a LIKE ? OR b<>? OR c IS ? OR "d" = e'),
     ('SELECT CASE WHEN a THEN "yes" ELSE "no" END FROM "t"', 'SELECT CASE WHEN a THEN ? ELSE ? END FROM "t"'),
     ('SELECT "unlike" FROM t', 'SELECT "unlike" FROM t'),
+    ('SELECT "i"."id" FROM "i" INNER JOIN "tag" ON ("i"."tag_id" = "tag"."id") WHERE "tag"."n" = "x"',
+     'SELECT "i"."id" FROM "i" INNER JOIN "tag" ON ("i"."tag_id" = "tag"."id") WHERE "tag"."n" = ?'),
 ])
 def test_sqlite_reads_compared_double_quotes_as_strings(statement: str, expected: str) -> None:
     """SQLite takes ``"x"`` for a string when no column is named ``x``: compared to something, it is one;

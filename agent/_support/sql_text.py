@@ -127,15 +127,18 @@ def _literal_spans(text: str, dialect: str, backslash: bool) -> list[tuple[int, 
         if (group == "literal"
                 or (group == "tail" and not match.group("tail"))  # a number, unless letters follow: 2fa_codes
                 or (group == "word" and match.group("word").upper() in _BOOLEANS)
-                or (group == "quoted" and _compared(text, match.start()))):
+                or (group == "quoted" and _compared(text, match.start(), match.end()))):
             spans.append(match.span())
     return spans
 
 
-def _compared(text: str, start: int) -> bool:
-    """Whether what starts at ``start`` is compared to or matched against: SQLite reads ``"x"`` as a string
-    when no column has that name, and ``WHERE password = "hunter2"`` runs, so after an operator (``=``,
-    ``<``, ``>``, ``LIKE``, ``GLOB``, ``THEN``, ``ELSE``) ``"..."`` is taken for a literal there."""
+def _compared(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is compared to or matched against: SQLite reads ``"x"`` as a string when no
+    column has that name, and ``WHERE password = "hunter2"`` runs, so after an operator (``=``, ``<``, ``>``,
+    ``LIKE``, ``GLOB``, ``IS``, ``THEN``, ``ELSE``) ``"..."`` is taken for a literal there, unless it
+    qualifies a name (``= "tag"."id"``, Django's joins)."""
+    if text.startswith(".", end):
+        return False
     index = start - 1
     while index >= 0 and text[index].isspace():
         index -= 1
@@ -143,10 +146,10 @@ def _compared(text: str, start: int) -> bool:
         return False
     if text[index] in "=<>":
         return True
-    end = index + 1
-    while index >= 0 and end - index <= 5 and text[index].isalpha():
+    last = index + 1
+    while index >= 0 and last - index <= 5 and text[index].isalpha():
         index -= 1
-    return text[index + 1:end].upper() in _OPERATOR_WORDS and (index < 0 or not text[index].isalnum())
+    return text[index + 1:last].upper() in _OPERATOR_WORDS and (index < 0 or not text[index].isalnum())
 
 
 def _union(first: list[tuple[int, int]], second: list[tuple[int, int]]) -> list[tuple[int, int]]:
