@@ -73,6 +73,7 @@ __all__ = [
     "sdk_http_log_client",
     "set_logger_provider",
     "sink_stream",
+    "skip_dbapi_returned_rows",
     "span_attributes",
     "suppress_instrumentation",
     "update_resource",
@@ -293,6 +294,36 @@ def extend_dbapi_metric_attributes(extra: Callable[[], Mapping[str, str] | None]
 
     _get_metric_attributes._obs_extended = True  # type: ignore[attr-defined]
     CursorTracer._get_metric_attributes = _get_metric_attributes  # type: ignore[method-assign]
+    return True
+
+
+def skip_dbapi_returned_rows() -> bool:
+    """Have the DB-API instrumentation's connections record no ``db.client.response.returned_rows``.
+
+    contrib 0.66 makes that histogram in ``DatabaseApiIntegration.__init__`` (one integration per
+    connection), keeps it as ``_returned_rows_histogram`` and records each query's row count to it; the
+    metrics SDK's drop view keeps it out of the export (obs.agent._metrics.sdk), but every record still
+    builds a measurement, samples exemplars and hashes its attributes. Here each integration gets the API's
+    no-op histogram instead. If the attribute moves, nothing is replaced and the drop view still applies
+    (tests/test_agent_compat.py says so). False when the integration class has no ``__init__`` of its own.
+    """
+    from opentelemetry.instrumentation.dbapi import DatabaseApiIntegration
+    from opentelemetry.metrics import NoOpHistogram
+
+    init = DatabaseApiIntegration.__dict__.get("__init__")
+    if init is None:
+        return False
+    if getattr(init, "_obs_skips_rows", False):
+        return True
+    skipped = NoOpHistogram("db.client.response.returned_rows")
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if getattr(self, "_returned_rows_histogram", None) is not None:
+            self._returned_rows_histogram = skipped
+
+    __init__._obs_skips_rows = True  # type: ignore[attr-defined]
+    DatabaseApiIntegration.__init__ = __init__  # type: ignore[method-assign]
     return True
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "DATASOURCE_UIDS",
     "DB_CLIENT_DURATION",
     "DJANGO_DB_SCOPE",
+    "DROPPED_INSTRUMENTS",
     "ERRORS",
     "ERRORS_FIRST_SEEN",
     "ERRORS_LAST_SEEN",
@@ -251,6 +252,12 @@ CATALOG: tuple[Instrument, ...] = (
     ERRORS_FIRST_SEEN,
     ERRORS_LAST_SEEN,
 )
+
+DROPPED_INSTRUMENTS: tuple[str, ...] = ("db.client.response.returned_rows",)
+"""Instruments upstream instrumentations make that the agent drops (an SDK view with the drop aggregation),
+because no dashboard, alert rule or ``obs view`` reads them: contrib 0.66's DB-API layer records
+``db.client.response.returned_rows`` (the cursor's ``rowcount``) beside ``db.client.operation.duration``
+on every query, and each query would pay for aggregating and exporting a second histogram."""
 
 _UNIT_WORDS = {
     "s": "seconds",

@@ -8,6 +8,7 @@ Run: ``python -m bench.profile micro``.
 from __future__ import annotations
 
 import bisect
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -78,6 +79,85 @@ def _error_grouping() -> list[tuple[str, float]]:
     ]
 
 
+def _database(rounds: int = 7) -> list[tuple[str, float]]:
+    """What a sqlite3 query pays under contrib's DB-API instrumentation with obs's additions
+    (obs.agent._integrations.database) and metrics views, traces not sampled (as most are at obs's defaults):
+    ``db.client.response.returned_rows`` recorded and exported as contrib does it, dropped by obs's view
+    only, and not recorded at all (obs: the integration's no-op histogram, and the view). sqlite3 reports a
+    row count for writes only, so the UPDATE pays for the second histogram and the SELECT does not (a server
+    driver's SELECT does too). Configurations alternate, ``rounds`` times; medians."""
+    import os
+    import sqlite3
+    import statistics
+
+    from obs.agent import catalog
+
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", catalog.SEMCONV_OPT_IN)
+    from obs.agent._integrations.database import enhance_dbapi
+    from obs.agent._metrics.sdk import catalog_views
+    from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
+    from opentelemetry.metrics import NoOpHistogram
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    kept = catalog_views(dropped=())
+    tracer_provider = TracerProvider(sampler=ALWAYS_OFF)
+
+    def connection(views: list[Any] | None) -> Any:
+        """A connection made while the instrumentation is on (it keeps its integration), or a plain one."""
+        instrumentor = SQLite3Instrumentor()
+        if views is not None:
+            provider = MeterProvider(metric_readers=[InMemoryMetricReader()], views=views)
+            instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=provider)
+        try:
+            made = sqlite3.connect(":memory:")
+        finally:
+            if views is not None:
+                instrumentor.uninstrument()
+        made.execute("CREATE TABLE items (id integer primary key, name text)")
+        made.execute("INSERT INTO items VALUES (1, 'apple')")
+        return made
+
+    # The integrations made before enhance_dbapi keep contrib's histogram; its span naming applies to all.
+    connections = {"plain": connection(None), "kept": connection(kept), "view": connection(catalog_views())}
+    enhance_dbapi()
+    connections["obs"] = connection(catalog_views())
+    queries = {"SELECT": ("SELECT name FROM items WHERE id = ?", (1,)),
+               "UPDATE": ("UPDATE items SET name = ? WHERE id = ?", ("pear", 1))}
+    samples: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for operation, (statement, parameters) in queries.items():
+            for name, made in connections.items():
+                cursor = made.cursor()
+                samples.setdefault((operation, name), []).append(
+                    timed(functools.partial(cursor.execute, statement, parameters), 5_000))
+    attributes = {"db.system.name": "sqlite", "db.operation.name": "UPDATE", "db.collection.name": "items"}
+    for _ in range(rounds):
+        for name, views in (("view", catalog_views()), ("kept", kept)):
+            rows_histogram = MeterProvider(metric_readers=[InMemoryMetricReader()], views=views).get_meter(
+                "bench").create_histogram("db.client.response.returned_rows", unit="{row}")
+            samples.setdefault(("record", name), []).append(
+                timed(functools.partial(rows_histogram.record, 1, attributes)))
+        samples.setdefault(("record", "obs"), []).append(
+            timed(functools.partial(NoOpHistogram("rows").record, 1, attributes)))
+    median = {key: statistics.median(values) for key, values in samples.items()}
+    rows = [("returned-rows histogram.record, 3 attributes, aggregated (SDK)", median[("record", "kept")]),
+            ("  dropped by a view", median[("record", "view")]),
+            ("  the API's no-op histogram (obs)", median[("record", "obs")])]
+    for operation in queries:
+        plain = median[(operation, "plain")]
+        rows += [
+            (f"sqlite3 {operation}, no instrumentation", plain),
+            ("  + DB-API instrumentation, returned rows recorded and exported",
+             median[(operation, "kept")] - plain),
+            ("  + the same, returned rows dropped by a view", median[(operation, "view")] - plain),
+            ("  + the same, returned rows not recorded (obs)", median[(operation, "obs")] - plain),
+        ]
+    return rows
+
+
 def measure() -> list[tuple[str, float]]:
     """(operation, µs) for metrics recording, span life cycle, batch queueing and OTLP encoding."""
     from obs.agent._otlp.spans import SpanEncoder
@@ -132,8 +212,10 @@ def measure() -> list[tuple[str, float]]:
     batch = kept.spans * 512
     encoder = SpanEncoder()
     grouping = _error_grouping()
+    database = _database()
     return [
         *grouping,
+        *database,
         ("histogram.record, 7 attributes (SDK)", timed(lambda: histogram.record(0.001, METRIC_ATTRIBUTES))),
         ("up-down counter +1 and -1, 1 attribute (SDK)",
          timed(lambda: (active.add(1, method), active.add(-1, method)))),

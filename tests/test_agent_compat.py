@@ -312,6 +312,30 @@ def test_dbapi_metric_attributes_can_be_extended() -> None:
     assert tracer._get_metric_attributes("select", None)["db.operation.name"] == "select"
 
 
+def test_dbapi_returned_rows_histogram_can_be_skipped() -> None:
+    """contrib's DB-API layer keeps its ``db.client.response.returned_rows`` histogram in
+    ``DatabaseApiIntegration._returned_rows_histogram`` (made when a connection's integration is, with the
+    stable database conventions): obs swaps it for a no-op so that queries pay for one histogram, not two.
+    In a fresh interpreter, as the conventions' mode is read once per process."""
+    code = """
+import os
+os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "database"
+from obs.agent._compat import skip_dbapi_returned_rows
+from opentelemetry.instrumentation.dbapi import DatabaseApiIntegration
+from opentelemetry.metrics import NoOpHistogram
+before = DatabaseApiIntegration("obs-test", "sqlite")
+print(type(before._returned_rows_histogram).__name__ != "NoOpHistogram")
+print(skip_dbapi_returned_rows(), skip_dbapi_returned_rows())
+after = DatabaseApiIntegration("obs-test", "sqlite")
+print(isinstance(after._returned_rows_histogram, NoOpHistogram))
+print(not isinstance(after._duration_histogram, NoOpHistogram))
+"""
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert ran.stdout.split() == ["True", "True", "True", "True", "True"], _gone(
+        "opentelemetry.instrumentation.dbapi DatabaseApiIntegration._returned_rows_histogram",
+        f"queries paying for one histogram, not two ({ran.stderr[-300:]})")
+
+
 def test_the_span_ending_hook_runs_before_every_on_end_and_can_clear_an_error() -> None:
     """The SDK calls a processor's SPAN_ENDING_HOOK while the span ends, before any processor's on_end, and
     clear_error_status set there is what every processor and exporter sees (obs's 4xx rule depends on it)."""

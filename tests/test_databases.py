@@ -258,3 +258,18 @@ def test_operation_duration_metric_carries_operation_collection_and_errors(case:
     assert all(point.unit == "s" for point in mine)
     if system in NETWORKED and CASES[case][1] != "postgresql+asyncpg":  # asyncpg: no public address
         assert {point.attributes["server.address"] for point in mine} == {"127.0.0.1"}
+
+
+@pytest.mark.parametrize("case", ["sqlite3", "psycopg2"])
+def test_returned_rows_histogram_is_dropped(case: str, run: Run, receiver: OTLPReceiver) -> None:
+    """contrib's DB-API layer also records ``db.client.response.returned_rows`` (the cursor's row count) on
+    every query; nothing obs makes reads it, so it is dropped, and only ``db.client.operation.duration`` is
+    exported for the app's queries (the INSERT, whose row count contrib would have recorded, among them)."""
+    table, _spans, points = run
+    service = f"db-{case}"
+    names = {point.name for point in receiver.metric_points()
+             if point.resource.get("service.name") == service}
+    assert "db.client.operation.duration" in names
+    assert "db.client.response.returned_rows" not in names, names
+    assert any(point.attributes.get("db.operation.name") == "INSERT"
+               and point.attributes.get("db.collection.name") == table for point in points)

@@ -12,7 +12,8 @@ What this module adds to contrib 0.66's DB-API layer: ``db.operation.name`` in u
 (``SELECT items``), and ``db.system.name = "mariadb"`` for a MySQL driver connected to MariaDB (contrib says
 ``mysql`` whatever the server; the conventions give MariaDB its own name, and the server tells which it is in
 the handshake, so no query is needed). The statement is read, never its parameters (contrib captures none by
-default).
+default). contrib's second histogram, ``db.client.response.returned_rows``, which nothing obs makes reads, is
+not recorded (and dropped by a view where it still is: obs.agent.catalog.DROPPED_INSTRUMENTS).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def _current() -> dict[str, str] | None:
 def enhance_dbapi() -> None:
     """Complete the DB-API layer's spans and metric (see the module docstring). Once; never raises."""
     try:
-        from obs.agent._compat import extend_dbapi_metric_attributes
+        from obs.agent._compat import extend_dbapi_metric_attributes, skip_dbapi_returned_rows
         from opentelemetry.instrumentation.dbapi import CursorTracer, DatabaseApiIntegration
     except Exception as error:
         error_once("the database conventions", error)
@@ -124,6 +125,7 @@ def enhance_dbapi() -> None:
         return
     _enhanced.append(CursorTracer)
     extend_dbapi_metric_attributes(_current)
+    skip_dbapi_returned_rows()
     sync_execution = CursorTracer.traced_execution
     async_execution = CursorTracer.traced_execution_async
 

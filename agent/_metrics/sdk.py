@@ -2,7 +2,8 @@
 catalog. Loaded when the metrics SDK is built (:mod:`obs.agent._metrics.lazy_sdk`).
 
 Every duration histogram in :mod:`obs.agent.catalog` gets the catalog's bucket bounds, whatever an
-instrumentation advises, so the dashboards' ``histogram_quantile`` always sees the same ``le`` labels.
+instrumentation advises, so the dashboards' ``histogram_quantile`` always sees the same ``le`` labels; the
+catalog's :data:`~obs.agent.catalog.DROPPED_INSTRUMENTS` are neither aggregated nor exported.
 Metrics are never sampled: the RED figures stay exact at any trace sampling ratio.
 
 Why not the SDK's PeriodicExportingMetricReader: when a process forks while its thread is collecting or
@@ -31,7 +32,7 @@ from obs.agent._support.threads import start
 from opentelemetry.metrics import Counter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, MetricsData
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.metrics.view import DropAggregation, ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
 __all__ = ["MetricExporterToDestination", "PeriodicReader", "build_meter_provider", "catalog_views"]
@@ -42,9 +43,10 @@ _LAST_COLLECTION_MIN_MS = 20.0
 """At shutdown, less time than this left: no last collection (it could not be exported anyway)."""
 
 
-def catalog_views() -> list[View]:
-    """One view per catalog histogram in seconds: the catalog's bucket bounds."""
-    return [
+def catalog_views(dropped: Sequence[str] = catalog.DROPPED_INSTRUMENTS) -> list[View]:
+    """One view per catalog histogram in seconds (the catalog's bucket bounds), and one that drops each
+    instrument of ``dropped``: those nothing reads (:data:`obs.agent.catalog.DROPPED_INSTRUMENTS`)."""
+    buckets = [
         View(
             instrument_name=instrument.name,
             aggregation=ExplicitBucketHistogramAggregation(catalog.LATENCY_BUCKETS_SECONDS),
@@ -52,6 +54,8 @@ def catalog_views() -> list[View]:
         for instrument in catalog.CATALOG
         if instrument.kind is catalog.Kind.HISTOGRAM and instrument.unit == "s"
     ]
+    return [*buckets, *(View(instrument_name=name, aggregation=DropAggregation())
+                        for name in dropped)]
 
 
 class PeriodicReader(MetricReader):
