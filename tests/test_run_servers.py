@@ -195,7 +195,8 @@ def test_server_answers_as_plain_and_every_worker_reports(
         server.item_route: observed.sent,
     }
     workers = _worker_memory(receiver, observed.pid, server)
-    assert len(workers) == server.workers == len(set(workers.values())), "each worker reports, with its pid"
+    assert len(workers) == server.workers == len(set(workers.values())), (
+        f"each worker reports, with its pid: {workers}\n{observed.output[-3000:]}")
     serving = {span.resource["service.instance.id"] for span in servers}
     counted = {point.resource["service.instance.id"]
                for point in receiver.latest_points("http.server.request.duration")}
