@@ -186,11 +186,14 @@ def test_contrib_failures_are_counted_once_in_unsampled_traces(
     with OTLPReceiver() as receiver:
         environment = _environment(f"contrib-{uuid.uuid4().hex[:8]}", OBS_SERVER_MIDDLEWARE="contrib",
                                    OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, **UNSAMPLED[sampler])
-        _run(tmp_path, environment, traffic, server)
+        answered_500 = {operation for (_, _, operation) in expected if "/handled" not in operation}
+        with _serving(tmp_path, environment, server) as url:
+            _send(url, traffic)
+            receiver.wait_for(lambda: _counts(receiver) == expected
+                              and len(receiver.spans()) == sum(traffic[name[4:]] for name in answered_500))
         assert _counts(receiver) == expected
-        failed = {operation for (_, _, operation), _ in expected.items() if operation != "GET /handled"}
         spans = receiver.spans()
-        assert {span.name for span in spans} == failed
+        assert {span.name for span in spans} == answered_500
         assert {span.scope for span in spans} == {f"opentelemetry.instrumentation.{app.split('-')[0]}"}
 
 
