@@ -7,6 +7,7 @@ starts the agent.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,13 +16,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tests.otlp_receiver import OTLPReceiver
 
 __all__ = [
-    "OBS", "PYTHON", "ROOT", "Ran", "clean_environment", "exporting_to", "obs_run", "python",
+    "OBS", "PYTHON", "ROOT", "DidNotStop", "Ran", "clean_environment", "exporting_to", "obs_run", "python",
     "stop_process_group",
 ]
 
@@ -88,13 +89,54 @@ def python(
     return obs_run(command, env, cwd, timeout) if under_obs else _run(command, env, cwd, timeout)
 
 
-def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """SIGTERM to a process started with ``start_new_session=True`` and its group (obs run, a server and its
-    workers), then SIGKILL if it lingers past ``timeout`` seconds."""
+class DidNotStop(AssertionError):
+    """A process (a server and its workers) outlived its stop's bound and was killed: the test fails with its
+    output instead of waiting on it."""
+
+
+def _signal_group(group: int, signal_number: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # every member already gone
+        os.killpg(group, signal_number)
+
+
+def _collect(process: subprocess.Popen[Any], timeout: float) -> str:
+    """Wait for ``process`` to exit and, when its output is piped, for every process holding the pipe (its
+    workers) to close it; what it wrote, stdout then stderr."""
+    if process.stdout is None and process.stderr is None:
+        process.wait(timeout=timeout)
+        return ""
+    said = process.communicate(timeout=timeout)
+    return "".join(part.decode(errors="replace") if isinstance(part, bytes) else part
+                   for part in said if part)
+
+
+def stop_process_group(process: subprocess.Popen[Any], timeout: float = 30.0, *, leader_only: bool = False,
+                       check: bool = True) -> str:
+    """Stop a process started with ``start_new_session=True`` (obs run, a server and its workers): SIGTERM to
+    its group (to the leader only with ``leader_only``: the server then stops its workers its own way, which
+    is what some tests check), wait at most ``timeout`` seconds for it (and for its piped output, which every
+    worker holds open), then SIGKILL the whole group: a stuck worker never outlives its bound. Returns what it
+    wrote when its output is piped; raises :class:`DidNotStop`, with that output, when it had to kill
+    (unless ``check`` is false)."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if os.getpgid(process.pid) != process.pid:
+            raise ValueError("stop_process_group needs a process started with start_new_session=True")
+        if leader_only:
+            process.send_signal(signal.SIGTERM)
+        else:
+            _signal_group(process.pid, signal.SIGTERM)
+    try:
+        return _collect(process, timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(process.pid, signal.SIGKILL)
+    try:
+        output = _collect(process, 10)
+    except subprocess.TimeoutExpired:  # a process that left the group holds the pipe: give up on reading
+        process.kill()
+        process.wait(timeout=10)
+        output = "(output not read: a process outside the group still holds the pipe)"
+    if check:
+        raise DidNotStop(f"{process.args!r} did not stop within {timeout:.0f} s of SIGTERM; killed. "
+                         f"Its output ends with:\n{output[-4000:]}")
+    return output

@@ -12,6 +12,7 @@ import atexit
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -88,6 +89,8 @@ class PostgreSQL:
     port: int
     user: str
     database: str
+    pid: int = 0
+    """The postmaster's process id."""
 
     def url(self, driver: str = "postgresql") -> str:
         """A SQLAlchemy-style URL: ``url("postgresql+psycopg")`` is ``postgresql+psycopg://obs@...``."""
@@ -112,30 +115,50 @@ def postgresql_server() -> Iterator[PostgreSQL]:
         for path in (folder, sockets):
             os.chown(path, owner.pw_uid, owner.pw_gid)
 
-    def as_owner(argv: list[str]) -> list[str]:
-        return ["runuser", "-u", owner.pw_name, "--", *argv] if as_root else argv
-
+    # The server's own user, set by the child itself (no runuser between the test and the postmaster: the
+    # stop's signal reaches it, and nothing else decides when to kill it).
+    user, group = (owner.pw_uid, owner.pw_gid) if as_root else (None, None)
+    groups: list[int] | None = [] if as_root else None
     port = free_port()
     subprocess.run(
-        as_owner([initdb, "-D", str(data), "-U", "obs", "-A", "trust", "--no-sync", "-E", "UTF8"]),
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=folder,
+        [initdb, "-D", str(data), "-U", "obs", "-A", "trust", "--no-sync", "-E", "UTF8"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=folder, timeout=120,
+        user=user, group=group, extra_groups=groups,
     )
     process = subprocess.Popen(
-        as_owner([
+        [
             postgres, "-D", str(data), "-p", str(port), "-h", "127.0.0.1", "-k", str(sockets),
             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
             "-c", "max_connections=200",
-        ]),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder,
+        ],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder, user=user, group=group,
+        extra_groups=groups,
     )
     try:
         _wait_for_port(port, process, "PostgreSQL")
-        server = PostgreSQL("127.0.0.1", port, "obs", "postgres")
+        server = PostgreSQL("127.0.0.1", port, "obs", "postgres", process.pid)
         _wait_until_accepting(server, process)
         yield server
     finally:
-        _stop(process)
+        _stop_postgres(process)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stop_postgres(process: subprocess.Popen[bytes]) -> None:
+    """PostgreSQL's fast shutdown (SIGINT): sessions are ended, the postmaster waits for its backends and
+    exits, in well under a second. SIGTERM would be the smart shutdown, which waits for every client to leave
+    (a test's pooled connection may never). Bounded: then the immediate shutdown (SIGQUIT), then SIGKILL."""
+    for signal_number, seconds in ((signal.SIGINT, 20.0), (signal.SIGQUIT, 5.0)):
+        if process.poll() is not None:
+            return
+        process.send_signal(signal_number)
+        try:
+            process.wait(timeout=seconds)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    process.kill()
+    process.wait(timeout=5)
 
 
 def _wait_until_accepting(server: PostgreSQL, process: subprocess.Popen[bytes]) -> None:

@@ -150,6 +150,53 @@ def test_contrib_server_span_failures_are_grouped(tmp_path: Path) -> None:
         assert last["POST /checkout"] in failed
 
 
+UNSAMPLED_SPANS = """
+import logging
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+consumer = trace.get_tracer("opentelemetry.instrumentation.aio_pika")
+server = trace.get_tracer("opentelemetry.instrumentation.asgi")
+
+def consume():
+    raise LookupError("no basket 42")
+
+def serve():
+    raise KeyError("basket")
+
+for _ in range(2):
+    try:
+        with consumer.start_as_current_span("orders receive", kind=SpanKind.CONSUMER):
+            consume()
+    except LookupError:
+        pass
+for _ in range(3):
+    try:  # as uvicorn does: the exception leaves the ASGI span, then the server logs it, outside any span
+        with server.start_as_current_span("GET /basket", kind=SpanKind.SERVER):
+            serve()
+    except KeyError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+"""
+
+
+@pytest.mark.parametrize("sampler", ["always_off", "parentbased_traceidratio"])
+def test_contrib_failures_are_grouped_in_unsampled_traces(tmp_path: Path, sampler: str) -> None:
+    """With a sampler that keeps no trace, another instrumentation's consumer and server spans that end in
+    error are still counted, once each: an exception that leaves a server span and is logged after it ended
+    is one failure, of that span's operation. Only the failed server spans are exported."""
+    with OTLPReceiver() as receiver:
+        environment = exporting_to(receiver, OTEL_TRACES_SAMPLER=sampler, OTEL_TRACES_SAMPLER_ARG="0")
+        ran = _run_script(UNSAMPLED_SPANS, environment, tmp_path)
+        assert ran.returncode == 0, ran.stderr
+        counts = {(point.attributes["exception.type"], point.attributes["code.function.name"],
+                   point.attributes["obs.error.operation"]): point.value
+                  for point in receiver.latest_points(ERRORS.name)}
+        assert counts == {("LookupError", "__main__.consume", "orders receive"): 2,
+                          ("KeyError", "__main__.serve", "GET /basket"): 3}
+        assert [span.name for span in receiver.spans()] == ["GET /basket"] * 3
+
+
 @pytest.mark.parametrize("level", ["warning", "info"])
 def test_exceptions_logged_below_error_are_not_failures(tmp_path: Path, level: str) -> None:
     """Only records at ERROR or above count: an exception logged as a warning is not a failure."""

@@ -4,7 +4,6 @@ one budget per process (obs.agent._support.exit_deadline)."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 import urllib.request
@@ -16,7 +15,7 @@ from obs.agent._lifecycle import EXIT_BUDGET_S
 from obs.agent._support.exit_deadline import FLOOR_S, exit_budget
 
 from examples.launch import APPS, free_port, wait_until_answers
-from tests.agent_run import OBS, ROOT, clean_environment
+from tests.agent_run import OBS, ROOT, clean_environment, stop_process_group
 from tests.otlp_receiver import MuteCollector
 
 WORKERS = 2
@@ -27,7 +26,7 @@ SLACK_S = 0.5
 def _exit_seconds(command: list[str], env: Mapping[str, str], port: int) -> tuple[float, str]:
     """Start the server, send it a few requests, SIGTERM it; seconds from the signal to its exit."""
     process = subprocess.Popen(command, cwd=ROOT, env=dict(env), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
+                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until_answers(f"http://127.0.0.1:{port}/get", process)
         for _ in range(10):
@@ -35,13 +34,11 @@ def _exit_seconds(command: list[str], env: Mapping[str, str], port: int) -> tupl
                 answer.read()
         time.sleep(0.5)  # the workers' first exports are on their way (and hang)
         started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[0].decode(errors="replace")
+        output = stop_process_group(process, timeout=30, leader_only=True)
         return time.monotonic() - started, output
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        if process.poll() is None:  # a request failed: stop what is left
+            stop_process_group(process, timeout=10, check=False)
 
 
 @pytest.mark.parametrize("app", ["flask", "fastapi"], ids=["gunicorn-w2", "uvicorn-workers2"])

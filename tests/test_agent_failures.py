@@ -82,6 +82,22 @@ def test_an_unsampled_request_that_did_not_fail_is_not_exported(
     assert exporter.get_finished_spans() == ()
 
 
+def test_an_unsampled_consumer_span_is_recorded_but_not_exported(
+    unsampled: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """A consumer span (a message or task received) in a dropped trace is recorded, so that its failure can
+    be counted in the error groups, and never exported, failed or not; its children are not recorded."""
+    provider, exporter = unsampled
+    tracer = provider.get_tracer("opentelemetry.instrumentation.test")
+    span = tracer.start_span("orders receive", kind=SpanKind.CONSUMER)
+    with use_span(span, end_on_exit=False):
+        assert not tracer.start_span("SELECT orders", kind=SpanKind.CLIENT).is_recording()
+    assert span.is_recording() and not span.get_span_context().trace_flags.sampled
+    span.set_status(Status(StatusCode.ERROR, "LookupError"))
+    span.end()
+    assert exporter.get_finished_spans() == ()
+
+
 def test_obs_own_middleware_keeps_the_plain_sampler() -> None:
     """obs's middlewares keep their failures themselves: their tracer samples with the wrapped sampler,
     so their unsampled requests are not recorded."""

@@ -10,7 +10,6 @@ shows the search would see them.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import textwrap
@@ -24,7 +23,7 @@ from obs.agent._support.scrub import REDACTED_VALUE, Scrubber, scrub_text
 from obs.agent.settings import SettingsError, load_settings
 
 from examples.launch import free_port, wait_until_answers
-from tests.agent_run import OBS, clean_environment
+from tests.agent_run import OBS, clean_environment, stop_process_group
 from tests.otlp_receiver import OTLPReceiver
 
 SECRETS = {
@@ -108,7 +107,7 @@ def _serve(folder: Path, env: Mapping[str, str], until: object = None) -> str:
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     command = [OBS, "run", "--", gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "shopapp:app"]
     process = subprocess.Popen(command, cwd=folder, env=dict(env), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
+                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until_answers(f"{base}/ready", process)
@@ -120,8 +119,7 @@ def _serve(folder: Path, env: Mapping[str, str], until: object = None) -> str:
             _get(f"{base}/pay?{query}", headers)
             _get(f"{base}/boom?{query}", headers)
     finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[0].decode(errors="replace")
+        output = stop_process_group(process, timeout=30, leader_only=True)
     return output
 
 

@@ -12,7 +12,6 @@ sqlite file, or a real PostgreSQL server (tests/servers.py).
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -25,7 +24,7 @@ import pytest
 
 from examples.django_site import PROJECT, make_site, migrate
 from examples.launch import free_port, wait_until_answers
-from tests.agent_run import OBS, clean_environment
+from tests.agent_run import OBS, clean_environment, stop_process_group
 from tests.otlp_receiver import OTLPReceiver, Span
 from tests.servers import PostgreSQL
 
@@ -98,7 +97,7 @@ def _serve(site: Path, server: str, *, obs: str, env: dict[str, str], receiver: 
     if obs == "run":
         command = [OBS, "run", "--", *command]
     process = subprocess.Popen(command, cwd=site, env=environment, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
+                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until_answers(f"http://127.0.0.1:{port}/", process)
         answers = [_get(f"http://127.0.0.1:{port}{path}") for path in PATHS]
@@ -106,12 +105,7 @@ def _serve(site: Path, server: str, *, obs: str, env: dict[str, str], receiver: 
             sent = len(PATHS) + 1
             receiver.wait_for(lambda: _counted(receiver) >= sent and len(_servers(receiver)) >= spans)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            output = process.communicate(timeout=20)[0].decode(errors="replace")
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output = process.communicate()[0].decode(errors="replace")
+        output = stop_process_group(process, timeout=20, leader_only=True)
     return Served(answers, output)
 
 

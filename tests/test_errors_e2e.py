@@ -48,6 +48,7 @@ EXPECTED = {
 }
 """The groups those requests make: (type, where, operation) -> count. /ok makes none."""
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+UVICORN = str(Path(sys.executable).parent / "uvicorn")
 GROUP_LABELS = ("exception_type", "code_function_name", "obs_error_operation")
 
 
@@ -56,13 +57,17 @@ def _environment(service: str, **extra: str) -> dict[str, str]:
                               "OTEL_METRIC_EXPORT_INTERVAL": "500", **extra})
 
 
+def _gunicorn(port: int) -> list[str]:
+    return [GUNICORN, "-w", "2", "-b", f"127.0.0.1:{port}", f"{APP}:app"]
+
+
 @contextmanager
-def _serving(workdir: Path, environment: Mapping[str, str]) -> Iterator[str]:
-    """The app under `obs run` with two gunicorn workers; stopped (SIGTERM, so the agent flushes) on exit."""
+def _serving(workdir: Path, environment: Mapping[str, str], server: Any = _gunicorn) -> Iterator[str]:
+    """The app under `obs run` (by default with two gunicorn workers); stopped (SIGTERM, so the agent
+    flushes) on exit."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    command = [sys.executable, "-m", "obs", "run", "--", GUNICORN, "-w", "2", "-b", f"127.0.0.1:{port}",
-               f"{APP}:app"]
+    command = [sys.executable, "-m", "obs", "run", "--", *server(port)]
     with (workdir / "app.log").open("wb") as log:
         process = subprocess.Popen(command, cwd=workdir, env=dict(environment), stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
@@ -83,8 +88,9 @@ def _send(url: str, traffic: Mapping[str, int]) -> None:
                 assert error.code == 500, (path, error.code)
 
 
-def _run(workdir: Path, environment: Mapping[str, str], traffic: Mapping[str, int] = TRAFFIC) -> None:
-    with _serving(workdir, environment) as url:
+def _run(workdir: Path, environment: Mapping[str, str], traffic: Mapping[str, int] = TRAFFIC,
+         server: Any = _gunicorn) -> None:
+    with _serving(workdir, environment, server) as url:
         _send(url, traffic)
 
 
@@ -106,10 +112,7 @@ def received(tmp_path_factory: pytest.TempPathFactory) -> Received:
         service = f"errors-{uuid.uuid4().hex[:8]}"
         _run(tmp_path_factory.mktemp("otlp"),
              _environment(service, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint))
-        counts: dict[tuple[str, str, str], float] = {}
-        for point in receiver.latest_points(ERRORS.name):
-            key = _key(point.attributes)
-            counts[key] = counts.get(key, 0.0) + point.value
+        counts = _counts(receiver)
         samples = {_key(point.attributes): str(point.attributes.get("trace_id", ""))
                    for point in receiver.latest_points(ERRORS_LAST_SEEN.name)}
         trace_ids = {span.trace_id for span in receiver.spans()}
@@ -117,6 +120,15 @@ def received(tmp_path_factory: pytest.TempPathFactory) -> Received:
         processes = {str(p.resource.get("service.instance.id")) for p in receiver.metric_points(ERRORS.name)}
         return Received(counts, samples, processes, trace_ids,
                         len(receiver.metric_points(ERRORS_FIRST_SEEN.name)))
+
+
+def _counts(receiver: OTLPReceiver) -> dict[tuple[str, str, str], float]:
+    """Each group's count, summed over the processes that sent it."""
+    counts: dict[tuple[str, str, str], float] = {}
+    for point in receiver.latest_points(ERRORS.name):
+        key = _key(point.attributes)
+        counts[key] = counts.get(key, 0.0) + point.value
+    return counts
 
 
 def _key(attributes: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -138,6 +150,51 @@ def test_each_group_keeps_a_sample_trace_that_was_sent(received: Received) -> No
     assert set(received.samples) == set(EXPECTED)
     for key, trace_id in received.samples.items():
         assert len(trace_id) == 32 and trace_id in received.trace_ids, key
+
+
+# -- another instrumentation's requests, in traces the sampler dropped --------------------------------------
+
+ASGI_APP = "tests.apps.errors_asgi"
+ASGI_TRAFFIC = {"/pay": 4, "/lookup": 3, "/handled": 2, "/ok": 3}
+ASGI_EXPECTED = {
+    (f"{ASGI_APP}.PaymentDeclined", f"{ASGI_APP}.charge", "GET /pay"): 4,
+    ("KeyError", f"{ASGI_APP}.lookup", "GET /lookup"): 3,
+    ("ValueError", f"{ASGI_APP}.handled", "GET /handled"): 2,
+}
+
+
+def _uvicorn(port: int) -> list[str]:
+    return [UVICORN, "--host", "127.0.0.1", "--port", str(port), f"{ASGI_APP}:app"]
+
+
+CONTRIB_APPS = {"flask-gunicorn": (_gunicorn, TRAFFIC, EXPECTED),
+                "fastapi-uvicorn": (_uvicorn, ASGI_TRAFFIC, ASGI_EXPECTED)}
+UNSAMPLED = {"always_off": {"OTEL_TRACES_SAMPLER": "always_off"},
+             "ratio-0": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"}}
+
+
+@pytest.mark.parametrize("sampler", sorted(UNSAMPLED))
+@pytest.mark.parametrize("app", sorted(CONTRIB_APPS))
+def test_contrib_failures_are_counted_once_in_unsampled_traces(
+    tmp_path: Path, app: str, sampler: str
+) -> None:
+    """Flask's and FastAPI's OpenTelemetry instrumentations (``OBS_SERVER_MIDDLEWARE=contrib``) with a sampler
+    that keeps no trace: each failure sent is counted once in its group, as with obs's middleware: the
+    exception Flask logs inside the request's span, the one uvicorn logs after the ASGI span ended, and the
+    handled ones. Only the failed requests come out as spans, from the contrib instrumentation."""
+    server, traffic, expected = CONTRIB_APPS[app]
+    with OTLPReceiver() as receiver:
+        environment = _environment(f"contrib-{uuid.uuid4().hex[:8]}", OBS_SERVER_MIDDLEWARE="contrib",
+                                   OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, **UNSAMPLED[sampler])
+        answered_500 = {operation for (_, _, operation) in expected if "/handled" not in operation}
+        with _serving(tmp_path, environment, server) as url:
+            _send(url, traffic)
+            receiver.wait_for(lambda: _counts(receiver) == expected
+                              and len(receiver.spans()) == sum(traffic[name[4:]] for name in answered_500))
+        assert _counts(receiver) == expected
+        spans = receiver.spans()
+        assert {span.name for span in spans} == answered_500
+        assert {span.scope for span in spans} == {f"opentelemetry.instrumentation.{app.split('-')[0]}"}
 
 
 # -- from the local files, in obs view ---------------------------------------------------------------------

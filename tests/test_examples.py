@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ from examples import traffic
 from examples.launch import APPS, ROOT, free_port, wait_until_answers
 from examples.shop import DB_ENV, UPSTREAM_ENV
 from examples.upstream import Upstream, delay_s
+from tests.agent_run import stop_process_group
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,13 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     with Upstream() as upstream:
         env = _environment(**{DB_ENV: str(folder / "shop.sqlite3"), UPSTREAM_ENV: upstream.url})
         with (folder / "server.log").open("wb") as log:
-            process = subprocess.Popen(app.command(port), cwd=folder, env=env, stdout=log, stderr=log)
+            process = subprocess.Popen(app.command(port), cwd=folder, env=env, stdout=log, stderr=log,
+                                       start_new_session=True)
         try:
             wait_until_answers(f"http://127.0.0.1:{port}/get", process)
             yield Served(f"http://127.0.0.1:{port}", upstream)
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=20)
+            stop_process_group(process, timeout=20, leader_only=True)
 
 
 def test_get_echoes_the_request_like_httpbin(served: Served) -> None:
@@ -103,13 +103,12 @@ def test_upstream_down_is_a_502_that_says_how_to_fix_it(tmp_path: Path) -> None:
     port = free_port()
     env = _environment(**{DB_ENV: str(tmp_path / "shop.sqlite3"), UPSTREAM_ENV: dead})
     process = subprocess.Popen(app.command(port), cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_until_answers(f"http://127.0.0.1:{port}/get", process)
         status, body = _get(f"http://127.0.0.1:{port}/items/2/stock")
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
+        stop_process_group(process, timeout=20, leader_only=True)
     assert status == 502
     assert dead in body["error"]
     assert UPSTREAM_ENV in body["fix"]

@@ -5,7 +5,6 @@ examples, under ``obs run``, over real OTLP (Django's contrib mode: tests/test_d
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import urllib.error
 import urllib.request
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from examples.launch import APPS, free_port, wait_until_answers
-from tests.agent_run import OBS, ROOT, clean_environment
+from tests.agent_run import OBS, ROOT, clean_environment, stop_process_group
 from tests.otlp_receiver import OTLPReceiver
 
 SERVER, UNSET, ERROR = 2, 0, 2
@@ -37,14 +36,13 @@ def _serve(receiver: OTLPReceiver, app: str, sampler: str, tmp_path: Path, spans
         "PYTHONPATH": str(ROOT),
     })
     process = subprocess.Popen([OBS, "run", "--", *APPS[app].command(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until_answers(f"http://127.0.0.1:{port}/get", process)
         statuses = [_get(f"http://127.0.0.1:{port}{path}") for path in PATHS]
         receiver.wait_for(lambda: sum(1 for s in receiver.spans() if s.kind == SERVER) >= spans)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
+        stop_process_group(process, timeout=30, leader_only=True)
     return statuses
 
 

@@ -12,7 +12,6 @@ process serves and reports itself), and SIGTERM ends the server within a second 
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from examples.launch import free_port, wait_until_listening
-from tests.agent_run import OBS, ROOT, clean_environment
+from tests.agent_run import OBS, ROOT, clean_environment, stop_process_group
 from tests.otlp_receiver import OTLPReceiver
 
 BIN = Path(sys.executable).parent
@@ -129,7 +128,7 @@ def _serve(server: Server, tmp_path: Path, name: str, receiver: OTLPReceiver | N
     if receiver is not None:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
     process = subprocess.Popen([*wrapper, *server.command(port)], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until_listening(port, process)
         urls = [f"http://127.0.0.1:{port}{path}" for _ in range(ROUNDS) for path in PATHS]
@@ -142,12 +141,7 @@ def _serve(server: Server, tmp_path: Path, name: str, receiver: OTLPReceiver | N
                               timeout=30)
     finally:
         started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        try:
-            output = process.communicate(timeout=60)[0].decode(errors="replace")
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output = process.communicate()[0].decode(errors="replace")
+        output = stop_process_group(process, timeout=60, leader_only=True)
         stop_s = time.monotonic() - started
     return Run(answers, sent, stop_s, output, process.pid)
 

@@ -6,7 +6,6 @@ spawned), exporting over OTLP/HTTP to the test receiver; requests go over real s
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import urllib.request
 from collections import Counter
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from examples.launch import APPS, free_port, wait_until_answers, wait_until_listening
-from tests.agent_run import OBS, ROOT, clean_environment
+from tests.agent_run import OBS, ROOT, clean_environment, stop_process_group
 from tests.otlp_receiver import OTLPReceiver
 
 PATHS = ("/get", "/items/1", "/items/2")
@@ -37,7 +36,7 @@ def _serve_and_load(
         "PYTHONPATH": str(ROOT),
     })
     process = subprocess.Popen([OBS, "run", "--", *command], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until_listening(port, process)
         urls = [f"http://127.0.0.1:{port}{path}" for _ in range(ROUNDS) for path in PATHS]
@@ -47,8 +46,7 @@ def _serve_and_load(
         receiver.wait_for(lambda: _requests_counted(receiver) >= sent and _server_spans(receiver) >= sent
                           and len(_worker_memory(receiver, process.pid)) >= 2)
     finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[0].decode(errors="replace")
+        output = stop_process_group(process, timeout=30, leader_only=True)
     return sent, process.pid, output
 
 
@@ -129,14 +127,13 @@ def test_uvicorn_reload_serves_instrumented(receiver: OTLPReceiver, tmp_path: Pa
                              "EXAMPLES_DB": str(tmp_path / "shop.sqlite3")})
     command = [*APPS["fastapi"].command(port), "--reload", "--reload-dir", str(watched)]
     process = subprocess.Popen([OBS, "run", "--", *command], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until_answers(f"http://127.0.0.1:{port}/items/1", process)
         _get(f"http://127.0.0.1:{port}/items/2")
         receiver.wait_for(lambda: _server_spans(receiver) >= 2)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
+        stop_process_group(process, timeout=30, leader_only=True)
     servers = [span for span in receiver.spans() if span.kind == SERVER_KIND]
     assert [span.attributes["http.route"] for span in servers] == ["/items/{item_id}"] * 2
     assert {span.resource["process.pid"] for span in servers} != {process.pid}

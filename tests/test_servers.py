@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import time
+from pathlib import Path
 
-from tests.servers import MariaDB, PostgreSQL, Redis, _mariadb_tool, _postgres_tool
+from tests.servers import MariaDB, PostgreSQL, Redis, _mariadb_tool, _postgres_tool, postgresql_server
 
 
 def test_postgresql_answers_a_query_as_its_trusted_user(postgresql: PostgreSQL) -> None:
@@ -16,6 +19,59 @@ def test_postgresql_answers_a_query_as_its_trusted_user(postgresql: PostgreSQL) 
         capture_output=True, text=True, check=True, timeout=30,
     )
     assert answer.stdout.strip() == "42"
+
+
+def _psql(server: PostgreSQL, *args: str) -> list[str]:
+    return [_postgres_tool("psql"), "-h", server.host, "-p", str(server.port), "-U", server.user, "-d",
+            server.database, "-tA", *args]
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (the postmaster's backends and workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (ProcessLookupError, OSError):
+        return False
+    return state != "Z"
+
+
+def test_postgresql_stop_ends_open_sessions_and_leaves_no_process() -> None:
+    """Leaving the block stops the cluster with PostgreSQL's fast shutdown: a session still open (a pool's
+    idle connection) is ended by the server ("terminating connection due to administrator command"), not
+    waited for nor killed, and the postmaster and all its processes are gone when the block returns."""
+    environment = {**os.environ, "PGAPPNAME": "idle-session"}
+    with postgresql_server() as server:
+        session = subprocess.Popen(_psql(server), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=environment)
+        try:
+            query = "select count(*) from pg_stat_activity where application_name = 'idle-session'"
+            deadline = time.monotonic() + 30
+            while subprocess.run(_psql(server, "-c", query), capture_output=True, text=True, timeout=30,
+                                 check=True).stdout.strip() != "1":
+                assert time.monotonic() < deadline, "the idle session did not connect in 30 s"
+                time.sleep(0.1)
+            processes = [server.pid, *_children(server.pid)]
+        except BaseException:
+            session.kill()
+            session.wait()
+            raise
+    assert len(processes) > 2 and not [pid for pid in processes if _alive(pid)]
+    _, said = session.communicate(b"select 1;\n", timeout=30)
+    assert b"terminating connection due to administrator command" in said
 
 
 def test_mariadb_answers_a_query_as_its_user_over_tcp(mariadb: MariaDB) -> None:

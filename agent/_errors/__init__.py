@@ -9,11 +9,13 @@ it from:
 - the log bridges: a record at ERROR or above with an exception (``logger.exception``, ``log.exception``,
   loguru's ``logger.exception``), handled or not, exported or not (with logs not exported, not captured or
   below the export level, a hook that only groups: :mod:`obs.agent._logs`);
-- the span queue: server and consumer spans of the contrib instrumentations (Django, Celery...) that ended in
-  error with an ``exception`` event (sampled ones only: their instrumentations decide at the start).
+- the spans of the contrib instrumentations (Django, Celery...): a server or consumer span that ended in
+  error with an ``exception`` event, sampled or not (:mod:`obs.agent._traces.failures` has such spans
+  recorded in a dropped trace, and hands every one that failed to :func:`record.span_ended_in_error`).
 
 The same exception object is counted once, whichever of these sees it first (a framework that logs the
-exception it turns into a 500 is seen by the log bridge, then by the middleware). Nothing here runs on a
+exception it turns into a 500 is seen by the log bridge, then by the middleware; uvicorn logs the exception
+that ended the ASGI instrumentation's span after the span). Nothing here runs on a
 request that does not fail.
 
 The counts leave the process as three observable instruments of the catalog (``obs.errors``,

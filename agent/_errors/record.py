@@ -11,6 +11,7 @@ a framework writes about it and the request that ends with it count once.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -104,19 +105,37 @@ def _span_operation() -> str:
 
 
 def span_ended_in_error(span: Any) -> None:
-    """A contrib instrumentation's server or consumer span ended in error: its ``exception`` events."""
+    """Another instrumentation's server or consumer span ended in error, sampled or not: its ``exception``
+    events. Called within the span's ``end``: an exception still propagating then, of an event's type and
+    message, is that event's exception itself (an ASGI middleware ends its span as the exception leaves it,
+    on the way to the server, which logs it next: uvicorn's "Exception in ASGI application"). It is counted
+    as an object, so that the log record written after the span ended does not count it again."""
     try:
         if not enabled():
             return
         trace_id = span.context.trace_id if span.context is not None else 0
+        in_flight = sys.exception()
         for event in span.events:
             if event.name != "exception" or not event.attributes:
                 continue
             kind = str(event.attributes.get("exception.type", ""))
             if not kind or (trace_id, kind) in _recent:
                 continue
+            if in_flight is not None and _is_event_of(in_flight, kind, event.attributes):
+                _from_object(in_flight, span.name, trace_id)
+                in_flight = None
+                continue
             where = where_from_text(str(event.attributes.get("exception.stacktrace", "")))
             _count((kind, where[0] if where else "", span.name), trace_id)
             _remember(trace_id, kind)
     except Exception as problem:
         error_once("grouping an error", problem)
+
+
+def _is_event_of(error: BaseException, kind: str, attributes: Any) -> bool:
+    """``error`` is what the event recorded: same type, and same message where the event has one."""
+    cls = type(error)
+    if kind not in (type_name(cls), f"{cls.__module__}.{cls.__qualname__}"):  # the SDK's: __main__.Class
+        return False
+    message = attributes.get("exception.message")
+    return message is None or str(message) == str(error)

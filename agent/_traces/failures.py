@@ -1,21 +1,24 @@
 """What a failed request is, the same for every framework: a 5xx or an exception, never a 4xx; and a failed
-request is kept as a span even when its trace was not sampled.
+request is kept as a span even when its trace was not sampled. A failed request or task of another
+instrumentation is also counted in the error groups, sampled or not.
 
-obs's own server middlewares (Flask, FastAPI, Starlette, Django) do both themselves
+obs's own server middlewares (Flask, FastAPI, Starlette, Django) do all of it themselves
 (:mod:`obs.agent._server.request`). The contrib instrumentations still in use (Falcon, Pyramid, Tornado,
-aiohttp, and any framework under ``server_middleware = "contrib"``) get them here:
+aiohttp, any framework under ``server_middleware = "contrib"``, and the consumers: Celery, Kafka, RabbitMQ...)
+get it here:
 
 - :class:`ServerSpanFailures`, a span processor, sets a server span that answered 4xx back to status UNSET
   while it ends, before any processor or exporter sees it (Django's contrib middleware marks ``Http404`` as an
-  error; the HTTP conventions leave 4xx server spans unset). It also keeps a failed server span of a trace
-  the sampler dropped: it hands a sampled copy, with the same trace and span ids the request's log lines
-  carry, to the span queue.
-- :class:`KeepFailedServerSpans` wraps the sampler so that such a server span is recorded at all: a server
-  span (root, or with a remote parent) the sampler drops is RECORD_ONLY instead: its attributes and status
-  are kept in memory until it ends, nothing is exported unless it failed, and its children follow the
-  dropped decision (ParentBased). obs's own middlewares keep their failures without it, so their tracer
-  uses the sampler it wraps (:func:`obs.agent._server.target.configure`): their unsampled requests stay as
-  cheap as before.
+  error; the HTTP conventions leave 4xx server spans unset). It hands every server or consumer span that ended
+  in error, sampled or not, to the error groups (:func:`obs.agent._errors.record.span_ended_in_error`), and
+  keeps a failed server span of a trace the sampler dropped: it hands a sampled copy, with the same trace and
+  span ids the request's log lines carry, to the span queue.
+- :class:`KeepFailedServerSpans` wraps the sampler so that such a span is recorded at all: a server or
+  consumer span (root, or with a remote parent) the sampler drops is RECORD_ONLY instead: its attributes,
+  events and status are kept in memory until it ends, nothing is exported unless a server span failed, and
+  its children follow the dropped decision (ParentBased). obs's own middlewares keep and count their failures
+  without it, so their tracer uses the sampler it wraps (:func:`obs.agent._server.target.configure`): their
+  unsampled requests stay as cheap as before.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from obs.agent._compat import SPAN_ENDING_HOOK, clear_error_status
+from obs.agent.catalog import SERVER_SCOPE
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -36,6 +40,8 @@ __all__ = ["KeepFailedServerSpans", "ServerSpanFailures", "is_client_error", "is
 
 _STATUS_KEYS: Final = ("http.response.status_code", "http.status_code")
 _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
+_RECORDED_KINDS: Final = (SpanKind.SERVER, SpanKind.CONSUMER)
+"""Spans recorded though their trace is dropped, and counted in the error groups when they end in error."""
 
 
 def _status_code(attributes: Mapping[str, object] | None) -> int | None:
@@ -63,7 +69,8 @@ def is_failure(status: StatusCode, attributes: Mapping[str, object] | None) -> b
 
 
 class KeepFailedServerSpans(Sampler):
-    """``inner``'s decisions, except that a server span it drops is recorded (not sampled) until it ends."""
+    """``inner``'s decisions, except that a server or consumer span it drops is recorded (not sampled) until
+    it ends."""
 
     def __init__(self, inner: Sampler) -> None:
         self.inner = inner
@@ -80,7 +87,7 @@ class KeepFailedServerSpans(Sampler):
     ) -> SamplingResult:
         result = self.inner.should_sample(parent_context, trace_id, name, kind, attributes, links,
                                           trace_state)
-        if result.decision is not Decision.DROP or kind is not SpanKind.SERVER:
+        if result.decision is not Decision.DROP or kind not in _RECORDED_KINDS:
             return result
         parent = trace.get_current_span(parent_context).get_span_context()
         if parent.is_valid and not parent.is_remote:
@@ -92,7 +99,8 @@ class KeepFailedServerSpans(Sampler):
 
 
 class ServerSpanFailures(SpanProcessor):
-    """4xx server spans unset; failed server spans of unsampled traces handed to ``keep`` as sampled."""
+    """4xx server spans unset; failed server and consumer spans counted; failed server spans of unsampled
+    traces handed to ``keep`` as sampled."""
 
     def __init__(self, keep: SpanProcessor) -> None:
         self._keep = keep
@@ -105,7 +113,11 @@ class ServerSpanFailures(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
-        if context is None or context.trace_flags.sampled or span.kind is not SpanKind.SERVER:
+        if context is None:
+            return
+        if span.status.status_code is StatusCode.ERROR and span.kind in _RECORDED_KINDS:
+            _group_failure(span)
+        if context.trace_flags.sampled or span.kind is not SpanKind.SERVER:
             return
         if not is_failure(span.status.status_code, span.attributes):
             return
@@ -125,6 +137,18 @@ class ServerSpanFailures(SpanProcessor):
             instrumentation_scope=span.instrumentation_scope,
         )
         self._keep.on_end(kept)
+
+
+def _group_failure(span: ReadableSpan) -> None:
+    """Another instrumentation's request or task failed: its exceptions go to the error groups (obs's own
+    server spans were counted by its middleware already). Called within the span's ``end``: an exception
+    still propagating is the span's own (see :func:`~obs.agent._errors.record.span_ended_in_error`)."""
+    scope = span.instrumentation_scope
+    if scope is not None and scope.name == SERVER_SCOPE:
+        return
+    from obs.agent._errors.record import span_ended_in_error
+
+    span_ended_in_error(span)
 
 
 setattr(ServerSpanFailures, SPAN_ENDING_HOOK, ServerSpanFailures.on_ending)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from obs.agent._compat import end_suppression, suppress_instrumentation
 from obs.agent._config.limits import BatchLimits
@@ -24,11 +24,9 @@ from obs.agent._support.fork import STATE, at_fork_weakly
 from obs.agent._support.greenlets import join_quietly, register
 from obs.agent._support.report import error_once
 from obs.agent._support.threads import start
-from obs.agent.catalog import SERVER_SCOPE
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import SpanKind, StatusCode
 
 __all__ = ["PreparingExporter", "SpanQueue"]
 
@@ -114,8 +112,6 @@ class SpanQueue(SpanProcessor):
         if self._closed:
             self._lost.add(losses.QUEUED_AT_EXIT, 1)  # ended after the agent stopped
             return
-        if span.status.status_code is StatusCode.ERROR and span.kind in _GROUPED_KINDS:
-            _group_failure(span)
         queue = self._queue
         if len(queue) >= self._limits.max_queue_size:
             self._dropped += 1
@@ -280,16 +276,3 @@ class SpanQueue(SpanProcessor):
     def shutdown(self) -> None:
         self.close(0.0)
 
-
-_GROUPED_KINDS: Final = (SpanKind.SERVER, SpanKind.CONSUMER)
-
-
-def _group_failure(span: ReadableSpan) -> None:
-    """A contrib instrumentation's request or task that failed: its exceptions go to the error groups (obs's
-    own server spans were counted by its middleware already)."""
-    scope = span.instrumentation_scope
-    if scope is not None and scope.name == SERVER_SCOPE:
-        return
-    from obs.agent._errors.record import span_ended_in_error
-
-    span_ended_in_error(span)
