@@ -138,7 +138,7 @@ def _serve(server: Server, tmp_path: Path, name: str, receiver: OTLPReceiver | N
         if receiver is not None:
             receiver.wait_for(lambda: _red_count(receiver) >= sent and _server_spans(receiver) >= sent
                               and len(_worker_memory(receiver, process.pid, server)) >= server.workers,
-                              timeout=30)
+                              timeout=60)  # bounded; a loaded machine boots the last worker late
     finally:
         started = time.monotonic()
         output = stop_process_group(process, timeout=60, leader_only=True)
