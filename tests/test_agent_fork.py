@@ -53,6 +53,19 @@ def test_spawned_child_starts_its_own_agent(receiver: OTLPReceiver, tmp_path: Pa
     assert spans["in-child"]["process.parent_pid"] == spans["in-parent"]["process.pid"]
 
 
+_WAIT_FOR_CHILD = """
+deadline = time.monotonic() + 30
+while not os.waitpid(pid, os.WNOHANG)[0]:
+    if time.monotonic() > deadline:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        print("child hung", flush=True)
+        break
+    time.sleep(0.05)
+"""
+"""The end of each forking script: the parent waits (bounded) for the child ``pid``, or says it hung."""
+
+
 def test_a_fork_during_the_metrics_build_waits_for_it_and_the_child_measures(
     receiver: OTLPReceiver, tmp_path: Path
 ) -> None:
@@ -76,16 +89,9 @@ if pid == 0:
     meter.create_counter("fork.child.measurements").add(1)
     print("child measured", os.getpid(), flush=True)
     sys.exit(0)
-deadline = time.monotonic() + 20
-while not os.waitpid(pid, os.WNOHANG)[0]:
-    if time.monotonic() > deadline:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        print("child hung", flush=True)
-        break
-    time.sleep(0.05)
 """
-    ran = python(code, clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}), tmp_path)
+    environment = clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint})
+    ran = python(code + _WAIT_FOR_CHILD, environment, tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert "forked during the build: True" in ran.stdout
     assert "child hung" not in ran.stdout, ran.stdout
@@ -126,14 +132,6 @@ if pid == 0:
     print("child measured", flush=True)
     sys.exit(0)
 release.set()
-deadline = time.monotonic() + 30
-while not os.waitpid(pid, os.WNOHANG)[0]:
-    if time.monotonic() > deadline:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        print("child hung", flush=True)
-        break
-    time.sleep(0.05)
 """
 """A thread of the agent holds the late-import guard while the main thread forks: it imports 30 modules that
 take 0.1 s each (3 s in all, making progress), or it is stuck (``STUCK``) until after the fork."""
@@ -142,7 +140,7 @@ take 0.1 s each (3 s in all, making progress), or it is stuck (``STUCK``) until 
 def test_a_fork_waits_for_a_late_import_as_long_as_it_makes_progress(tmp_path: Path) -> None:
     """A late import that keeps loading modules is waited for, even past the 2 s after which one that loads
     nothing counts as stuck: the child gets all 30 modules (a fixed 2 s bound forked in the middle)."""
-    ran = python(f"STUCK = False\n{_FORK_WHILE_IMPORTING}", clean_environment(), tmp_path)
+    ran = python(f"STUCK = False\n{_FORK_WHILE_IMPORTING}{_WAIT_FOR_CHILD}", clean_environment(), tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert "child saw 30 modules" in ran.stdout, ran.stdout
     assert "child measured" in ran.stdout, ran.stdout
@@ -152,7 +150,7 @@ def test_a_fork_goes_ahead_of_a_stuck_late_import_and_the_child_makes_no_metrics
     """A late import stuck on a lock is not waited for past 2 s without progress (nor does the build of the
     metrics before the fork wait for it): the fork goes ahead, and the child, where a module may be left
     half-imported for good, builds no metrics SDK (said once) rather than hang its first measurement."""
-    ran = python(f"STUCK = True\n{_FORK_WHILE_IMPORTING}", clean_environment(), tmp_path)
+    ran = python(f"STUCK = True\n{_FORK_WHILE_IMPORTING}{_WAIT_FOR_CHILD}", clean_environment(), tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert "child measured" in ran.stdout, ran.stdout
     assert "child hung" not in ran.stdout

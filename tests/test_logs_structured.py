@@ -190,6 +190,24 @@ def _by_body(records: list[LogRecord]) -> dict[str, LogRecord]:
     return {str(record.body): record for record in records}
 
 
+def _assert_structlog_events_exported(receiver: OTLPReceiver, trace_id: str) -> None:
+    """STRUCTLOG_EVENTS arrived once each: bound and contextvars values as attributes, the level as the
+    severity, the span's trace id inside it and none outside, the logged exception as attributes."""
+    receiver.wait_for(lambda: len([log for log in receiver.logs() if log.scope != "obs"]) >= 3)
+    records = _by_body([record for record in receiver.logs() if record.scope != "obs"])
+    assert set(records) == {"outside", "inside", "failed"}
+    outside, inside, failed = records["outside"], records["inside"], records["failed"]
+    assert outside.attributes["user"] == inside.attributes["user"] == "ann"
+    assert outside.attributes["request_id"] == inside.attributes["request_id"] == "r-1"
+    assert (outside.attributes["n"], inside.attributes["n"]) == (1, 2)
+    assert (inside.severity_text, inside.severity_number) == ("INFO", 9)
+    assert outside.trace_id in ("", "0" * 32)
+    assert inside.trace_id == failed.trace_id == trace_id
+    assert failed.severity_text == "ERROR"
+    assert failed.attributes["exception.type"] == "ZeroDivisionError"
+    assert "1 / 0" in failed.attributes["exception.stacktrace"]
+
+
 @pytest.mark.parametrize("route", ["default", "print", "stdlib", "formatter"])
 def test_structlog_events_are_exported_with_bound_context_and_trace(
     receiver: OTLPReceiver, tmp_path: Path, route: str
@@ -206,19 +224,7 @@ def test_structlog_events_are_exported_with_bound_context_and_trace(
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr.replace("Traceback (most recent call last)", ""), done.stderr
     trace_id = next(line.split()[1] for line in done.stderr.splitlines() if line.startswith("TRACE "))
-    receiver.wait_for(lambda: len(receiver.logs()) >= 3)
-    records = _by_body([record for record in receiver.logs() if record.scope != "obs"])
-    assert set(records) == {"outside", "inside", "failed"}
-    outside, inside, failed = records["outside"], records["inside"], records["failed"]
-    assert outside.attributes["user"] == inside.attributes["user"] == "ann"
-    assert outside.attributes["request_id"] == inside.attributes["request_id"] == "r-1"
-    assert (outside.attributes["n"], inside.attributes["n"]) == (1, 2)
-    assert (inside.severity_text, inside.severity_number) == ("INFO", 9)
-    assert outside.trace_id in ("", "0" * 32)
-    assert inside.trace_id == failed.trace_id == trace_id
-    assert failed.severity_text == "ERROR"
-    assert failed.attributes["exception.type"] == "ZeroDivisionError"
-    assert "1 / 0" in failed.attributes["exception.stacktrace"]
+    _assert_structlog_events_exported(receiver, trace_id)
 
 
 LOGURU_SINKS = """
@@ -378,17 +384,7 @@ def test_structlog_loggers_with_their_own_processors_are_bridged_like_configured
         assert parsed is not None and parsed.pop("trace_id") == trace_id, line
         assert list(parsed.items()) == list(was.items())
     assert events == 2
-    receiver.wait_for(lambda: len([log for log in receiver.logs() if log.scope != "obs"]) >= 3)
-    records = _by_body([record for record in receiver.logs() if record.scope != "obs"])
-    assert set(records) == {"outside", "inside", "failed"}
-    outside, inside, failed = records["outside"], records["inside"], records["failed"]
-    assert outside.attributes["user"] == inside.attributes["user"] == "ann"
-    assert outside.attributes["request_id"] == inside.attributes["request_id"] == "r-1"
-    assert (outside.attributes["n"], inside.attributes["n"]) == (1, 2)
-    assert outside.trace_id in ("", "0" * 32)
-    assert inside.trace_id == failed.trace_id == trace_id
-    assert failed.severity_text == "ERROR"
-    assert failed.attributes["exception.type"] == "ZeroDivisionError"
+    _assert_structlog_events_exported(receiver, trace_id)
 
 
 FIRST_IMPORT = {
