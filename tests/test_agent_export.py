@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -371,3 +373,25 @@ def test_a_post_waits_for_a_busy_connection_no_longer_than_its_own_time(tmp_path
         assert first and first[0].status is None
     finally:
         mute.close()
+
+
+def test_the_agent_connects_to_an_ascii_host_without_loading_the_host_codec() -> None:
+    """The collector probe and the HTTP sender connect without importing ``encodings.idna`` on an export
+    thread (an import a fork can catch half-done, leaving the child's first connection hung for ever); a
+    non-ASCII host loads it first under the late-import guard that a fork waits for."""
+    code = """
+import socket, sys
+from obs.agent._export import fallback, tcp
+server = socket.create_server(("127.0.0.1", 0))
+port = server.getsockname()[1]
+assert fallback.collector_answers(f"http://localhost:{port}")
+tcp.connect("localhost", port, 1.0).close()
+print("idna loaded" if "encodings.idna" in sys.modules else "no idna")
+try:
+    tcp.connect("b\\u00fccher.invalid", port, 1.0)
+except OSError:
+    pass
+print("idna loaded" if "encodings.idna" in sys.modules else "no idna")
+"""
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert ran.stdout.split("\n")[:2] == ["no idna", "idna loaded"], ran.stderr

@@ -144,6 +144,7 @@ def test_a_fork_waits_for_a_late_import_as_long_as_it_makes_progress(tmp_path: P
     assert ran.returncode == 0, ran.stderr
     assert "child saw 30 modules" in ran.stdout, ran.stdout
     assert "child measured" in ran.stdout, ran.stdout
+    assert "child hung" not in ran.stdout  # at exit: the codec import an export had begun
 
 
 def test_a_fork_goes_ahead_of_a_stuck_late_import_and_the_child_makes_no_metrics(tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ app's start-up path), with a short TCP connect. Workers forked after the answer 
 
 from __future__ import annotations
 
-import socket
 import threading
 from urllib.parse import urlsplit
 
+from obs.agent._export.tcp import connect
 from obs.agent._support.fork import VOICE, at_fork
 
 __all__ = ["collector_answers", "known_answer", "reset_after_fork"]
@@ -38,7 +38,7 @@ def collector_answers(url: str) -> bool:
         if known is not None:
             return known
         try:
-            with socket.create_connection(address, timeout=_PROBE_TIMEOUT_S):
+            with connect(*address, timeout=_PROBE_TIMEOUT_S):
                 answer = True
         except OSError:
             answer = False

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
 from obs.agent._config.routes import Route
+from obs.agent._export.tcp import connect, load_host_codec
 from obs.agent._support.late_imports import load
 
 if TYPE_CHECKING:
@@ -59,11 +60,9 @@ class _PlainConnection:
 
     def __init__(self, host: str, port: int, timeout: float) -> None:
         self._host_header = _host_header(host, port)
-        # An ASCII name goes as bytes (getaddrinfo takes them; typeshed says str only): a str makes it load
-        # the idna codec, with unicodedata and stringprep, at the first export, which for a short script is
-        # its exit. ASCII needs no IDNA encoding.
-        address = host.encode("ascii") if host.isascii() else host
-        self.sock: socket.socket | None = socket.create_connection((address, port), timeout)  # type: ignore[arg-type]
+        # No codec import on the way for an ASCII host (obs.agent._export.tcp): a short script would pay for
+        # it at its exit, and a fork could catch it half-done.
+        self.sock: socket.socket | None = connect(host, port, timeout)
         with contextlib.suppress(OSError):  # as http.client does; some systems have no TCP_NODELAY
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -208,6 +207,7 @@ class HttpSender:
     def _connect(self, timeout: float) -> Any:
         if self._https:
             client = load("http.client")  # with ssl: only a process that exports over https pays for them
+            load_host_codec()  # http.client connects with a str host
             self._failures = (OSError, ValueError, client.HTTPException)
             return client.HTTPSConnection(self._host, self._port, timeout=timeout, context=self._context())
         return _PlainConnection(self._host, self._port, timeout)
