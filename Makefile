@@ -36,13 +36,17 @@ typecheck: setup
 	MYPYPATH=.typecheck $(BIN)/mypy -p obs
 	MYPYPATH=.typecheck $(BIN)/mypy --strict bench
 
+# Two processes (most of the suite's time is spent waiting on the servers and apps it starts), a test module
+# per process so that its servers start once; then the tests marked serial, alone.
+TEST_WORKERS ?= 2
 pytest: setup tools
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not serial"
+	$(BIN)/pytest -q -m serial
 
 # The other supported Pythons (pyproject.toml's classifiers), each in its own .venv-3.X: the agent's process
 # model, logging, exit and `obs init` tests. A missing one fails in CI (CI=true) and is one line locally.
 pythons: setup tools
-	$(PY) scripts/pythons.py test
+	$(PY) scripts/pythons.py test -n $(TEST_WORKERS) --dist loadfile
 
 test: lint pytest pythons
 

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,8 +145,9 @@ def test(pytest_args: Sequence[str], env: dict[str, str], versions: Sequence[str
         print(f"pythons: no Python {version} found (python{version} on PATH, or "
               f"{_pyenv_root(env)}/versions/{version}.*): its tests are skipped", flush=True)
     failed = []
-    for version, interpreter in found.items():
-        venv = _venv(version, interpreter)
+    with ThreadPoolExecutor() as pool:  # the venvs are made side by side: mostly downloads and unpacking
+        venvs = dict(zip(found, pool.map(_venv, found, found.values()), strict=True))
+    for version, venv in venvs.items():
         print(f"pythons: Python {version}: {len(EVERY_PYTHON_TESTS)} test files", flush=True)
         done = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", *EVERY_PYTHON_TESTS,
                                *pytest_args], cwd=ROOT, check=False)

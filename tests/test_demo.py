@@ -11,6 +11,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from examples.launch import ROOT
 
 
@@ -61,6 +63,7 @@ def test_demo_shows_routes_failed_traces_and_logs_with_trace_ids(tmp_path: Path)
     assert re.search(r"[0-9a-f]{32}  stock of item \d: \d+", logs)  # stdlib logging
 
 
+@pytest.mark.serial  # every agent with no endpoint set would see this listener
 def test_demo_forces_files_when_something_answers_on_4318(tmp_path: Path) -> None:
     """With a listener on localhost:4318 the agent would export there; the demo sets the file exporters
     instead, says so, and the view still shows the requests."""
