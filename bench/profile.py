@@ -36,9 +36,11 @@ from pathlib import Path
 
 from bench import wrk
 from bench.apps import ROOT, Running, modes
+from bench.backends import backends
 from bench.layers import LAYERS, child
 from bench.micro import measure
 from bench.peer import Peer
+from bench.run import APPS
 from bench.stacks import APP, CATEGORIES, breakdown
 
 # The examples' apps: (kind, module:attribute, typical endpoint). --target KIND:MODULE:ATTR:PATH for others.
@@ -47,6 +49,8 @@ TARGETS = {
     "fastapi": ("asgi", "examples.fastapi_app.app:app", "/get"),
 }
 Target = tuple[str, str, str]
+SERVED = tuple(app.name for app in APPS)
+"""The apps ``make bench`` serves, by name (``spy --served``, ``load-ab --app``)."""
 
 
 def _child_env() -> dict[str, str]:
@@ -90,10 +94,11 @@ def _py_spy(pid: int, seconds: float, rate: int, output: Path) -> str:
 
 def spy_server(app_name: str, mode_name: str, seconds: float, rate: int) -> tuple[str, float]:
     """The app served in a mode under wrk, its worker sampled: (collapsed stacks, µs of wall per request)."""
-    from bench.run import APPS
-
     app = next(a for a in APPS if a.name == app_name)
-    with Peer() as peer, tempfile.TemporaryDirectory() as folder:
+    notes: list[str] = []
+    with Peer() as peer, tempfile.TemporaryDirectory() as folder, backends(set(app.needs), notes) as running:
+        if running != set(app.needs):
+            raise SystemExit(f"spy: {app_name} can't be served: {' '.join(notes)}")
         mode = next(m for m in modes(peer.endpoint, obs_default_is_full=False) if m.name == mode_name)
         script = str(Path(folder) / "report.lua")
         Path(script).write_text(wrk.REPORT_LUA)
@@ -145,8 +150,6 @@ BATCH_VARIANTS: dict[str, dict[str, str] | None] = {
 def batch_sizes(app_name: str, rounds: int, seconds: float) -> None:
     """The app served plain and under opentelemetry-instrument with export batches of 512 and 64 spans, and
     at 10% sampling; alternating rounds, one line per run."""
-    from bench.run import APPS
-
     app = next(a for a in APPS if a.name == app_name)
     with Peer() as peer, tempfile.TemporaryDirectory() as folder:
         script = str(Path(folder) / "report.lua")
@@ -222,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     by_ab.add_argument("--programs", default="logging,flask,fastapi", help="of pass, logging, flask, fastapi")
     by_load_ab = sub.add_parser("load-ab", help="throughput under obs: this checkout against a revision")
     by_load_ab.add_argument("--against", required=True, help="a git revision, e.g. HEAD~3")
-    by_load_ab.add_argument("--app", choices=sorted(TARGETS), default="fastapi")
+    by_load_ab.add_argument("--app", choices=SERVED, default="fastapi")
     by_load_ab.add_argument("--rounds", type=int, default=4)
     by_load_ab.add_argument("--seconds", type=float, default=8)
     for command in (by_layer, by_spy):
@@ -232,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     by_layer.add_argument("--requests", type=int, default=4000)
     by_layer.add_argument("--rounds", type=int, default=5)
     by_layer.add_argument("--layers", default=",".join(LAYERS))
+    by_spy.add_argument("--served", choices=SERVED, help="with --mode: serve this bench app instead of --app "
+                        "(flask-db and flask-task start their PostgreSQL or Redis)")
     what = by_spy.add_mutually_exclusive_group(required=True)
     what.add_argument("--layer", choices=LAYERS)
     what.add_argument("--mode", choices=("obs", "obs-full", "otel", "plain"))
@@ -273,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.layer:
         _print_breakdown(*spy_layer(target, args.layer, args.seconds, args.rate), args.top, served=False)
     else:
-        _print_breakdown(*spy_server(args.app, args.mode, args.seconds, args.rate), args.top, served=True)
+        served = args.served or args.app
+        _print_breakdown(*spy_server(served, args.mode, args.seconds, args.rate), args.top, served=True)
     return 0
 
 
