@@ -66,6 +66,7 @@ __all__ = [
     "histogram_temporality",
     "initializing",
     "loguru_core",
+    "memoize_attribute_hashing",
     "meter_provider_resource",
     "plain_attributes",
     "point_the_metrics_api_at",
@@ -324,6 +325,53 @@ def skip_dbapi_returned_rows() -> bool:
 
     __init__._obs_skips_rows = True  # type: ignore[attr-defined]
     DatabaseApiIntegration.__init__ = __init__  # type: ignore[method-assign]
+    return True
+
+
+_HASHED_CACHE_SIZE = 4096
+"""Distinct attribute sets remembered; past it the memo starts again (a series count bounded by views)."""
+
+
+def memoize_attribute_hashing() -> bool:
+    """Have the metrics SDK turn a measurement's attributes into its series key once per distinct set.
+
+    SDK 1.45's ``_ViewInstrumentMatch.consume_measurement`` computes the key with the module's
+    ``_hash_attributes`` (a sorted, type-tagged tuple, built recursively) on every record: about a third of
+    a histogram record with six attributes, paid by every request and every database query. The memo maps
+    ``(items, value types)`` of a flat dict of hashable scalars to the key the SDK gave it, so the series are
+    the same; anything else (a sequence value, an unhashable one) goes to the SDK's function. The type of
+    each value is in the memo's key because ``1``, ``1.0`` and ``True`` are equal in Python but are three
+    series to the SDK. False when the function is gone (records then cost what they did).
+    """
+    from opentelemetry.sdk.metrics._internal import _view_instrument_match as match
+
+    original = getattr(match, "_hash_attributes", None)
+    if original is None:
+        return False
+    if getattr(original, "_obs_memoized", False):
+        return True
+    hashed: dict[tuple[tuple[tuple[str, Any], ...], tuple[type, ...]], Any] = {}
+
+    def _hash_attributes(value: Any) -> Any:
+        if type(value) is not dict:
+            return original(value)
+        types = tuple(map(type, value.values()))
+        if tuple in types:
+            return original(value)
+        key = (tuple(value.items()), types)
+        try:
+            found = hashed.get(key)
+        except TypeError:  # an unhashable value
+            return original(value)
+        if found is None:
+            found = original(value)
+            if len(hashed) >= _HASHED_CACHE_SIZE:
+                hashed.clear()
+            hashed[key] = found
+        return found
+
+    _hash_attributes._obs_memoized = True  # type: ignore[attr-defined]
+    match._hash_attributes = _hash_attributes
     return True
 
 

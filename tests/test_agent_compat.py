@@ -358,3 +358,28 @@ def test_the_span_ending_hook_runs_before_every_on_end_and_can_clear_an_error() 
     (ended,) = exporter.get_finished_spans()
     assert ended.status.status_code is StatusCode.UNSET, _gone("SpanProcessor._on_ending or Span._status",
                                                                "obs.agent._traces.failures")
+
+
+def test_attribute_hashing_can_be_memoized_and_keeps_the_sdks_series() -> None:
+    """SDK 1.45 keys a measurement's series with ``_view_instrument_match._hash_attributes``: obs remembers
+    the key per distinct flat attribute set (obs.agent._metrics.sdk). Equal-but-differently-typed values
+    stay apart, sequence values still work, and the same set lands in one series."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics._internal import _view_instrument_match
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    assert _compat.memoize_attribute_hashing() and _compat.memoize_attribute_hashing()
+    assert getattr(_view_instrument_match._hash_attributes, "_obs_memoized", False)
+    reader = InMemoryMetricReader()
+    counter = MeterProvider(metric_readers=[reader]).get_meter("obs-test").create_counter("obs.test")
+    for attributes in ({"v": 1}, {"v": True}, {"v": 1.0}, {"v": (1, 0)}, {"v": (True, False)}, {"v": 1},
+                       {"a": "x", "b": 2}, {"b": 2, "a": "x"}):
+        counter.add(1, attributes)
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = data.resource_metrics[0].scope_metrics[0].metrics[0].data.data_points
+    series = sorted((repr(sorted(point.attributes.items())), point.value) for point in points)
+    assert series == sorted([
+        (repr([("v", 1)]), 2), (repr([("v", True)]), 1), (repr([("v", 1.0)]), 1),
+        (repr([("v", (1, 0))]), 1), (repr([("v", (True, False))]), 1), (repr([("a", "x"), ("b", 2)]), 2),
+    ])

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from obs.agent import catalog
-from obs.agent._compat import exporter_preferences, suppress_instrumentation
+from obs.agent._compat import exporter_preferences, memoize_attribute_hashing, suppress_instrumentation
 from obs.agent._export import losses
 from obs.agent._export.destination import Destination
 from obs.agent._otlp.metrics import encode_metrics, point_count
@@ -168,7 +168,9 @@ class PeriodicReader(MetricReader):
 
 
 def build_meter_provider(resource: Resource, readers: Sequence[MetricReader]) -> MeterProvider:
-    """A provider with the catalog's views; ``readers`` collect from it."""
+    """A provider with the catalog's views; ``readers`` collect from it. Its records hash each distinct
+    attribute set once (:func:`obs.agent._compat.memoize_attribute_hashing`)."""
+    memoize_attribute_hashing()
     return MeterProvider(
         metric_readers=list(readers), resource=resource, views=catalog_views(), shutdown_on_exit=False
     )
