@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import gzip
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -108,8 +110,10 @@ _ROUTES: dict[str, tuple[str, Callable[[], Any], Callable[[], Any]]] = {
 class OTLPReceiver:
     """Start with ``with OTLPReceiver() as receiver:``; point the agent at ``receiver.endpoint``."""
 
-    def __init__(self, *, keep: bool = True) -> None:
+    def __init__(self, *, keep: bool = True, tls: tuple[Path, Path] | None = None) -> None:
+        """``tls``: (certificate, key) files to serve HTTPS with, at ``https://localhost:PORT``."""
         self._store = _Store()
+        self._tls = tls
         self._keep = keep
         store, keep_data = self._store, keep
         self._connections: set[socket.socket] = set()
@@ -177,6 +181,10 @@ class OTLPReceiver:
         """Serve (again, on the same port after :meth:`stop`)."""
         server = ThreadingHTTPServer(("127.0.0.1", self._port), self._handler)
         server.daemon_threads = True
+        if self._tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self._tls)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         self._port = int(server.server_address[1])
         self._server = server
         threading.Thread(target=server.serve_forever, name="otlp-receiver", daemon=True).start()
@@ -200,7 +208,7 @@ class OTLPReceiver:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://localhost:{self.port}" if self._tls else f"http://127.0.0.1:{self.port}"
 
     @property
     def request_count(self) -> int:

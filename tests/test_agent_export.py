@@ -375,23 +375,39 @@ def test_a_post_waits_for_a_busy_connection_no_longer_than_its_own_time(tmp_path
         mute.close()
 
 
-def test_the_agent_connects_to_an_ascii_host_without_loading_the_host_codec() -> None:
-    """The collector probe and the HTTP sender connect without importing ``encodings.idna`` on an export
-    thread (an import a fork can catch half-done, leaving the child's first connection hung for ever); a
-    non-ASCII host loads it first under the late-import guard that a fork waits for."""
+def test_the_agent_connects_to_localhost_and_ip_literals_without_the_resolver() -> None:
+    """The collector probe and the HTTP sender reach ``localhost`` and IP literals without calling
+    ``getaddrinfo`` (whose resolver lock, or first import of the ``idna`` codec, a fork on another thread can
+    leave held for ever in the child); a name goes through the resolver, codec included for a non-ASCII
+    one, under the late-import guard that a fork waits for."""
     code = """
 import socket, sys
 from obs.agent._export import fallback, tcp
+from obs.agent._support import late_imports
 server = socket.create_server(("127.0.0.1", 0))
 port = server.getsockname()[1]
+resolve = socket.getaddrinfo
+def refuse(*args, **kwargs):
+    raise AssertionError(f"resolver asked for {args[0]!r}")
+socket.getaddrinfo = refuse
 assert fallback.collector_answers(f"http://localhost:{port}")
-tcp.connect("localhost", port, 1.0).close()
+for host in ("localhost", "LOCALHOST", "127.0.0.1"):
+    tcp.connect(host, port, 1.0).close()
 print("idna loaded" if "encodings.idna" in sys.modules else "no idna")
-try:
-    tcp.connect("b\\u00fccher.invalid", port, 1.0)
-except OSError:
-    pass
+asked = []
+def spy(*args, **kwargs):
+    asked.append((args[0], late_imports._guard._is_owned()))
+    return resolve(*args, **kwargs)
+socket.getaddrinfo = spy
+for name in ("obs-test.invalid", "b\\u00fccher.invalid"):
+    try:
+        tcp.connect(name, port, 1.0)
+    except OSError:
+        pass
 print("idna loaded" if "encodings.idna" in sys.modules else "no idna")
+print(asked)
 """
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert ran.stdout.split("\n")[:2] == ["no idna", "idna loaded"], ran.stderr
+    assert ran.stdout.splitlines() == [
+        "no idna", "idna loaded", "[(b'obs-test.invalid', True), ('bücher.invalid', True)]",
+    ], ran.stdout + ran.stderr

@@ -197,3 +197,27 @@ def test_server_answers_as_plain_and_every_worker_reports(
     assert serving <= set(workers), "requests are served (and counted) by the workers"
     assert counted == serving
     assert observed.stop_s <= plain.stop_s + 1.0, (observed.stop_s, plain.stop_s)
+
+
+@pytest.mark.timeout(240)
+def test_workers_recycled_by_max_requests_hand_over_every_request(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    """``gunicorn --max-requests`` (a usual production setting) retires each worker after a few requests, and
+    the master, whose agent threads are running, forks new ones all along: under obs run the burst is answered
+    as by the plain server, and every request is counted once in the RED metrics and once as a SERVER span,
+    by more processes than ``-w`` (a retiring worker exports what it counted as it exits)."""
+    server = Server(_gunicorn("--max-requests", "15"), FLASK_ROUTE)
+    plain = _serve(server, tmp_path, "plain", None)
+    observed = _serve(server, tmp_path, "obs", receiver)
+
+    assert observed.answers == plain.answers, observed.output[-3000:]
+    assert {status for _, status, _ in plain.answers} == {200, 404}
+    assert "Traceback" not in observed.output, observed.output[-3000:]
+    assert _red_count(receiver) == observed.sent, observed.output[-3000:]
+    servers = [span for span in receiver.spans() if span.kind == SERVER_KIND]
+    assert len(servers) == observed.sent
+    serving = {span.resource["service.instance.id"] for span in servers}
+    assert len(serving) > 2, "the requests were served by recycled workers"
+    assert serving == {point.resource["service.instance.id"]
+                       for point in receiver.latest_points("http.server.request.duration")}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit
 
 from obs.agent._config.routes import Route
-from obs.agent._export.tcp import connect, load_host_codec
+from obs.agent._export.tcp import connect
 from obs.agent._support.late_imports import load
 
 if TYPE_CHECKING:
@@ -174,6 +174,34 @@ class Reply:
         return self.status is None or self.status in _RETRYABLE_STATUS
 
 
+_tls_classes: list[type] = []
+
+
+def _tls_connection_class(client: Any) -> type:
+    """``http.client.HTTPSConnection`` whose TCP connection is opened by :func:`obs.agent._export.tcp.connect`
+    (so that a fork on another thread cannot catch a name resolution half-done), then wrapped in TLS for the
+    host's name, as ``HTTPSConnection.connect`` does without a proxy tunnel."""
+    if not _tls_classes:
+
+        class TlsConnection(client.HTTPSConnection):  # type: ignore[misc]
+            def __init__(self, host: str, port: int, *, timeout: float, context: ssl.SSLContext) -> None:
+                super().__init__(host, port, timeout=timeout, context=context)
+                self.tls_context = context
+
+            def connect(self) -> None:
+                plain = connect(self.host, self.port, self.timeout)
+                with contextlib.suppress(OSError):  # as http.client does; some systems have no TCP_NODELAY
+                    plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                try:
+                    self.sock = self.tls_context.wrap_socket(plain, server_hostname=self.host)
+                except BaseException:
+                    plain.close()
+                    raise
+
+        _tls_classes.append(TlsConnection)
+    return _tls_classes[0]
+
+
 class HttpSender:
     """POSTs protobuf payloads to one URL. Thread-safe; forget connections in a forked child."""
 
@@ -207,9 +235,9 @@ class HttpSender:
     def _connect(self, timeout: float) -> Any:
         if self._https:
             client = load("http.client")  # with ssl: only a process that exports over https pays for them
-            load_host_codec()  # http.client connects with a str host
             self._failures = (OSError, ValueError, client.HTTPException)
-            return client.HTTPSConnection(self._host, self._port, timeout=timeout, context=self._context())
+            return _tls_connection_class(client)(self._host, self._port, timeout=timeout,
+                                                 context=self._context())
         return _PlainConnection(self._host, self._port, timeout)
 
     def post(self, payload: bytes, timeout: float) -> Reply:

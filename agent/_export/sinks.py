@@ -170,7 +170,11 @@ class _Retrying:
     def _failed(self, transient: bool, detail: str) -> bool:
         where = origin(self.route.url)
         self.failure = losses.NOT_ANSWERING if transient else losses.REFUSED
-        if transient:
+        if "CERTIFICATE_VERIFY_FAILED" in detail:  # ssl's code for it, in every OpenSSL message
+            announce(f"untrusted:{where}", f"cannot send telemetry to {where}: its certificate is not "
+                     f"trusted ({detail}); set OTEL_EXPORTER_OTLP_CERTIFICATE to the CA file that signed it. "
+                     "Telemetry is dropped meanwhile (the app is not affected)")
+        elif transient:
             announce(f"unreachable:{where}", f"cannot send telemetry to {where} ({detail}); it is dropped "
                      "while the endpoint does not answer (the app is not affected)")
         else:
