@@ -7,6 +7,7 @@ spawned), exporting over OTLP/HTTP to the test receiver; requests go over real s
 from __future__ import annotations
 
 import subprocess
+import sys
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -137,3 +138,28 @@ def test_uvicorn_reload_serves_instrumented(receiver: OTLPReceiver, tmp_path: Pa
     servers = [span for span in receiver.spans() if span.kind == SERVER_KIND]
     assert [span.attributes["http.route"] for span in servers] == ["/items/{item_id}"] * 2
     assert {span.resource["process.pid"] for span in servers} != {process.pid}
+
+
+def test_flask_run_debug_serves_instrumented_from_its_reloader_child(
+    receiver: OTLPReceiver, tmp_path: Path
+) -> None:
+    """``flask run --debug`` (the usual way to develop a Flask app) serves from a child that Werkzeug's
+    reloader starts again with the same command: that child is instrumented and its requests are spans with
+    their route, and the debugger's own console lines still reach the terminal."""
+    port = free_port()
+    env = clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "PYTHONPATH": str(ROOT),
+                             "EXAMPLES_DB": str(tmp_path / "shop.sqlite3")})
+    flask = str(Path(sys.executable).parent / "flask")
+    command = [flask, "--app", "examples.flask_app.app", "run", "--debug", "--port", str(port)]
+    process = subprocess.Popen([OBS, "run", "--", *command], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_answers(f"http://127.0.0.1:{port}/items/1", process)
+        _get(f"http://127.0.0.1:{port}/items/2")
+        receiver.wait_for(lambda: _server_spans(receiver) >= 2)
+    finally:
+        output = stop_process_group(process, timeout=30)  # the reloader and its child
+    servers = [span for span in receiver.spans() if span.kind == SERVER_KIND]
+    assert [span.attributes["http.route"] for span in servers] == ["/items/<int:item_id>"] * 2
+    assert {span.resource["process.pid"] for span in servers} != {process.pid}
+    assert "Debugger is active!" in output and "Traceback" not in output, output[-3000:]
