@@ -46,7 +46,7 @@ pytest: setup tools
 # The other supported Pythons (pyproject.toml's classifiers), each in its own .venv-3.X: the agent's process
 # model, logging, exit and `obs init` tests. A missing one fails in CI (CI=true) and is one line locally.
 pythons: setup tools
-	$(PY) scripts/pythons.py test -n $(TEST_WORKERS) --dist loadfile
+	TEST_WORKERS=$(TEST_WORKERS) $(PY) scripts/pythons.py test
 
 test: lint pytest pythons
 

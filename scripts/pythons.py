@@ -16,6 +16,7 @@ Usage::
 
     python scripts/pythons.py list              # each supported version: the interpreter, or "missing"
     python scripts/pythons.py test [PYTEST ARGS] # the tests above on every supported version but this one's
+                                                # (on $TEST_WORKERS processes, 2 by default)
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ EVERY_PYTHON_TESTS = (
 EXTRA = "tests"
 """The extra installed in each other interpreter's venv: the examples' libraries and pytest, not the dev
 tools (mypy, the dashboards' linter), which run once, on the default interpreter."""
+
+_NO_TESTS_COLLECTED = 5
+"""pytest's exit code when the files hold no test marked serial."""
 
 _CLASSIFIER = re.compile(r"Programming Language :: Python :: (3\.\d+)$")
 
@@ -109,7 +113,8 @@ def _venv(version: str, interpreter: str) -> Path:
     stamp = venv / ".installed"
     if stamp.exists() and stamp.stat().st_mtime >= (ROOT / "pyproject.toml").stat().st_mtime:
         return venv
-    print(f"pythons: setting up {venv.name} ({interpreter})", flush=True)
+    sys.stdout.write(f"pythons: setting up {venv.name} ({interpreter})\n")  # one write: venvs made side by side
+    sys.stdout.flush()
     subprocess.run([interpreter, "-m", "venv", "--clear", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
@@ -137,7 +142,8 @@ def _in_ci(env: dict[str, str]) -> bool:
     return env.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def test(pytest_args: Sequence[str], env: dict[str, str], versions: Sequence[str] | None = None) -> int:
+def test(pytest_args: Sequence[str], env: dict[str, str], versions: Sequence[str] | None = None,
+         workers: int = 2) -> int:
     """:data:`EVERY_PYTHON_TESTS` on each other supported version; non-zero if any failed, or (CI) if a
     supported version is missing."""
     found, missing = others(env, supported() if versions is None else versions)
@@ -149,9 +155,12 @@ def test(pytest_args: Sequence[str], env: dict[str, str], versions: Sequence[str
         venvs = dict(zip(found, pool.map(_venv, found, found.values()), strict=True))
     for version, venv in venvs.items():
         print(f"pythons: Python {version}: {len(EVERY_PYTHON_TESTS)} test files", flush=True)
-        done = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", *EVERY_PYTHON_TESTS,
-                               *pytest_args], cwd=ROOT, check=False)
-        if done.returncode != 0:
+        pytest = [str(venv / "bin" / "python"), "-m", "pytest", "-q", *EVERY_PYTHON_TESTS]
+        # as `make pytest` does: the others on WORKERS processes, then those marked serial alone
+        side_by_side = subprocess.run([*pytest, "-n", str(workers), "--dist", "loadfile", "-m", "not serial",
+                                       *pytest_args], cwd=ROOT, check=False)
+        alone = subprocess.run([*pytest, "-m", "serial", *pytest_args], cwd=ROOT, check=False)
+        if side_by_side.returncode != 0 or alone.returncode not in (0, _NO_TESTS_COLLECTED):
             failed.append(version)
     if failed:
         print(f"pythons: tests failed on Python {', '.join(failed)}", flush=True)
@@ -170,7 +179,7 @@ def main(argv: Sequence[str]) -> int:
             print(f"{version} {find(version, env) or 'missing'}")
         return 0
     if command == "test":
-        return test(argv[1:], env)
+        return test(argv[1:], env, workers=int(env.get("TEST_WORKERS") or 2))
     print(f"pythons: unknown command {command!r}; use list or test", file=sys.stderr)
     return 2
 

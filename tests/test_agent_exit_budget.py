@@ -18,6 +18,8 @@ from examples.launch import APPS, free_port, wait_until_answers
 from tests.agent_run import OBS, ROOT, clean_environment, stop_process_group
 from tests.otlp_receiver import MuteCollector
 
+pytestmark = pytest.mark.serial  # times exits against a bound: alone, not beside another test's load
+
 WORKERS = 2
 SLACK_S = 0.5
 """Above the budget, for a loaded 2-core machine: the bound guards against one budget per process (2-3 s)."""

@@ -165,6 +165,7 @@ def test_grpc_protocol(project: Path) -> None:
     assert spans == ["job"]
 
 
+@pytest.mark.serial  # times the run against a bound: alone, not beside another test's load
 def test_timeout_bounds_each_export(project: Path) -> None:
     """OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds): an endpoint that never answers costs each export that long,
     and one line says so; the app's run is not stretched."""

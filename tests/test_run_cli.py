@@ -61,6 +61,7 @@ def _without_end(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if not line.startswith("END ")]
 
 
+@pytest.mark.serial  # times the exit against a bound: alone, not beside another test's load
 def test_no_collector_output_unchanged_but_one_line_and_quick_exit(project: Path) -> None:
     """With no endpoint configured and no collector, the app prints exactly what it prints without obs, plus
     one obs line saying where the telemetry went; the files are there; the exit code is the app's; the
@@ -108,6 +109,7 @@ def test_endpoint_down_metrics_and_spans_only_one_line(project: Path) -> None:
     assert counted.startswith("obs: not exported: 10 spans (10 endpoint not answering)")
 
 
+@pytest.mark.serial  # times the exit against a bound: alone, not beside another test's load
 def test_silent_endpoint_does_not_delay_exit(project: Path, silent_port: int) -> None:
     """An endpoint that accepts connections but never answers: the app still ends within the exit budget
     (no retry backoff at shutdown), with one line saying the endpoint timed out."""
