@@ -113,7 +113,7 @@ def _venv(version: str, interpreter: str) -> Path:
     stamp = venv / ".installed"
     if stamp.exists() and stamp.stat().st_mtime >= (ROOT / "pyproject.toml").stat().st_mtime:
         return venv
-    sys.stdout.write(f"pythons: setting up {venv.name} ({interpreter})\n")  # one write: venvs made side by side
+    sys.stdout.write(f"pythons: setting up {venv.name} ({interpreter})\n")  # one write: made side by side
     sys.stdout.flush()
     subprocess.run([interpreter, "-m", "venv", "--clear", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "--quiet", "--disable-pip-version-check"]
