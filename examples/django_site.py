@@ -110,6 +110,16 @@ if os.environ.get("SHOP_PG_PORT"):
             "PORT": os.environ["SHOP_PG_PORT"],
         }
     }
+elif os.environ.get("SHOP_MYSQL_PORT"):
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": os.environ.get("SHOP_MYSQL_NAME", "shop"),
+            "USER": os.environ.get("SHOP_MYSQL_USER", "shop"),
+            "HOST": "127.0.0.1",
+            "PORT": os.environ["SHOP_MYSQL_PORT"],
+        }
+    }
 '''
 
 
