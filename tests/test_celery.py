@@ -1,4 +1,4 @@
-"""Celery under `obs run`, on a real Redis broker: workers with the prefork, threads and gevent pools, and
+"""Celery under `obs run`, on a real Redis broker: workers with the prefork, threads, gevent and solo pools, and
 beat. A task's span joins the trace of the code that enqueued it; each worker process reports runs by task
 name and outcome (success, failure, retry), run time and queue wait, under its own ``service.instance.id``.
 """
@@ -142,10 +142,11 @@ def runs(redis: Redis, receiver: OTLPReceiver, tmp_path_factory: pytest.TempPath
         "prefork": _run_pool("prefork", redis, receiver, folder, beat=True),
         "threads": _run_pool("threads", redis, receiver, folder),
         "gevent": _run_pool("gevent", redis, receiver, folder),
+        "solo": _run_pool("solo", redis, receiver, folder),
     }
 
 
-POOLS = ["prefork", "threads", "gevent"]
+POOLS = ["prefork", "threads", "gevent", "solo"]
 
 
 @pytest.mark.parametrize("pool", POOLS)
