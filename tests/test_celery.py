@@ -1,5 +1,5 @@
-"""Celery under `obs run`, on a real Redis broker: workers with the prefork, threads, gevent and solo pools, and
-beat. A task's span joins the trace of the code that enqueued it; each worker process reports runs by task
+"""Celery under `obs run`, on a real Redis broker: workers with the prefork, threads, gevent and solo pools,
+and beat. A task's span joins the trace of the code that enqueued it; each worker process reports runs by task
 name and outcome (success, failure, retry), run time and queue wait, under its own ``service.instance.id``.
 """
 
