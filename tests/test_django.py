@@ -2,7 +2,8 @@
 
 The site is made the way Django users make theirs (``django-admin startproject`` + ``startapp``, a model,
 ``makemigrations``, ``migrate``: examples/django_site.py), once for the module, and served by gunicorn
-(``mysite.wsgi``), uvicorn and daphne (``mysite.asgi``) and ``manage.py runserver --noreload``: plain, under
+(``mysite.wsgi``), uvicorn and daphne (``mysite.asgi``) and ``manage.py runserver`` (with ``--noreload``, and
+as developers run it, its autoreloader serving from a child process): plain, under
 ``obs run`` with and without ``DJANGO_SETTINGS_MODULE`` exported (Django's own ``wsgi.py`` sets it only
 after importing ``django.core.wsgi``), and with ``import obs; obs.init()`` at the top of ``wsgi.py``,
 ``asgi.py`` or ``manage.py``. Telemetry goes over real OTLP to the test receiver; the database is the site's
@@ -61,7 +62,8 @@ def _command(server: str, port: int, init: bool) -> list[str]:
     if server == "daphne":
         return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port),
                 f"{PROJECT}.asgi{suffix}:application"]
-    return [sys.executable, f"manage{suffix}.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    reload = [] if server == "runserver-autoreload" else ["--noreload"]  # its default: a reloader parent
+    return [sys.executable, f"manage{suffix}.py", "runserver", *reload, f"127.0.0.1:{port}"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ def _serve(site: Path, server: str, *, obs: str, env: dict[str, str], receiver: 
             sent = len(PATHS) + 1
             receiver.wait_for(lambda: _counted(receiver) >= sent and len(_servers(receiver)) >= spans)
     finally:
-        output = stop_process_group(process, timeout=20, leader_only=True)
+        # the autoreloader's parent leaves its serving child running on SIGTERM: the whole group then
+        output = stop_process_group(process, timeout=20, leader_only=server != "runserver-autoreload")
     return Served(answers, output)
 
 
@@ -194,7 +197,7 @@ MODES = [("run", False), ("run", True), ("init", False)]
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("server", ["gunicorn", "uvicorn", "daphne", "runserver"])
+@pytest.mark.parametrize("server", ["gunicorn", "uvicorn", "daphne", "runserver", "runserver-autoreload"])
 @pytest.mark.parametrize(("obs", "exported"), MODES, ids=["obs-run", "obs-run-settings-exported", "obs-init"])
 def test_site_answers_as_without_obs_and_is_recorded(
     site: Path, receiver: OTLPReceiver, server: str, obs: str, exported: bool
