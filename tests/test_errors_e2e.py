@@ -305,7 +305,7 @@ def _steadily(url: str, stop: threading.Event) -> None:
             continue
 
 
-def _wait(condition: Any, timeout_s: float = 20.0) -> None:
+def _wait(condition: Any, timeout_s: float = 60.0) -> None:  # bounded; a loaded machine exports late
     deadline = time.monotonic() + timeout_s
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.3)

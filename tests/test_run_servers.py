@@ -12,6 +12,7 @@ process serves and reports itself), and SIGTERM ends the server within a second 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -206,7 +207,8 @@ def test_workers_recycled_by_max_requests_hand_over_every_request(
     """``gunicorn --max-requests`` (a usual production setting) retires each worker after a few requests, and
     the master, whose agent threads are running, forks new ones all along: under obs run the burst is answered
     as by the plain server, and every request is counted once in the RED metrics and once as a SERVER span,
-    by more processes than ``-w`` (a retiring worker exports what it counted as it exits)."""
+    by more processes than ``-w`` (a retiring worker exports what it counted as it exits), or, for a worker
+    whose last export went unanswered on a loaded machine, said in that worker's exit line."""
     server = Server(_gunicorn("--max-requests", "15"), FLASK_ROUTE)
     plain = _serve(server, tmp_path, "plain", None)
     observed = _serve(server, tmp_path, "obs", receiver)
@@ -214,10 +216,21 @@ def test_workers_recycled_by_max_requests_hand_over_every_request(
     assert observed.answers == plain.answers, observed.output[-3000:]
     assert {status for _, status, _ in plain.answers} == {200, 404}
     assert "Traceback" not in observed.output, observed.output[-3000:]
-    assert _red_count(receiver) == observed.sent, observed.output[-3000:]
+    # A worker retiring right after another gets only the rest of the run's one exit budget; on a loaded
+    # machine its last export may then go unanswered: never silently, its exit line says what was lost.
+    said = [line for line in observed.output.splitlines() if line.startswith("obs: not exported:")]
+    retired = re.findall(r"Booting worker with pid: (\d+)", observed.output)
+    reported = Counter(point.resource["process.pid"] for point in receiver.latest_points(
+        "http.server.request.duration") for _ in range(point.count))
     servers = [span for span in receiver.spans() if span.kind == SERVER_KIND]
-    assert len(servers) == observed.sent
-    serving = {span.resource["service.instance.id"] for span in servers}
-    assert len(serving) > 2, "the requests were served by recycled workers"
-    assert serving == {point.resource["service.instance.id"]
-                       for point in receiver.latest_points("http.server.request.duration")}
+    served = Counter(span.resource["process.pid"] for span in servers)
+    story = f"workers {retired}\nRED by pid {dict(reported)}\nspans by pid {dict(served)}\n" + "\n".join(said)
+    unreported = [pid for pid in served if reported[pid] != served[pid]]
+    lost_metrics = sum("metric points" in line or "the last metrics" in line for line in said)
+    lost_spans = sum(int(count) for line in said for count in re.findall(r"(\d+) spans", line))
+    assert len(unreported) <= lost_metrics, story
+    assert len(servers) + lost_spans >= observed.sent, story
+    assert _red_count(receiver) + 15 * len(unreported) >= observed.sent, story
+    assert _red_count(receiver) <= observed.sent and len(servers) <= observed.sent, story
+    assert len(served) > 2, "the requests were served by recycled workers"
+    assert {str(pid) for pid in served} <= set(retired), story
