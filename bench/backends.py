@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-__all__ = ["ENVIRONMENT", "backends"]
+__all__ = ["ENVIRONMENT", "backends", "every_backend"]
 
 ENVIRONMENT = {"postgresql": "EXAMPLES_DATABASE_URL", "redis": "EXAMPLES_BROKER_URL"}
 """Server -> the variable the examples read its URL from (examples.orders, examples.tasks)."""
@@ -42,3 +42,14 @@ def backends(needed: set[str], notes: list[str]) -> Iterator[set[str]]:
         finally:
             for name in running:
                 os.environ.pop(ENVIRONMENT[name], None)
+
+
+@contextmanager
+def every_backend(needed: set[str], who: str) -> Iterator[None]:
+    """:func:`backends` for a tool that serves one app and cannot do without any of them: exits with one
+    line naming what is missing."""
+    notes: list[str] = []
+    with backends(needed, notes) as running:
+        if running != needed:
+            raise SystemExit(f"{who} can't be served: {' '.join(notes)}")
+        yield

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from bench import apps, wrk
-from bench.backends import backends
+from bench.backends import every_backend
 from bench.peer import Peer
 from bench.run import APPS
 from bench.startup_ab import installed_sides
@@ -24,11 +24,8 @@ def compare(against: str, app_name: str, rounds: int, seconds: float) -> None:
     sides = installed_sides(against)
     app = next(app for app in APPS if app.name == app_name)
     ratios: dict[str, list[float]] = {side: [] for side in sides}
-    notes: list[str] = []
     with Peer() as peer, tempfile.TemporaryDirectory(prefix="obs-load-ab-") as scratch, \
-            backends(set(app.needs), notes) as running:
-        if running != set(app.needs):
-            raise SystemExit(f"load-ab: {app_name} can't be served: {' '.join(notes)}")
+            every_backend(set(app.needs), f"load-ab: {app_name}"):
         script = str(Path(scratch) / "report.lua")
         Path(script).write_text(wrk.REPORT_LUA)
         for _ in range(rounds):

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from bench import wrk
 from bench.apps import ROOT, Running, modes
-from bench.backends import backends
+from bench.backends import every_backend
 from bench.layers import LAYERS, child
 from bench.micro import measure
 from bench.peer import Peer
@@ -95,10 +95,8 @@ def _py_spy(pid: int, seconds: float, rate: int, output: Path) -> str:
 def spy_server(app_name: str, mode_name: str, seconds: float, rate: int) -> tuple[str, float]:
     """The app served in a mode under wrk, its worker sampled: (collapsed stacks, µs of wall per request)."""
     app = next(a for a in APPS if a.name == app_name)
-    notes: list[str] = []
-    with Peer() as peer, tempfile.TemporaryDirectory() as folder, backends(set(app.needs), notes) as running:
-        if running != set(app.needs):
-            raise SystemExit(f"spy: {app_name} can't be served: {' '.join(notes)}")
+    with Peer() as peer, tempfile.TemporaryDirectory() as folder, \
+            every_backend(set(app.needs), f"spy: {app_name}"):
         mode = next(m for m in modes(peer.endpoint, obs_default_is_full=False) if m.name == mode_name)
         script = str(Path(folder) / "report.lua")
         Path(script).write_text(wrk.REPORT_LUA)
