@@ -14,6 +14,7 @@ until close). https goes through ``http.client``, which then loads with ``ssl``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import threading
 from collections.abc import Mapping
@@ -63,8 +64,6 @@ class _PlainConnection:
         # No codec import on the way for an ASCII host (obs.agent._export.tcp): a short script would pay for
         # it at its exit, and a fork could catch it half-done.
         self.sock: socket.socket | None = connect(host, port, timeout)
-        with contextlib.suppress(OSError):  # as http.client does; some systems have no TCP_NODELAY
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def request(self, method: str, path: str, body: bytes, headers: Mapping[str, str]) -> None:
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host_header}", "Accept-Encoding: identity",
@@ -174,32 +173,27 @@ class Reply:
         return self.status is None or self.status in _RETRYABLE_STATUS
 
 
-_tls_classes: list[type] = []
-
-
+@functools.cache
 def _tls_connection_class(client: Any) -> type:
     """``http.client.HTTPSConnection`` whose TCP connection is opened by :func:`obs.agent._export.tcp.connect`
     (so that a fork on another thread cannot catch a name resolution half-done), then wrapped in TLS for the
-    host's name, as ``HTTPSConnection.connect`` does without a proxy tunnel."""
-    if not _tls_classes:
+    host's name, as ``HTTPSConnection.connect`` does without a proxy tunnel. Made once, at the first https
+    connection (``http.client`` is loaded late)."""
 
-        class TlsConnection(client.HTTPSConnection):  # type: ignore[misc]
-            def __init__(self, host: str, port: int, *, timeout: float, context: ssl.SSLContext) -> None:
-                super().__init__(host, port, timeout=timeout, context=context)
-                self.tls_context = context
+    class TlsConnection(client.HTTPSConnection):  # type: ignore[misc]
+        def __init__(self, host: str, port: int, *, timeout: float, context: ssl.SSLContext) -> None:
+            super().__init__(host, port, timeout=timeout, context=context)
+            self.tls_context = context
 
-            def connect(self) -> None:
-                plain = connect(self.host, self.port, self.timeout)
-                with contextlib.suppress(OSError):  # as http.client does; some systems have no TCP_NODELAY
-                    plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                try:
-                    self.sock = self.tls_context.wrap_socket(plain, server_hostname=self.host)
-                except BaseException:
-                    plain.close()
-                    raise
+        def connect(self) -> None:
+            plain = connect(self.host, self.port, self.timeout)
+            try:
+                self.sock = self.tls_context.wrap_socket(plain, server_hostname=self.host)
+            except BaseException:
+                plain.close()
+                raise
 
-        _tls_classes.append(TlsConnection)
-    return _tls_classes[0]
+    return TlsConnection
 
 
 class HttpSender:
