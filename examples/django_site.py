@@ -8,7 +8,8 @@ generated files knows about obs: ``wsgi.py``, ``asgi.py`` and ``manage.py`` are 
 Routes: ``/`` (plain text), ``/items/<name>/`` (an ORM read: ``pear`` is there from the start; 404 from
 ``Http404`` when the item is not there), ``/items/<name>/touch/`` (an ORM write, idempotent), ``/boom/``
 (an unhandled exception: 500).
-With ``SHOP_PG_PORT`` set, the site uses PostgreSQL on 127.0.0.1 (``SHOP_PG_USER``, ``SHOP_PG_NAME``)
+With ``SHOP_PG_PORT`` set, the site uses PostgreSQL on 127.0.0.1 (``SHOP_PG_USER``, ``SHOP_PG_NAME``), with
+``SHOP_MYSQL_PORT`` MySQL or MariaDB (``SHOP_MYSQL_USER``, ``SHOP_MYSQL_NAME``; Django's mysql backend),
 instead of its sqlite file (``SHOP_SQLITE``, default ``db.sqlite3`` in the project).
 """
 
@@ -95,31 +96,23 @@ class Migration(migrations.Migration):
 
 SETTINGS_TAIL: Final = '''
 
-# Added for the example: no debug pages (stable answers), any host, the shop app, PostgreSQL on demand.
+# Added for the example: no debug pages (stable answers), any host, the shop app, a server database on demand.
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 INSTALLED_APPS.append("shop")
 DATABASES["default"]["NAME"] = os.environ.get("SHOP_SQLITE") or BASE_DIR / "db.sqlite3"
-if os.environ.get("SHOP_PG_PORT"):
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": os.environ.get("SHOP_PG_NAME", "shop"),
-            "USER": os.environ.get("SHOP_PG_USER", "shop"),
-            "HOST": "127.0.0.1",
-            "PORT": os.environ["SHOP_PG_PORT"],
+for prefix, backend in (("SHOP_PG", "postgresql"), ("SHOP_MYSQL", "mysql")):
+    if os.environ.get(f"{prefix}_PORT"):
+        DATABASES = {
+            "default": {
+                "ENGINE": f"django.db.backends.{backend}",
+                "NAME": os.environ.get(f"{prefix}_NAME", "shop"),
+                "USER": os.environ.get(f"{prefix}_USER", "shop"),
+                "HOST": "127.0.0.1",
+                "PORT": os.environ[f"{prefix}_PORT"],
+            }
         }
-    }
-elif os.environ.get("SHOP_MYSQL_PORT"):
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": os.environ.get("SHOP_MYSQL_NAME", "shop"),
-            "USER": os.environ.get("SHOP_MYSQL_USER", "shop"),
-            "HOST": "127.0.0.1",
-            "PORT": os.environ["SHOP_MYSQL_PORT"],
-        }
-    }
+        break
 '''
 
 
