@@ -17,7 +17,7 @@ import pytest
 
 from examples.launch import APPS, free_port, wait_until_answers, wait_until_listening
 from tests.agent_run import OBS, ROOT, clean_environment, stop_process_group
-from tests.otlp_receiver import OTLPReceiver
+from tests.otlp_receiver import OTLPReceiver, Span
 
 PATHS = ("/get", "/items/1", "/items/2")
 ROUNDS = 20
@@ -119,14 +119,13 @@ def test_uvicorn_workers_each_report_their_requests(receiver: OTLPReceiver, tmp_
     _check(receiver, sent, main_pid, output, "/items/{item_id}")
 
 
-def test_uvicorn_reload_serves_instrumented(receiver: OTLPReceiver, tmp_path: Path) -> None:
-    """uvicorn --reload runs the app in a spawned child of the reloader: that child is instrumented."""
-    port = free_port()
-    watched = tmp_path / "watched"
-    watched.mkdir()
+def _served_through_a_reloader(
+    receiver: OTLPReceiver, tmp_path: Path, command: list[str], port: int, *, leader_only: bool
+) -> tuple[list[Span], str, int]:
+    """Run ``command`` (a server whose reloader serves from a child) under obs run, ask for two items; the
+    SERVER spans, the output and the pid of the process obs run started."""
     env = clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "PYTHONPATH": str(ROOT),
                              "EXAMPLES_DB": str(tmp_path / "shop.sqlite3")})
-    command = [*APPS["fastapi"].command(port), "--reload", "--reload-dir", str(watched)]
     process = subprocess.Popen([OBS, "run", "--", *command], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -134,10 +133,19 @@ def test_uvicorn_reload_serves_instrumented(receiver: OTLPReceiver, tmp_path: Pa
         _get(f"http://127.0.0.1:{port}/items/2")
         receiver.wait_for(lambda: _server_spans(receiver) >= 2)
     finally:
-        stop_process_group(process, timeout=30, leader_only=True)
-    servers = [span for span in receiver.spans() if span.kind == SERVER_KIND]
+        output = stop_process_group(process, timeout=30, leader_only=leader_only)
+    return [span for span in receiver.spans() if span.kind == SERVER_KIND], output, process.pid
+
+
+def test_uvicorn_reload_serves_instrumented(receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """uvicorn --reload runs the app in a spawned child of the reloader: that child is instrumented."""
+    port = free_port()
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    command = [*APPS["fastapi"].command(port), "--reload", "--reload-dir", str(watched)]
+    servers, _, pid = _served_through_a_reloader(receiver, tmp_path, command, port, leader_only=True)
     assert [span.attributes["http.route"] for span in servers] == ["/items/{item_id}"] * 2
-    assert {span.resource["process.pid"] for span in servers} != {process.pid}
+    assert {span.resource["process.pid"] for span in servers} != {pid}
 
 
 def test_flask_run_debug_serves_instrumented_from_its_reloader_child(
@@ -147,19 +155,10 @@ def test_flask_run_debug_serves_instrumented_from_its_reloader_child(
     reloader starts again with the same command: that child is instrumented and its requests are spans with
     their route, and the debugger's own console lines still reach the terminal."""
     port = free_port()
-    env = clean_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "PYTHONPATH": str(ROOT),
-                             "EXAMPLES_DB": str(tmp_path / "shop.sqlite3")})
     flask = str(Path(sys.executable).parent / "flask")
     command = [flask, "--app", "examples.flask_app.app", "run", "--debug", "--port", str(port)]
-    process = subprocess.Popen([OBS, "run", "--", *command], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_until_answers(f"http://127.0.0.1:{port}/items/1", process)
-        _get(f"http://127.0.0.1:{port}/items/2")
-        receiver.wait_for(lambda: _server_spans(receiver) >= 2)
-    finally:
-        output = stop_process_group(process, timeout=30)  # the reloader and its child
-    servers = [span for span in receiver.spans() if span.kind == SERVER_KIND]
+    # the reloader leaves its child serving on SIGTERM: the whole group is stopped
+    servers, output, pid = _served_through_a_reloader(receiver, tmp_path, command, port, leader_only=False)
     assert [span.attributes["http.route"] for span in servers] == ["/items/<int:item_id>"] * 2
-    assert {span.resource["process.pid"] for span in servers} != {process.pid}
+    assert {span.resource["process.pid"] for span in servers} != {pid}
     assert "Debugger is active!" in output and "Traceback" not in output, output[-3000:]
